@@ -1,0 +1,164 @@
+/**
+ * The narrow interface the tensor core calls. A backend owns memory (opaque buffers) and one function per
+ * kernel, forward and backward. Kernels write into outputs the caller allocated (destination passing), so
+ * the tensor layer owns allocation and a GPU backend can reuse blocks through its caching allocator.
+ *
+ * Conventions: every buffer is a dense row-major array of its dtype; shapes are passed explicitly; all
+ * kernels take float32 buffers unless a parameter says otherwise. Index arrays (gather/scatter) are host
+ * Int32Arrays: routing decisions are made on the host.
+ */
+import type { DType, HostArray } from '../tensor/dtype.js';
+
+/** A block of backend memory. Opaque outside its backend. */
+export interface DeviceBuffer {
+  readonly byteLength: number;
+}
+
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh'
+  | 'sigmoid' | 'silu' | 'square' | 'abs' | 'recip' | 'relu' | 'sign';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
+
+/** A binary op's operand: its buffer and strides over the output shape (0 along broadcast axes). */
+export interface StridedOperand {
+  buf: DeviceBuffer;
+  strides: readonly number[];
+}
+
+export interface MatmulParams {
+  /** C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]; op(A) is m x k, op(B) is k x n, row-major. */
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  beta: number;
+  /** Element offsets between consecutive batch matrices; 0 shares one matrix across the batch. */
+  strideA: number;
+  strideB: number;
+  strideC: number;
+}
+
+export interface Conv2dParams {
+  n: number;
+  cIn: number;
+  h: number;
+  w: number;
+  cOut: number;
+  kh: number;
+  kw: number;
+  pad: number;
+  stride: number;
+  hOut: number;
+  wOut: number;
+}
+
+export interface GroupNormParams {
+  n: number;
+  c: number;
+  /** Spatial size per channel (H*W). */
+  hw: number;
+  groups: number;
+  eps: number;
+}
+
+/**
+ * Attention as EDM's UNetBlock computes it: `qkv` is [B, C, 3, L] (q, k, v interleaved per channel, as
+ * PyTorch's reshape(B, C, 3, L).unbind(2) reads the 1x1 conv output), w = softmax_k(q^T k / sqrt(C)),
+ * out[b, c, i] = sum_j w[b, i, j] v[b, c, j]. `weights` [B, L, L] is saved for the backward pass.
+ */
+export interface AttentionParams {
+  b: number;
+  c: number;
+  l: number;
+}
+
+/**
+ * Depthwise FIR resampling by 2, EDM's Conv2d with kernel 0: `up` is conv_transpose2d with the separable
+ * filter f (x) f * 4 / sum(f)^2, stride 2, padding `pad`; `down` is conv2d with f (x) f / sum(f)^2, stride 2,
+ * padding `pad`. `taps` is the 1-D filter before normalisation, e.g. [1,1] or [1,3,3,1].
+ */
+export interface ResampleParams {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  hOut: number;
+  wOut: number;
+  mode: 'up' | 'down';
+  taps: readonly number[];
+  pad: number;
+}
+
+export interface AdamParams {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled (AdamW) weight decay; 0 for plain Adam. */
+  weightDecay: number;
+  /** 1-based step count for bias correction. */
+  step: number;
+}
+
+export interface Backend {
+  readonly name: 'cpu' | 'cuda';
+
+  // memory
+  alloc(dtype: DType, length: number): DeviceBuffer;
+  free(buf: DeviceBuffer): void;
+  upload(buf: DeviceBuffer, data: HostArray): void;
+  download(buf: DeviceBuffer, dtype: DType, length: number): HostArray;
+  fill(out: DeviceBuffer, length: number, value: number): void;
+  /** Converts between dtypes (float32, bfloat16, float16, int32, uint8), rounding to nearest even. */
+  cast(x: DeviceBuffer, xDtype: DType, out: DeviceBuffer, outDtype: DType, length: number): void;
+  /**
+   * Strided block copy: for r in [0, rows): dst[dstOffset + r*dstStride ..+rowLength] = src[srcOffset + r*srcStride ..].
+   * Concat, split and batch slicing are all this.
+   */
+  copyRows(src: DeviceBuffer, srcOffset: number, srcStride: number, dst: DeviceBuffer, dstOffset: number, dstStride: number, rows: number, rowLength: number): void;
+
+  // elementwise
+  unary(op: UnaryOp, x: DeviceBuffer, out: DeviceBuffer, length: number): void;
+  /** dx = dy * f'(x). */
+  unaryBackward(op: UnaryOp, x: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, length: number): void;
+  /** out = x * scale + shift. */
+  affine(x: DeviceBuffer, out: DeviceBuffer, length: number, scale: number, shift: number): void;
+  /** out = x ^ exponent (elementwise, float). */
+  powScalar(x: DeviceBuffer, out: DeviceBuffer, length: number, exponent: number): void;
+  binary(op: BinaryOp, a: StridedOperand, b: StridedOperand, out: DeviceBuffer, outShape: readonly number[]): void;
+  /** Sums x of shape `inShape` into `outShape` (same rank, 1 along reduced axes). */
+  reduceSum(x: DeviceBuffer, inShape: readonly number[], out: DeviceBuffer, outShape: readonly number[]): void;
+  /** Max over the reduced axes, same convention as reduceSum. */
+  reduceMax(x: DeviceBuffer, inShape: readonly number[], out: DeviceBuffer, outShape: readonly number[]): void;
+  permute(x: DeviceBuffer, inShape: readonly number[], perm: readonly number[], out: DeviceBuffer): void;
+  /** out[i] = src[index[i]] for rows of `rowLength` elements. */
+  gatherRows(src: DeviceBuffer, index: Int32Array, out: DeviceBuffer, rowLength: number): void;
+  /** out[index[i]] += src[i] for rows of `rowLength` elements. */
+  scatterAddRows(src: DeviceBuffer, index: Int32Array, out: DeviceBuffer, rowLength: number): void;
+
+  // dense math
+  matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, p: MatmulParams): void;
+  conv2d(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, p: Conv2dParams): void;
+  conv2dBackwardData(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, p: Conv2dParams): void;
+  conv2dBackwardFilter(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, p: Conv2dParams): void;
+  groupNorm(x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, y: DeviceBuffer, mean: DeviceBuffer, rstd: DeviceBuffer, p: GroupNormParams): void;
+  groupNormBackward(x: DeviceBuffer, gamma: DeviceBuffer, mean: DeviceBuffer, rstd: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer, p: GroupNormParams): void;
+  attention(qkv: DeviceBuffer, out: DeviceBuffer, weights: DeviceBuffer, p: AttentionParams): void;
+  attentionBackward(qkv: DeviceBuffer, weights: DeviceBuffer, dout: DeviceBuffer, dqkv: DeviceBuffer, p: AttentionParams): void;
+  resample(x: DeviceBuffer, y: DeviceBuffer, p: ResampleParams): void;
+  resampleBackward(dy: DeviceBuffer, dx: DeviceBuffer, p: ResampleParams): void;
+
+  // random numbers: Philox 4x32-10; element i uses counter block (counterOffset + floor(i / 4)), lane i % 4
+  randomUniform(out: DeviceBuffer, length: number, key: readonly [number, number], counterOffset: number): void;
+  randomNormal(out: DeviceBuffer, length: number, key: readonly [number, number], counterOffset: number): void;
+
+  // optimizer
+  adam(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, length: number, p: AdamParams): void;
+
+  /** Waits for queued work (a no-op on the CPU). */
+  synchronize(): void;
+}

@@ -1,0 +1,90 @@
+import type { BinaryOp, UnaryOp } from '../backend.js';
+
+export function unary(op: UnaryOp, x: Float32Array, y: Float32Array, n: number): void {
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) y[i] = -x[i]; break;
+    case 'exp': for (let i = 0; i < n; i++) y[i] = Math.exp(x[i]); break;
+    case 'log': for (let i = 0; i < n; i++) y[i] = Math.log(x[i]); break;
+    case 'sqrt': for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]); break;
+    case 'rsqrt': for (let i = 0; i < n; i++) y[i] = 1 / Math.sqrt(x[i]); break;
+    case 'sin': for (let i = 0; i < n; i++) y[i] = Math.sin(x[i]); break;
+    case 'cos': for (let i = 0; i < n; i++) y[i] = Math.cos(x[i]); break;
+    case 'tanh': for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]); break;
+    case 'sigmoid': for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-x[i])); break;
+    case 'silu': for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v / (1 + Math.exp(-v)); } break;
+    case 'square': for (let i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
+    case 'abs': for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]); break;
+    case 'recip': for (let i = 0; i < n; i++) y[i] = 1 / x[i]; break;
+    case 'relu': for (let i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0; break;
+    case 'sign': for (let i = 0; i < n; i++) y[i] = Math.sign(x[i]); break;
+  }
+}
+
+/** dx = dy * f'(x). */
+export function unaryBackward(op: UnaryOp, x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void {
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) dx[i] = -dy[i]; break;
+    case 'exp': for (let i = 0; i < n; i++) dx[i] = dy[i] * Math.exp(x[i]); break;
+    case 'log': for (let i = 0; i < n; i++) dx[i] = dy[i] / x[i]; break;
+    case 'sqrt': for (let i = 0; i < n; i++) dx[i] = dy[i] * 0.5 / Math.sqrt(x[i]); break;
+    case 'rsqrt': for (let i = 0; i < n; i++) dx[i] = dy[i] * -0.5 * Math.pow(x[i], -1.5); break;
+    case 'sin': for (let i = 0; i < n; i++) dx[i] = dy[i] * Math.cos(x[i]); break;
+    case 'cos': for (let i = 0; i < n; i++) dx[i] = -dy[i] * Math.sin(x[i]); break;
+    case 'tanh': for (let i = 0; i < n; i++) { const t = Math.tanh(x[i]); dx[i] = dy[i] * (1 - t * t); } break;
+    case 'sigmoid': for (let i = 0; i < n; i++) { const s = 1 / (1 + Math.exp(-x[i])); dx[i] = dy[i] * s * (1 - s); } break;
+    case 'silu': for (let i = 0; i < n; i++) { const v = x[i]; const s = 1 / (1 + Math.exp(-v)); dx[i] = dy[i] * s * (1 + v * (1 - s)); } break;
+    case 'square': for (let i = 0; i < n; i++) dx[i] = dy[i] * 2 * x[i]; break;
+    case 'abs': for (let i = 0; i < n; i++) dx[i] = dy[i] * Math.sign(x[i]); break;
+    case 'recip': for (let i = 0; i < n; i++) dx[i] = -dy[i] / (x[i] * x[i]); break;
+    case 'relu': for (let i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0; break;
+    case 'sign': for (let i = 0; i < n; i++) dx[i] = 0; break;
+  }
+}
+
+export function affine(x: Float32Array, y: Float32Array, n: number, scale: number, shift: number): void {
+  for (let i = 0; i < n; i++) y[i] = x[i] * scale + shift;
+}
+
+export function powScalar(x: Float32Array, y: Float32Array, n: number, e: number): void {
+  for (let i = 0; i < n; i++) y[i] = Math.pow(x[i], e);
+}
+
+type Row = (o: Float32Array, oi: number, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, n: number) => void;
+
+// One loop per op so the hot loop has no per-element dispatch.
+const rows: Record<BinaryOp, Row> = {
+  add: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] + b[bi]; },
+  sub: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] - b[bi]; },
+  mul: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] * b[bi]; },
+  div: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] / b[bi]; },
+  max: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] > b[bi] ? a[ai] : b[bi]; },
+  min: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] < b[bi] ? a[ai] : b[bi]; },
+};
+
+/** Broadcasting binary op: walks every output row (last axis) with the operands' strides. */
+export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[], b: Float32Array, bStrides: readonly number[], out: Float32Array, shape: readonly number[]): void {
+  const row = rows[op];
+  const nd = shape.length;
+  if (nd === 0) {
+    row(out, 0, a, 0, 0, b, 0, 0, 1);
+    return;
+  }
+  const inner = shape[nd - 1];
+  const rowsCount = out.length / Math.max(inner, 1);
+  const idx = new Array<number>(nd - 1).fill(0);
+  let ai = 0;
+  let bi = 0;
+  for (let r = 0; r < rowsCount; r++) {
+    row(out, r * inner, a, ai, aStrides[nd - 1], b, bi, bStrides[nd - 1], inner);
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      ai += aStrides[d];
+      bi += bStrides[d];
+      if (idx[d] < shape[d]) break;
+      ai -= aStrides[d] * shape[d];
+      bi -= bStrides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+

@@ -1,0 +1,91 @@
+/**
+ * Global state of the tensor core: the default backend, gradient mode and memory scopes.
+ * JavaScript's garbage collector does not see GPU memory, so tensors are freed deterministically:
+ * `tidy(fn)` frees every tensor made inside it except those it returns or `keep`s.
+ */
+import type { Backend } from '../backend/backend.js';
+
+/** What the engine needs of a tensor to manage its lifetime. */
+export interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
+
+let defaultBackend: Backend | null = null;
+let gradEnabled = true;
+const scopes: Set<Disposable>[] = [];
+
+export function setBackend(backend: Backend): void {
+  defaultBackend = backend;
+}
+
+export function getBackend(): Backend {
+  if (!defaultBackend) throw new Error('no backend selected: call setBackend(cpuBackend()) or useDevice("cpu"|"cuda") first');
+  return defaultBackend;
+}
+
+export function hasBackend(): boolean {
+  return defaultBackend !== null;
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording operations for autograd. */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function track(t: Disposable): void {
+  if (scopes.length > 0) scopes[scopes.length - 1].add(t);
+}
+
+/** Removes t from every open scope so it outlives them; the caller now owns it. */
+export function keep<T extends Disposable>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collect(value: unknown, into: Set<unknown>, depth = 0): void {
+  if (value === null || value === undefined || depth > 3) return;
+  if (typeof value === 'object' && 'dispose' in (value as object) && 'isDisposed' in (value as object)) {
+    into.add(value);
+    return;
+  }
+  if (Array.isArray(value)) for (const v of value) collect(v, into, depth + 1);
+  else if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value as Record<string, unknown>)) collect(v, into, depth + 1);
+  }
+}
+
+/**
+ * Runs fn in a memory scope: tensors created inside are disposed when it returns, except the ones in its
+ * result (a tensor, or arrays / plain objects holding tensors), which move to the enclosing scope.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Disposable>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) if (!t.isDisposed) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  const survivors = new Set<unknown>();
+  collect(result, survivors);
+  for (const t of scope) {
+    if (survivors.has(t)) track(t);
+    else if (!t.isDisposed) t.dispose();
+  }
+  return result;
+}

@@ -1,0 +1,492 @@
+/**
+ * Differentiable operations. Each computes its output through one backend kernel and records how to
+ * compute its inputs' gradients (also through backend kernels). Ops are coarse where that is faster and
+ * simpler to test: conv2d with bias, group_norm, attention, resampling.
+ */
+import type { AttentionParams, BinaryOp, Conv2dParams, GroupNormParams, ResampleParams, UnaryOp } from '../backend/backend.js';
+import type { DType } from './dtype.js';
+import { isFloat } from './dtype.js';
+import { bindAutogradOps, record } from './autograd.js';
+import { type Shape, broadcastShapes, broadcastStrides, formatShape, normalizeAxis, numel, resolveReshape, sameShape } from './shape.js';
+import { Tensor, empty, fromArray, view, zeros } from './tensor.js';
+import type { Generator } from './random.js';
+
+function checkSameBackend(...ts: Tensor[]): void {
+  const b = ts[0].backend;
+  for (const t of ts) {
+    if (t.backend !== b) throw new Error(`tensors on different devices: ${ts.map((x) => x.device).join(', ')}`);
+  }
+}
+
+function checkFloat32(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.dtype !== 'float32') throw new Error(`${op} needs float32 tensors, got ${t.dtype} ${formatShape(t.shape)}`);
+  }
+}
+
+// ---------------------------------------------------------------- shape
+
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const target = resolveReshape(x.shape, shape);
+  const out = view(x, target);
+  return record(out, 'reshape', [x], (g) => [view(g, x.shape)]);
+}
+
+export function flatten(x: Tensor, startAxis = 1): Tensor {
+  return reshape(x, [...x.shape.slice(0, startAxis), -1]);
+}
+
+export function clone(x: Tensor): Tensor {
+  const out = empty(x.shape, x.dtype, x.backend);
+  x.backend.copyRows(x.buffer, 0, 0, out.buffer, 0, 0, 1, x.size);
+  return record(out, 'clone', [x], (g) => [g]);
+}
+
+/** Detached copy sharing storage: no gradient flows through it. */
+export function detach(x: Tensor): Tensor {
+  return view(x, x.shape);
+}
+
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  if (perm.length !== x.ndim || [...perm].sort().some((p, i) => p !== i)) {
+    throw new Error(`permute: ${JSON.stringify(perm)} is not a permutation of ${x.ndim} axes`);
+  }
+  const outShape = perm.map((p) => x.shape[p]);
+  const out = empty(outShape, x.dtype, x.backend);
+  x.backend.permute(x.buffer, x.shape, perm, out.buffer);
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return record(out, 'permute', [x], (g) => [permute(g, inverse)]);
+}
+
+export function transpose(x: Tensor, a = -2, b = -1): Tensor {
+  const perm = x.shape.map((_, i) => i);
+  const ia = normalizeAxis(a, x.ndim);
+  const ib = normalizeAxis(b, x.ndim);
+  [perm[ia], perm[ib]] = [perm[ib], perm[ia]];
+  return permute(x, perm);
+}
+
+/** Concatenates along `axis` (all other dimensions equal). */
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new Error('concat of no tensors');
+  checkSameBackend(...xs);
+  const ax = normalizeAxis(axis, xs[0].ndim);
+  for (const t of xs) {
+    if (t.ndim !== xs[0].ndim || t.shape.some((d, i) => i !== ax && d !== xs[0].shape[i])) {
+      throw new Error(`concat along axis ${ax}: shapes ${xs.map((t) => formatShape(t.shape)).join(', ')} differ off that axis`);
+    }
+  }
+  const outShape = [...xs[0].shape];
+  outShape[ax] = xs.reduce((s, t) => s + t.shape[ax], 0);
+  const outer = numel(outShape.slice(0, ax));
+  const inner = numel(outShape.slice(ax + 1));
+  const out = empty(outShape, xs[0].dtype, xs[0].backend);
+  const outRow = outShape[ax] * inner;
+  let offset = 0;
+  for (const t of xs) {
+    const row = t.shape[ax] * inner;
+    t.backend.copyRows(t.buffer, 0, row, out.buffer, offset, outRow, outer, row);
+    offset += row;
+  }
+  const sizes = xs.map((t) => t.shape[ax]);
+  return record(out, 'concat', xs, (g) => split(g, sizes, ax));
+}
+
+/** The slice [start, end) of x along `axis`. */
+export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const ax = normalizeAxis(axis, x.ndim);
+  if (start < 0 || length < 0 || start + length > x.shape[ax]) {
+    throw new Error(`narrow: [${start}, ${start + length}) is outside axis ${ax} of ${formatShape(x.shape)}`);
+  }
+  const outShape = [...x.shape];
+  outShape[ax] = length;
+  const outer = numel(x.shape.slice(0, ax));
+  const inner = numel(x.shape.slice(ax + 1));
+  const out = empty(outShape, x.dtype, x.backend);
+  x.backend.copyRows(x.buffer, start * inner, x.shape[ax] * inner, out.buffer, 0, length * inner, outer, length * inner);
+  return record(out, 'narrow', [x], (g) => {
+    const gx = zeros(x.shape, g.dtype, g.backend);
+    g.backend.copyRows(g.buffer, 0, length * inner, gx.buffer, start * inner, x.shape[ax] * inner, outer, length * inner);
+    return [gx];
+  });
+}
+
+export function split(x: Tensor, sizes: readonly number[], axis = 0): Tensor[] {
+  const ax = normalizeAxis(axis, x.ndim);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total !== x.shape[ax]) throw new Error(`split sizes ${JSON.stringify(sizes)} do not add up to axis ${ax} of ${formatShape(x.shape)}`);
+  let start = 0;
+  return sizes.map((s) => {
+    const part = narrow(x, ax, start, s);
+    start += s;
+    return part;
+  });
+}
+
+/** Rows of x (along axis 0) in the order of `index`. */
+export function gather(x: Tensor, index: Int32Array): Tensor {
+  const rowLength = x.size / x.shape[0];
+  for (const i of index) if (i < 0 || i >= x.shape[0]) throw new Error(`gather: index ${i} outside batch of ${x.shape[0]}`);
+  const out = empty([index.length, ...x.shape.slice(1)], x.dtype, x.backend);
+  x.backend.gatherRows(x.buffer, index, out.buffer, rowLength);
+  return record(out, 'gather', [x], (g) => {
+    const gx = zeros(x.shape, g.dtype, g.backend);
+    g.backend.scatterAddRows(g.buffer, index, gx.buffer, rowLength);
+    return [gx];
+  });
+}
+
+/**
+ * Assembles a batch of `batchSize` rows from parts: row index[k][i] of the output is row i of parts[k].
+ * Every output row must be covered exactly once (as when routing samples to decoders and back).
+ */
+export function scatterRows(parts: readonly Tensor[], indices: readonly Int32Array[], batchSize: number): Tensor {
+  if (parts.length === 0) throw new Error('scatterRows of no parts');
+  const rowShape = parts[0].shape.slice(1);
+  const covered = new Uint8Array(batchSize);
+  parts.forEach((p, k) => {
+    if (!sameShape(p.shape.slice(1), rowShape) || p.shape[0] !== indices[k].length) {
+      throw new Error(`scatterRows: part ${k} has shape ${formatShape(p.shape)} for ${indices[k].length} rows of ${formatShape(rowShape)}`);
+    }
+    for (const i of indices[k]) {
+      if (i < 0 || i >= batchSize || covered[i]) throw new Error(`scatterRows: row ${i} is out of range or covered twice`);
+      covered[i] = 1;
+    }
+  });
+  if (covered.some((c) => c === 0)) throw new Error('scatterRows: some output rows are not covered');
+  const rowLength = numel(rowShape);
+  const out = zeros([batchSize, ...rowShape], parts[0].dtype, parts[0].backend);
+  parts.forEach((p, k) => {
+    if (p.size > 0) p.backend.scatterAddRows(p.buffer, indices[k], out.buffer, rowLength);
+  });
+  return record(out, 'scatterRows', parts, (g) =>
+    parts.map((p, k) => {
+      const gp = empty(p.shape, g.dtype, g.backend);
+      if (gp.size > 0) g.backend.gatherRows(g.buffer, indices[k], gp.buffer, rowLength);
+      return gp;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- elementwise
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x;
+  const out = empty(x.shape, dtype, x.backend);
+  x.backend.cast(x.buffer, x.dtype, out.buffer, dtype, x.size);
+  if (!isFloat(dtype)) return out;
+  return record(out, 'cast', [x], (g) => [cast(g, x.dtype)]);
+}
+
+function unaryOp(op: UnaryOp, x: Tensor): Tensor {
+  checkFloat32(op, x);
+  const out = empty(x.shape, 'float32', x.backend);
+  x.backend.unary(op, x.buffer, out.buffer, x.size);
+  return record(out, op, [x], (g) => {
+    const gx = empty(x.shape, 'float32', x.backend);
+    x.backend.unaryBackward(op, x.buffer, g.buffer, gx.buffer, x.size);
+    return [gx];
+  });
+}
+
+export const neg = (x: Tensor): Tensor => unaryOp('neg', x);
+export const exp = (x: Tensor): Tensor => unaryOp('exp', x);
+export const log = (x: Tensor): Tensor => unaryOp('log', x);
+export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x);
+export const rsqrt = (x: Tensor): Tensor => unaryOp('rsqrt', x);
+export const sin = (x: Tensor): Tensor => unaryOp('sin', x);
+export const cos = (x: Tensor): Tensor => unaryOp('cos', x);
+export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x);
+export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x);
+export const silu = (x: Tensor): Tensor => unaryOp('silu', x);
+export const square = (x: Tensor): Tensor => unaryOp('square', x);
+export const abs = (x: Tensor): Tensor => unaryOp('abs', x);
+export const recip = (x: Tensor): Tensor => unaryOp('recip', x);
+export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
+
+/** x * scale + shift with scalar scale and shift. */
+export function affine(x: Tensor, scale: number, shift = 0): Tensor {
+  checkFloat32('affine', x);
+  const out = empty(x.shape, 'float32', x.backend);
+  x.backend.affine(x.buffer, out.buffer, x.size, scale, shift);
+  return record(out, 'affine', [x], (g) => [affine(g, scale, 0)]);
+}
+
+export const mulScalar = (x: Tensor, s: number): Tensor => affine(x, s, 0);
+export const addScalar = (x: Tensor, s: number): Tensor => affine(x, 1, s);
+
+export function powScalar(x: Tensor, exponent: number): Tensor {
+  checkFloat32('pow', x);
+  const out = empty(x.shape, 'float32', x.backend);
+  x.backend.powScalar(x.buffer, out.buffer, x.size, exponent);
+  return record(out, 'pow', [x], (g) => [mul(g, mulScalar(powScalar(x, exponent - 1), exponent))]);
+}
+
+/** Sums g (shaped like a broadcast result) back to `shape`. */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const padded = [...new Array<number>(g.ndim - shape.length).fill(1), ...shape];
+  const out = empty(padded, g.dtype, g.backend);
+  g.backend.reduceSum(g.buffer, g.shape, out.buffer, padded);
+  return padded.length === shape.length ? out : view(out, shape);
+}
+
+function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  checkSameBackend(a, b);
+  checkFloat32(op, a, b);
+  const shape = broadcastShapes(a.shape, b.shape);
+  const out = empty(shape, 'float32', a.backend);
+  a.backend.binary(op, { buf: a.buffer, strides: broadcastStrides(a.shape, shape) }, { buf: b.buffer, strides: broadcastStrides(b.shape, shape) }, out.buffer, shape);
+  return record(out, op, [a, b], (g) => {
+    switch (op) {
+      case 'add':
+        return [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? sumTo(g, b.shape) : null];
+      case 'sub':
+        return [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? sumTo(neg(g), b.shape) : null];
+      case 'mul':
+        return [a.requiresGrad ? sumTo(mul(g, b), a.shape) : null, b.requiresGrad ? sumTo(mul(g, a), b.shape) : null];
+      case 'div':
+        return [
+          a.requiresGrad ? sumTo(div(g, b), a.shape) : null,
+          b.requiresGrad ? sumTo(neg(div(mul(g, a), square(b))), b.shape) : null,
+        ];
+      case 'max':
+      case 'min':
+        throw new Error(`${op} has no gradient; use it on tensors that do not require grad`);
+    }
+  });
+}
+
+export const add = (a: Tensor, b: Tensor): Tensor => binaryOp('add', a, b);
+export const sub = (a: Tensor, b: Tensor): Tensor => binaryOp('sub', a, b);
+export const mul = (a: Tensor, b: Tensor): Tensor => binaryOp('mul', a, b);
+export const div = (a: Tensor, b: Tensor): Tensor => binaryOp('div', a, b);
+export const maximum = (a: Tensor, b: Tensor): Tensor => binaryOp('max', a, b);
+export const minimum = (a: Tensor, b: Tensor): Tensor => binaryOp('min', a, b);
+
+// ---------------------------------------------------------------- reductions
+
+/** Sum over `axes` (all when omitted). */
+export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
+  checkFloat32('sum', x);
+  const ax = new Set((axes ?? x.shape.map((_, i) => i)).map((a) => normalizeAxis(a, x.ndim)));
+  const kept = x.shape.map((d, i) => (ax.has(i) ? 1 : d));
+  const out = empty(kept, 'float32', x.backend);
+  x.backend.reduceSum(x.buffer, x.shape, out.buffer, kept);
+  const shape = keepDims ? kept : x.shape.filter((_, i) => !ax.has(i));
+  const result = keepDims ? out : view(out, shape);
+  if (!keepDims) out.dispose();
+  return record(result, 'sum', [x], (g) => [broadcastTo(reshape(g, kept), x.shape)]);
+}
+
+export function mean(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
+  const s = sum(x, axes, keepDims);
+  const count = x.size / Math.max(1, s.size);
+  return mulScalar(s, 1 / count);
+}
+
+/** Max over axes; no gradient (used for statistics and stable log-sum-exp). */
+export function max(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
+  checkFloat32('max', x);
+  const ax = new Set((axes ?? x.shape.map((_, i) => i)).map((a) => normalizeAxis(a, x.ndim)));
+  const kept = x.shape.map((d, i) => (ax.has(i) ? 1 : d));
+  const out = empty(kept, 'float32', x.backend);
+  x.backend.reduceMax(x.buffer, x.shape, out.buffer, kept);
+  if (keepDims) return out;
+  const v = view(out, x.shape.filter((_, i) => !ax.has(i)));
+  out.dispose();
+  return v;
+}
+
+export function broadcastTo(x: Tensor, shape: Shape): Tensor {
+  if (sameShape(x.shape, shape)) return clone(x);
+  const out = zeros(shape, 'float32', x.backend);
+  return add(out, x);
+}
+
+/** Mean squared error over all elements. */
+export function mse(a: Tensor, b: Tensor): Tensor {
+  return mean(square(sub(a, b)));
+}
+
+// ---------------------------------------------------------------- dense
+
+/** Matrix product of the last two axes; a leading batch axis on either side broadcasts. */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  checkSameBackend(a, b);
+  checkFloat32('matmul', a, b);
+  if (a.ndim < 2 || b.ndim < 2 || a.ndim > 3 || b.ndim > 3) throw new Error(`matmul needs 2-D or 3-D tensors, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const m = transA ? ac : ar;
+  const k = transA ? ar : ac;
+  const kb = transB ? bc : br;
+  const n = transB ? br : bc;
+  if (k !== kb) throw new Error(`matmul: inner dimensions differ: ${formatShape(a.shape)}${transA ? 'ᵀ' : ''} @ ${formatShape(b.shape)}${transB ? 'ᵀ' : ''}`);
+  const batchA = a.ndim === 3 ? a.shape[0] : 1;
+  const batchB = b.ndim === 3 ? b.shape[0] : 1;
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matmul: batch sizes ${batchA} and ${batchB} differ`);
+  const batch = Math.max(batchA, batchB);
+  const outShape = a.ndim === 3 || b.ndim === 3 ? [batch, m, n] : [m, n];
+  const out = empty(outShape, 'float32', a.backend);
+  a.backend.matmul(a.buffer, b.buffer, out.buffer, {
+    batch, m, n, k, transA, transB, alpha: 1, beta: 0,
+    strideA: batchA === 1 ? 0 : ar * ac, strideB: batchB === 1 ? 0 : br * bc, strideC: m * n,
+  });
+  return record(out, 'matmul', [a, b], (g) => {
+    // dA = g @ op(B)^T (in A's own orientation), dB likewise; batch-broadcast operands sum over the batch.
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      const full = transA ? matmul(b, g, transB, true) : matmul(g, b, false, !transB);
+      ga = a.ndim === 2 && full.ndim === 3 ? sum(full, [0]) : full;
+      if (batchA === 1 && a.ndim === 3) ga = sumTo(ga, a.shape);
+    }
+    if (b.requiresGrad) {
+      const full = transB ? matmul(g, a, true, transA) : matmul(a, g, !transA, false);
+      gb = b.ndim === 2 && full.ndim === 3 ? sum(full, [0]) : full;
+      if (batchB === 1 && b.ndim === 3) gb = sumTo(gb, b.shape);
+    }
+    return [ga, gb];
+  });
+}
+
+/** y = x @ W^T + b with PyTorch's Linear layout (W: [out, in]). */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  if (x.ndim !== 2 || weight.ndim !== 2 || x.shape[1] !== weight.shape[1]) {
+    throw new Error(`linear: input ${formatShape(x.shape)} does not match weight ${formatShape(weight.shape)} (expected [N, ${weight.shape[1]}])`);
+  }
+  const y = matmul(x, weight, false, true);
+  return bias ? add(y, bias) : y;
+}
+
+export interface Conv2dOptions {
+  pad?: number;
+  stride?: number;
+}
+
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  checkSameBackend(x, weight);
+  checkFloat32('conv2d', x, weight);
+  const pad = options.pad ?? 0;
+  const stride = options.stride ?? 1;
+  if (x.ndim !== 4 || weight.ndim !== 4 || x.shape[1] !== weight.shape[1]) {
+    throw new Error(`conv2d: input ${formatShape(x.shape)} does not match weight ${formatShape(weight.shape)} (expected [N, ${weight.shape[1]}, H, W])`);
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) throw new Error(`conv2d: bias ${formatShape(bias.shape)} does not match ${weight.shape[0]} output channels`);
+  const [n, cIn, h, w] = x.shape;
+  const [cOut, , kh, kw] = weight.shape;
+  const hOut = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const wOut = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  if (hOut <= 0 || wOut <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} with padding ${pad} does not fit input ${formatShape(x.shape)}`);
+  const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, pad, stride, hOut, wOut };
+  const y = empty([n, cOut, hOut, wOut], 'float32', x.backend);
+  x.backend.conv2d(x.buffer, weight.buffer, bias ? bias.buffer : null, y.buffer, p);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(y, 'conv2d', inputs, (g) => {
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = empty(x.shape, 'float32', x.backend);
+      x.backend.conv2dBackwardData(g.buffer, weight.buffer, gx.buffer, p);
+    }
+    if (weight.requiresGrad) {
+      gw = empty(weight.shape, 'float32', x.backend);
+      x.backend.conv2dBackwardFilter(x.buffer, g.buffer, gw.buffer, p);
+    }
+    if (bias?.requiresGrad) gb = reshape(sum(g, [0, 2, 3], true), [cOut]);
+    return bias ? [gx, gw, gb] : [gx, gw];
+  });
+}
+
+/** GroupNorm over [N, C, ...] with per-channel affine gamma, beta. */
+export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number): Tensor {
+  checkFloat32('groupNorm', x, gamma, beta);
+  const [n, c] = x.shape;
+  if (x.ndim < 2 || c % groups !== 0) throw new Error(`groupNorm: ${c} channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
+  if (gamma.size !== c || beta.size !== c) throw new Error(`groupNorm: gamma/beta have ${gamma.size}/${beta.size} elements for ${c} channels`);
+  const p: GroupNormParams = { n, c, hw: x.size / (n * c), groups, eps };
+  const y = empty(x.shape, 'float32', x.backend);
+  const meanT = empty([n, groups], 'float32', x.backend);
+  const rstdT = empty([n, groups], 'float32', x.backend);
+  x.backend.groupNorm(x.buffer, gamma.buffer, beta.buffer, y.buffer, meanT.buffer, rstdT.buffer, p);
+  return record(y, 'groupNorm', [x, gamma, beta], (g) => {
+    const gx = empty(x.shape, 'float32', x.backend);
+    const gg = empty(gamma.shape, 'float32', x.backend);
+    const gbt = empty(beta.shape, 'float32', x.backend);
+    x.backend.groupNormBackward(x.buffer, gamma.buffer, meanT.buffer, rstdT.buffer, g.buffer, gx.buffer, gg.buffer, gbt.buffer, p);
+    return [gx, gg, gbt];
+  });
+}
+
+/**
+ * EDM's self-attention core: qkv [B, C*3, H, W] from the 1x1 qkv conv, `heads` heads; returns [B, C, H, W].
+ */
+export function attention(qkv: Tensor, heads: number): Tensor {
+  checkFloat32('attention', qkv);
+  const [bsz, c3, h, w] = qkv.shape;
+  if (qkv.ndim !== 4 || c3 % (3 * heads) !== 0) throw new Error(`attention: qkv ${formatShape(qkv.shape)} is not [B, 3*C, H, W] with C divisible by ${heads} heads`);
+  const c = c3 / 3;
+  const p: AttentionParams = { b: bsz * heads, c: c / heads, l: h * w };
+  const out = empty([bsz, c, h, w], 'float32', qkv.backend);
+  const weights = empty([p.b, p.l, p.l], 'float32', qkv.backend);
+  qkv.backend.attention(qkv.buffer, out.buffer, weights.buffer, p);
+  return record(out, 'attention', [qkv], (g) => {
+    const gq = empty(qkv.shape, 'float32', qkv.backend);
+    qkv.backend.attentionBackward(qkv.buffer, weights.buffer, g.buffer, gq.buffer, p);
+    return [gq];
+  });
+}
+
+/** EDM's depthwise FIR up/down-sampling by 2 (see ResampleParams). */
+export function resample(x: Tensor, mode: 'up' | 'down', taps: readonly number[], pad: number): Tensor {
+  checkFloat32('resample', x);
+  if (x.ndim !== 4) throw new Error(`resample needs [N, C, H, W], got ${formatShape(x.shape)}`);
+  const [n, c, h, w] = x.shape;
+  const k = taps.length;
+  const hOut = mode === 'up' ? (h - 1) * 2 - 2 * pad + k : Math.floor((h + 2 * pad - k) / 2) + 1;
+  const wOut = mode === 'up' ? (w - 1) * 2 - 2 * pad + k : Math.floor((w + 2 * pad - k) / 2) + 1;
+  const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad };
+  const y = empty([n, c, hOut, wOut], 'float32', x.backend);
+  x.backend.resample(x.buffer, y.buffer, p);
+  return record(y, 'resample', [x], (g) => {
+    const gx = empty(x.shape, 'float32', x.backend);
+    x.backend.resampleBackward(g.buffer, gx.buffer, p);
+    return [gx];
+  });
+}
+
+/** Inverted dropout: zeroes with probability p and scales the rest by 1/(1-p). */
+export function dropout(x: Tensor, p: number, generator: Generator): Tensor {
+  if (p <= 0) return x;
+  if (p >= 1) throw new Error(`dropout probability must be below 1, got ${p}`);
+  const u = generator.uniform(x.shape, x.backend);
+  const keepMask = empty(x.shape, 'float32', x.backend);
+  // mask = (u >= p) / (1 - p) computed as sign(u - p) mapped to {0, 1}
+  const shifted = empty(x.shape, 'float32', x.backend);
+  x.backend.affine(u.buffer, shifted.buffer, x.size, 1, -p);
+  x.backend.unary('sign', shifted.buffer, keepMask.buffer, x.size);
+  x.backend.affine(keepMask.buffer, keepMask.buffer, x.size, 0.5 / (1 - p), 0.5 / (1 - p));
+  u.dispose();
+  shifted.dispose();
+  return mul(x, keepMask);
+}
+
+/** Outer product of two vectors: out[i, j] = a[i] * b[j]. */
+export function outer(a: Tensor, b: Tensor): Tensor {
+  return mul(reshape(a, [a.size, 1]), reshape(b, [1, b.size]));
+}
+
+export function arange(n: number): Tensor {
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = i;
+  return fromArray(data, [n]);
+}
+
+bindAutogradOps(add, (t) => {
+  const out = empty(t.shape, t.dtype, t.backend);
+  t.backend.copyRows(t.buffer, 0, 0, out.buffer, 0, 0, 1, t.size);
+  return out;
+});

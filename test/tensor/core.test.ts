@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../src/tensor/index.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { philox4x32 } from '../../src/tensor/philox.js';
+import { assertClose, gradCheck, randomArray } from '../helpers/gradcheck.js';
+
+T.setBackend(cpuBackend());
+
+test('Philox 4x32-10 matches the Random123 known-answer vectors', () => {
+  const out = new Uint32Array(4);
+  philox4x32(0, 0, 0, 0, 0, 0, out);
+  assert.deepEqual([...out], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+  philox4x32(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, out);
+  assert.deepEqual([...out], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
+  philox4x32(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, out);
+  assert.deepEqual([...out], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]);
+});
+
+test('normal draws have unit moments and resume exactly from a saved state', () => {
+  const g = new T.Generator(7);
+  const a = g.normal([100000]).toFloat32Array();
+  let m = 0;
+  let v = 0;
+  for (const x of a) m += x;
+  m /= a.length;
+  for (const x of a) v += (x - m) ** 2;
+  v /= a.length;
+  assert.ok(Math.abs(m) < 0.015, `mean ${m}`);
+  assert.ok(Math.abs(v - 1) < 0.02, `variance ${v}`);
+  const saved = g.state();
+  const next = g.uniform([10]).toFloat32Array();
+  const resumed = T.Generator.fromState(saved).uniform([10]).toFloat32Array();
+  assert.deepEqual([...resumed], [...next]);
+  for (const u of next) assert.ok(u > 0 && u < 1);
+});
+
+test('broadcasting binary ops match a float64 reference', () => {
+  const a = randomArray(2 * 3 * 4, 1);
+  const b = randomArray(3 * 1, 2);
+  const y = T.mul(T.fromArray(a, [2, 3, 4]), T.fromArray(b, [3, 1])).toFloat32Array();
+  const ref = new Float64Array(24);
+  for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) ref[i * 12 + j * 4 + k] = a[i * 12 + j * 4 + k] * b[j];
+  assertClose(y, ref, 1e-7);
+  assert.throws(() => T.add(T.zeros([2, 3]), T.zeros([4])), /do not broadcast/);
+});
+
+test('elementwise and reduction gradients match finite differences', () => {
+  const x = { data: randomArray(24, 3), shape: [2, 3, 4] };
+  const y = { data: randomArray(4, 4), shape: [4] };
+  gradCheck(([a, b]) => T.div(T.mul(T.silu(a), T.add(b, T.scalar(2))), T.addScalar(T.square(b), 1)), [x, y]);
+  gradCheck(([a]) => T.sum(T.exp(a), [0, 2], true), [x]);
+  gradCheck(([a]) => T.mean(T.sin(a), [1]), [x]);
+  gradCheck(([a]) => T.permute(T.tanh(a), [2, 0, 1]), [x]);
+  gradCheck(([a, b]) => T.concat([a, T.reshape(T.sigmoid(a), [2, 3, 4])], 1), [x, y].slice(0, 1));
+  gradCheck(([a]) => T.narrow(a, 2, 1, 2), [x]);
+  gradCheck(([a]) => T.gather(a, Int32Array.from([1, 0, 1])), [x]);
+});
+
+test('matmul and linear gradients match finite differences in every orientation', () => {
+  const a = { data: randomArray(12, 5), shape: [3, 4] };
+  const b = { data: randomArray(20, 6), shape: [4, 5] };
+  gradCheck(([p, q]) => T.matmul(p, q), [a, b]);
+  gradCheck(([p, q]) => T.matmul(p, q, true, false), [{ data: a.data, shape: [4, 3] }, { data: randomArray(20, 7), shape: [4, 5] }]);
+  gradCheck(([p, q]) => T.matmul(p, q, false, true), [a, { data: b.data, shape: [5, 4] }]);
+  gradCheck(([p, q]) => T.matmul(p, q), [{ data: randomArray(24, 8), shape: [2, 3, 4] }, b]);
+  gradCheck(([x, w, bias]) => T.linear(x, w, bias), [a, { data: b.data, shape: [5, 4] }, { data: randomArray(5, 9), shape: [5] }]);
+});
+
+test('tidy frees what it does not return; use after dispose is a clear error', () => {
+  let inner: T.Tensor | null = null;
+  const kept = T.tidy(() => {
+    inner = T.ones([3]);
+    return T.addScalar(inner, 1);
+  });
+  assert.equal(inner!.isDisposed, true);
+  assert.equal(kept.isDisposed, false);
+  assert.throws(() => inner!.toArray(), /used after dispose/);
+});
+
+test('gradients accumulate on leaves across backward calls and noGrad records nothing', () => {
+  const w = T.fromArray([1, 2, 3], [3]);
+  w.requiresGrad = true;
+  for (let i = 0; i < 2; i++) T.backward(T.sum(T.mulScalar(w, 2)));
+  assert.deepEqual([...w.grad!.toFloat32Array()], [4, 4, 4]);
+  const y = T.noGrad(() => T.mulScalar(w, 3));
+  assert.equal(y.requiresGrad, false);
+});
