@@ -159,6 +159,9 @@ export interface Backend {
   // optimizer
   adam(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, length: number, p: AdamParams): void;
 
+  /** In place: NaN -> 0, +Inf -> posinf, -Inf -> -posinf (EDM's torch.nan_to_num on gradients). */
+  nanToNum(x: DeviceBuffer, length: number, posinf: number): void;
+
   /** Waits for queued work (a no-op on the CPU). */
   synchronize(): void;
 }

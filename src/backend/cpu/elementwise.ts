@@ -88,3 +88,12 @@ export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[
   }
 }
 
+
+export function nanToNum(x: Float32Array, n: number, posinf: number): void {
+  for (let i = 0; i < n; i++) {
+    const v = x[i];
+    if (v !== v) x[i] = 0;
+    else if (v === Infinity) x[i] = posinf;
+    else if (v === -Infinity) x[i] = -posinf;
+  }
+}

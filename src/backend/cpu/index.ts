@@ -55,6 +55,7 @@ function create(): Backend {
     randomUniform: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, false),
     randomNormal: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, true),
     adam: (param, grad, m, v, n, p) => adam(f32(param), f32(grad), f32(m), f32(v), n, p),
+    nanToNum: (x, n, posinf) => ew.nanToNum(f32(x), n, posinf),
     synchronize: () => {},
   };
 }

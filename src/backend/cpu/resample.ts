@@ -1,8 +1,61 @@
+/**
+ * EDM's depthwise FIR resampling by 2 (see ResampleParams). The 2-D filter is the outer product of the
+ * taps, so each plane is filtered along its rows, then along its columns, with a 1-D filter:
+ *   decimate (conv2d, stride 2):           out[o] = sum_t f[t] * in[2o - pad + t]
+ *   expand (conv_transpose2d, stride 2):   out[2i - pad + t] += f[t] * in[i]
+ * Indices outside the input are zero padding; outputs outside the output are cropped. The two are each
+ * other's adjoints, so `down`'s backward is an expand and `up`'s backward a decimate, with the same scale.
+ */
 import type { ResampleParams } from '../backend.js';
+import { float64Scratch } from './scratch.js';
+
+type Direction = 'decimate' | 'expand';
+
+const rowFiltered = float64Scratch();
 
 export function resample(x: Float32Array, y: Float32Array, p: ResampleParams): void {
-  throw new Error('cpu resample: not implemented yet');
+  const direction: Direction = p.mode === 'down' ? 'decimate' : 'expand';
+  filterPlanes(direction, x, p.h, p.w, y, p.hOut, p.wOut, p);
 }
+
 export function resampleBackward(dy: Float32Array, dx: Float32Array, p: ResampleParams): void {
-  throw new Error('cpu resampleBackward: not implemented yet');
+  const direction: Direction = p.mode === 'down' ? 'expand' : 'decimate';
+  filterPlanes(direction, dy, p.hOut, p.wOut, dx, p.h, p.w, p);
+}
+
+/** Filters each of the n*c planes of src [inH, inW] into dst [outH, outW] with the normalised separable filter. */
+function filterPlanes(direction: Direction, src: Float32Array, inH: number, inW: number, dst: Float32Array, outH: number, outW: number, p: ResampleParams): void {
+  const tapSum = p.taps.reduce((s, t) => s + t, 0);
+  // Transposed convolution spreads each input over 4 outputs, so `up` carries the gain 4 that keeps the mean.
+  const scale = (p.mode === 'up' ? 4 : 1) / (tapSum * tapSum);
+  const rows = rowFiltered.take(inH * outW);
+  for (let plane = 0; plane < p.n * p.c; plane++) {
+    const inStart = plane * inH * inW;
+    const outStart = plane * outH * outW;
+    for (let r = 0; r < inH; r++) filter1d(direction, src, inStart + r * inW, 1, inW, rows, r * outW, 1, outW, p.taps, p.pad, 1);
+    for (let col = 0; col < outW; col++) filter1d(direction, rows, col, outW, inH, dst, outStart + col, outW, outH, p.taps, p.pad, scale);
+  }
+}
+
+/** One line: in[i] at src[srcStart + i*srcStep] for i < inLen, out[o] at dst[dstStart + o*dstStep] for o < outLen, all overwritten. */
+function filter1d(
+  direction: Direction,
+  src: Float32Array | Float64Array, srcStart: number, srcStep: number, inLen: number,
+  dst: Float32Array | Float64Array, dstStart: number, dstStep: number, outLen: number,
+  taps: readonly number[], pad: number, scale: number,
+): void {
+  const k = taps.length;
+  for (let o = 0; o < outLen; o++) {
+    let sum = 0;
+    if (direction === 'decimate') {
+      for (let t = 0, i = 2 * o - pad; t < k; t++, i++) if (i >= 0 && i < inLen) sum += taps[t] * src[srcStart + i * srcStep];
+    } else {
+      // Inputs reaching o are those with 2i - pad + t = o: taps of the parity of o + pad, i = (o + pad - t) / 2.
+      for (let t = (o + pad) & 1; t < k; t += 2) {
+        const i = (o + pad - t) / 2;
+        if (i >= 0 && i < inLen) sum += taps[t] * src[srcStart + i * srcStep];
+      }
+    }
+    dst[dstStart + o * dstStep] = sum * scale;
+  }
 }

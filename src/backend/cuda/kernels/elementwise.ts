@@ -1,0 +1,160 @@
+/**
+ * Elementwise kernels: unary ops and their derivatives, affine, pow, broadcasting binary ops, nan_to_num,
+ * dtype casts.
+ * Same formulas as src/backend/cpu/elementwise.ts and layout.ts (cast). Memory-bound, so the op is a
+ * run-time switch (uniform across the grid) rather than one compiled kernel per op; affine and pow compute
+ * in double as the CPU reference does (free in a memory-bound kernel).
+ */
+import type { BinaryOp, UnaryOp } from '../../backend.js';
+import type { DType } from '../../../tensor/dtype.js';
+import type { KernelModule } from '../context.js';
+import { COMMON } from './common.js';
+
+export const UNARY_CODES: Record<UnaryOp, number> = {
+  neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, sin: 5, cos: 6, tanh: 7,
+  sigmoid: 8, silu: 9, square: 10, abs: 11, recip: 12, relu: 13, sign: 14,
+};
+
+export const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
+
+export const DTYPE_CODES: Record<DType, number> = { float32: 0, bfloat16: 1, float16: 2, int32: 3, uint8: 4 };
+
+/** Broadcast operands' strides over at most MAX_DIMS collapsed output dims (struct Bcast below). */
+export const MAX_DIMS = 6;
+export const BCAST_BYTES = 8 + 3 * MAX_DIMS * 8;
+
+const SOURCE = COMMON + String.raw`
+__device__ __forceinline__ float unaryF(int op, float x) {
+  switch (op) {
+    case 0: return -x;
+    case 1: return expf(x);
+    case 2: return logf(x);
+    case 3: return sqrtf(x);
+    case 4: return 1.0f / sqrtf(x);
+    case 5: return sinf(x);
+    case 6: return cosf(x);
+    case 7: return tanhf(x);
+    case 8: return 1.0f / (1.0f + expf(-x));
+    case 9: return x / (1.0f + expf(-x));
+    case 10: return x * x;
+    case 11: return fabsf(x);
+    case 12: return 1.0f / x;
+    case 13: return x > 0.0f ? x : 0.0f;
+    default: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+  }
+}
+
+__device__ __forceinline__ float unaryGrad(int op, float x, float g) {
+  switch (op) {
+    case 0: return -g;
+    case 1: return g * expf(x);
+    case 2: return g / x;
+    case 3: return g * 0.5f / sqrtf(x);
+    case 4: { float r = 1.0f / sqrtf(x); return g * -0.5f * r * r * r; }
+    case 5: return g * cosf(x);
+    case 6: return -g * sinf(x);
+    case 7: { float t = tanhf(x); return g * (1.0f - t * t); }
+    case 8: { float s = 1.0f / (1.0f + expf(-x)); return g * s * (1.0f - s); }
+    case 9: { float s = 1.0f / (1.0f + expf(-x)); return g * s * (1.0f + x * (1.0f - s)); }
+    case 10: return g * 2.0f * x;
+    case 11: return g * (x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x));
+    case 12: return -g / (x * x);
+    case 13: return x > 0.0f ? g : 0.0f;
+    default: return 0.0f;
+  }
+}
+
+extern "C" __global__ void unary_f32(const float* x, float* y, i64 n, int op) {
+  GRID_STRIDE(i, n) y[i] = unaryF(op, x[i]);
+}
+
+extern "C" __global__ void unary_backward_f32(const float* x, const float* dy, float* dx, i64 n, int op) {
+  GRID_STRIDE(i, n) dx[i] = unaryGrad(op, x[i], dy[i]);
+}
+
+extern "C" __global__ void affine_f32(const float* x, float* y, i64 n, double scale, double shift) {
+  GRID_STRIDE(i, n) y[i] = (float)((double)x[i] * scale + shift);
+}
+
+extern "C" __global__ void pow_f32(const float* x, float* y, i64 n, double e) {
+  GRID_STRIDE(i, n) y[i] = (float)pow((double)x[i], e);
+}
+
+__device__ __forceinline__ float binaryF(int op, float a, float b) {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+    case 4: return a > b ? a : b;
+    default: return a < b ? a : b;
+  }
+}
+
+struct Bcast { int nd; int pad; i64 dim[6]; i64 sa[6]; i64 sb[6]; };
+
+// Both operands dense and shaped like the output.
+extern "C" __global__ void binary_dense_f32(const float* a, const float* b, float* out, i64 n, int op) {
+  GRID_STRIDE(i, n) out[i] = binaryF(op, a[i], b[i]);
+}
+
+extern "C" __global__ void binary_f32(const float* a, const float* b, float* out, i64 n, int op, Bcast s) {
+  GRID_STRIDE(i, n) {
+    i64 r = i, ia = 0, ib = 0;
+    for (int d = s.nd - 1; d >= 0; --d) {
+      const i64 q = r / s.dim[d];
+      const i64 c = r - q * s.dim[d];
+      ia += c * s.sa[d];
+      ib += c * s.sb[d];
+      r = q;
+    }
+    out[i] = binaryF(op, a[ia], b[ib]);
+  }
+}
+
+extern "C" __global__ void nan_to_num_f32(float* x, i64 n, float posinf) {
+  GRID_STRIDE(i, n) {
+    const float v = x[i];
+    if (v != v) x[i] = 0.0f;
+    else if (isinf(v)) x[i] = v > 0.0f ? posinf : -posinf;
+  }
+}
+
+__device__ __forceinline__ double loadAs(const void* p, int t, i64 i) {
+  switch (t) {
+    case 0: return ((const float*)p)[i];
+    case 1: return bf2f(((const u16*)p)[i]);
+    case 2: return h2f(((const u16*)p)[i]);
+    case 3: return ((const int*)p)[i];
+    default: return ((const unsigned char*)p)[i];
+  }
+}
+
+extern "C" __global__ void cast(const void* x, int xt, void* y, int yt, i64 n) {
+  GRID_STRIDE(i, n) {
+    const double v = loadAs(x, xt, i);
+    switch (yt) {
+      case 0: ((float*)y)[i] = (float)v; break;
+      case 1: ((u16*)y)[i] = f2bf((float)v); break;
+      case 2: ((u16*)y)[i] = f2h((float)v); break;
+      case 3: ((int*)y)[i] = (int)trunc(v); break;
+      default: ((unsigned char*)y)[i] = (unsigned char)fmin(255.0, fmax(0.0, floor(v + 0.5))); break;
+    }
+  }
+}
+`;
+
+export const ELEMENTWISE: KernelModule = {
+  name: 'elementwise.cu',
+  source: SOURCE,
+  kernels: {
+    unary_f32: ['ptr', 'ptr', 'i64', 'i32'],
+    unary_backward_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i32'],
+    affine_f32: ['ptr', 'ptr', 'i64', 'f64', 'f64'],
+    pow_f32: ['ptr', 'ptr', 'i64', 'f64'],
+    binary_dense_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i32'],
+    binary_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i32', { bytes: BCAST_BYTES }],
+    nan_to_num_f32: ['ptr', 'i64', 'f32'],
+    cast: ['ptr', 'i32', 'ptr', 'i32', 'i64'],
+  },
+};

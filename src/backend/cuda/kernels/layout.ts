@@ -1,0 +1,114 @@
+/**
+ * Layout and reduction kernels: sum/max over axes, permute, strided row copies, gather and scatter-add of
+ * batch rows. Same semantics as src/backend/cpu/layout.ts. Copies work on raw elements of 1, 2 or 4 bytes,
+ * so they serve every dtype. Sums accumulate in double, as the CPU reference does.
+ */
+import type { KernelModule } from '../context.js';
+import { COMMON } from './common.js';
+
+/** Reduction geometry: kept dims and reduced dims, each with their strides in the input (struct Red). */
+export const MAX_RED_DIMS = 6;
+export const RED_BYTES = 8 + 4 * MAX_RED_DIMS * 8;
+/** Output dims and the input stride of each (struct Perm). */
+export const MAX_PERM_DIMS = 8;
+export const PERM_BYTES = 8 + 2 * MAX_PERM_DIMS * 8;
+
+const SOURCE = COMMON + String.raw`
+struct Red { int nk; int nr; i64 kdim[6]; i64 kstride[6]; i64 rdim[6]; i64 rstride[6]; };
+
+__device__ __forceinline__ i64 decode(i64 r, int nd, const i64* dim, const i64* stride) {
+  i64 off = 0;
+  for (int d = nd - 1; d >= 0; --d) {
+    const i64 q = r / dim[d];
+    off += (r - q * dim[d]) * stride[d];
+    r = q;
+  }
+  return off;
+}
+
+// One block per output element: long reductions.
+extern "C" __global__ void reduce_block(const float* x, float* out, i64 nOut, i64 nRed, int isMax, Red s) {
+  __shared__ double sh[32];
+  __shared__ float shf[32];
+  for (i64 o = blockIdx.x; o < nOut; o += gridDim.x) {
+    const i64 base = decode(o, s.nk, s.kdim, s.kstride);
+    if (isMax) {
+      float m = NEG_INF;
+      for (i64 r = threadIdx.x; r < nRed; r += blockDim.x) { const float v = x[base + decode(r, s.nr, s.rdim, s.rstride)]; if (v > m) m = v; }
+      m = blockMax(m, shf);
+      if (threadIdx.x == 0) out[o] = m;
+    } else {
+      double acc = 0.0;
+      for (i64 r = threadIdx.x; r < nRed; r += blockDim.x) acc += x[base + decode(r, s.nr, s.rdim, s.rstride)];
+      acc = blockSum(acc, sh);
+      if (threadIdx.x == 0) out[o] = (float)acc;
+    }
+  }
+}
+
+// One thread per output element: short reductions over many outputs (sums over the batch axis).
+extern "C" __global__ void reduce_thread(const float* x, float* out, i64 nOut, i64 nRed, int isMax, Red s) {
+  GRID_STRIDE(o, nOut) {
+    const i64 base = decode(o, s.nk, s.kdim, s.kstride);
+    if (isMax) {
+      float m = NEG_INF;
+      for (i64 r = 0; r < nRed; ++r) { const float v = x[base + decode(r, s.nr, s.rdim, s.rstride)]; if (v > m) m = v; }
+      out[o] = m;
+    } else {
+      double acc = 0.0;
+      for (i64 r = 0; r < nRed; ++r) acc += x[base + decode(r, s.nr, s.rdim, s.rstride)];
+      out[o] = (float)acc;
+    }
+  }
+}
+
+struct Perm { int nd; int pad; i64 dim[8]; i64 stride[8]; };
+
+#define PERMUTE(NAME, T) \
+extern "C" __global__ void NAME(const T* x, T* y, i64 n, Perm p) { \
+  GRID_STRIDE(i, n) y[i] = x[decode(i, p.nd, p.dim, p.stride)]; \
+}
+PERMUTE(permute_4, u32)
+PERMUTE(permute_2, u16)
+PERMUTE(permute_1, unsigned char)
+
+#define COPY_ROWS(NAME, T) \
+extern "C" __global__ void NAME(const T* src, i64 srcOffset, i64 srcStride, T* dst, i64 dstOffset, i64 dstStride, i64 rowLength, i64 n) { \
+  GRID_STRIDE(i, n) { const i64 r = i / rowLength, j = i - r * rowLength; dst[dstOffset + r * dstStride + j] = src[srcOffset + r * srcStride + j]; } \
+}
+COPY_ROWS(copy_rows_4, u32)
+COPY_ROWS(copy_rows_2, u16)
+COPY_ROWS(copy_rows_1, unsigned char)
+
+#define GATHER_ROWS(NAME, T) \
+extern "C" __global__ void NAME(const T* src, const int* index, T* out, i64 rowLength, i64 n) { \
+  GRID_STRIDE(i, n) { const i64 r = i / rowLength, j = i - r * rowLength; out[i] = src[(i64)index[r] * rowLength + j]; } \
+}
+GATHER_ROWS(gather_rows_4, u32)
+GATHER_ROWS(gather_rows_2, u16)
+GATHER_ROWS(gather_rows_1, unsigned char)
+
+// Atomic: an index may repeat (the gradient of a gather that picked a row twice).
+extern "C" __global__ void scatter_add_rows_f32(const float* src, const int* index, float* out, i64 rowLength, i64 n) {
+  GRID_STRIDE(i, n) { const i64 r = i / rowLength, j = i - r * rowLength; atomicAdd(out + (i64)index[r] * rowLength + j, src[i]); }
+}
+`;
+
+export const LAYOUT: KernelModule = {
+  name: 'layout.cu',
+  source: SOURCE,
+  kernels: {
+    reduce_block: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
+    reduce_thread: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
+    permute_4: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
+    permute_2: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
+    permute_1: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
+    copy_rows_4: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
+    copy_rows_2: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
+    copy_rows_1: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
+    gather_rows_4: ['ptr', 'ptr', 'ptr', 'i64', 'i64'],
+    gather_rows_2: ['ptr', 'ptr', 'ptr', 'i64', 'i64'],
+    gather_rows_1: ['ptr', 'ptr', 'ptr', 'i64', 'i64'],
+    scatter_add_rows_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i64'],
+  },
+};

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * The `stagediff` command: a thin layer over the library. Each subcommand lives in cli/commands/.
+ */
+import { packageVersion } from './version.js';
+import { infoCommand } from './commands/info.js';
+
+interface Command {
+  summary: string;
+  run(argv: string[]): Promise<void> | void;
+}
+
+const commands: Record<string, Command> = {
+  info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    `stagediff ${packageVersion()}: multi-stage diffusion models (shared encoder, one decoder per noise stage)`,
+    '',
+    'usage: stagediff <command> [options]     (stagediff <command> --help for its options)',
+    '',
+    'commands:',
+    ...lines,
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(packageVersion());
+    return;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`stagediff: unknown command "${name}"\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  await command.run(rest);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  // Errors carry their own explanation; a stack trace only when asked for.
+  const message = e instanceof Error ? e.message : String(e);
+  console.error(`stagediff: ${message}`);
+  if (process.env.STAGEDIFF_DEBUG && e instanceof Error) console.error(e.stack);
+  process.exitCode = 1;
+});

@@ -1,0 +1,10 @@
+export * from './dataset.js';
+export { InMemoryDataset } from './in-memory-dataset.js';
+export { loadCifar10, CIFAR10_CLASS_NAMES, type Cifar10Options } from './cifar10.js';
+export { loadMnist, type MnistOptions } from './mnist.js';
+export { loadImageFolder, type ImageFolderOptions } from './image-folder.js';
+export { ShapesDataset, SHAPE_CLASS_NAMES, type ShapesOptions } from './shapes.js';
+export { DataLoader, type LoaderOptions, type LoaderPosition, type LoaderBatch } from './loader.js';
+export { imagesToTensor } from './images-to-tensor.js';
+export { flipHorizontally } from './flip.js';
+export { resizeBilinear } from './resize.js';

@@ -1,0 +1,42 @@
+/**
+ * Variance-preserving epsilon prediction (score_sde / DPM-Solver, and LDM's DDPM on a discrete schedule): the
+ * network sees x_t = alpha_t x0 + sqrt(1 - alpha_t^2) n with its schedule's time label and predicts n; the loss
+ * is the per-sample mean of (eps(x_t) - n)^2. As a denoiser it is D(x; sigma) = x - sigma eps(x / sqrt(1 + sigma^2)),
+ * with t = t(sigma): the same noisy point, since x_t / alpha_t = x0 + sigma n.
+ */
+import * as T from '../../tensor/index.js';
+import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Denoiser, NoiseConditionedNetwork } from '../denoiser.js';
+import type { VPSchedule } from '../schedules/vp-schedule.js';
+import { type Formulation, checkBatch } from './formulation.js';
+import { type Preconditioning, perSample, preconditioned } from './preconditioning.js';
+
+export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
+  readonly name = 'vp';
+
+  constructor(readonly schedule: VPSchedule) {}
+
+  preconditioning(sigma: number): Preconditioning {
+    return { cSkip: 1, cOut: -sigma, cIn: 1 / Math.sqrt(1 + sigma * sigma), cNoise: this.schedule.modelInput(this.schedule.time(sigma)) };
+  }
+
+  trainingSigmas(count: number, generator: Generator): Float64Array {
+    return this.schedule.trainingTimes(count, generator).map((t) => this.schedule.sigma(t));
+  }
+
+  loss(net: NoiseConditionedNetwork, x0: Tensor, sigma: Float64Array, noise: Tensor): Tensor {
+    checkBatch(x0, sigma, noise);
+    const times = Array.from(sigma, (s) => this.schedule.time(s));
+    const logAlpha = times.map((t) => this.schedule.logAlpha(t));
+    const alpha = perSample(logAlpha.map(Math.exp), x0.ndim, x0.backend);
+    const std = perSample(logAlpha.map((l) => Math.sqrt(-Math.expm1(2 * l))), x0.ndim, x0.backend);
+    const xt = T.add(T.mul(x0, alpha), T.mul(noise, std));
+    const labels = T.fromArray(Float32Array.from(times, (t) => this.schedule.modelInput(t)), [sigma.length], 'float32', x0.backend);
+    const eps = net(xt, labels);
+    return T.mean(T.square(T.sub(eps, noise)), x0.shape.slice(1).map((_, i) => i + 1));
+  }
+
+  denoiser(net: NoiseConditionedNetwork): Denoiser {
+    return preconditioned(net, (sigma) => this.preconditioning(sigma));
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * A variance-preserving noise schedule on continuous time t: x_t = alpha_t x0 + sqrt(1 - alpha_t^2) eps.
+ * Dividing by alpha_t gives EDM's form x_t / alpha_t = x0 + sigma eps with sigma = sqrt(1 - alpha_t^2) / alpha_t,
+ * which is how every VP quantity converts to the EDM sigma that samplers and stage partitions use.
+ * DPM-Solver's half log-SNR is lambda_t = log(alpha_t / sqrt(1 - alpha_t^2)) = -ln(sigma).
+ */
+import type { Generator } from '../../tensor/index.js';
+
+export interface VPSchedule {
+  readonly name: string;
+  /** The last time of the forward process, where sampling starts (T). */
+  readonly tMax: number;
+  /** Where samplers stop by default (score_sde's sampling eps; 1/N for a discrete schedule). */
+  readonly tEnd: number;
+  /** log(alpha_t). */
+  logAlpha(t: number): number;
+  /** EDM sigma at time t. */
+  sigma(t: number): number;
+  /** The time whose EDM sigma is `sigma` (the inverse of sigma(t)). */
+  time(sigma: number): number;
+  /** The noise label the epsilon network is conditioned on at time t. */
+  modelInput(t: number): number;
+  /** Times of one training batch, drawn as the reference code draws them. */
+  trainingTimes(count: number, generator: Generator): Float64Array;
+}
+
+/** EDM sigma from log(alpha): sigma^2 = 1 / alpha^2 - 1, with expm1 so tiny noise levels keep their digits. */
+export function sigmaFromLogAlpha(logAlpha: number): number {
+  return Math.sqrt(Math.expm1(-2 * logAlpha));
+}
+
+/** log(alpha) from EDM sigma: alpha = 1 / sqrt(1 + sigma^2). */
+export function logAlphaFromSigma(sigma: number): number {
+  return -0.5 * Math.log1p(sigma * sigma);
+}
+
+/** The scale alpha = 1 / sqrt(1 + sigma^2) that maps EDM's x0 + sigma n to the VP input x_t. */
+export function alphaFromSigma(sigma: number): number {
+  return 1 / Math.sqrt(1 + sigma * sigma);
+}

@@ -1,0 +1,60 @@
+import { Module } from '../nn/module.js';
+import { add, mul, reshape } from '../tensor/ops.js';
+import type { Generator } from '../tensor/random.js';
+import { Tensor, fromArray, zeros } from '../tensor/tensor.js';
+import type { UNetTrunk } from './unet-trunk.js';
+
+export interface EDMPrecondOptions {
+  /** Expected standard deviation of the training data. */
+  sigmaData?: number;
+  /** Supported noise range (samplers clamp to it). */
+  sigmaMin?: number;
+  sigmaMax?: number;
+}
+
+export interface DenoiserInputs {
+  /** [N or 1, labelDim]; zeros when omitted for a class-conditional network. */
+  classLabels?: Tensor | null;
+  augmentLabels?: Tensor | null;
+  generator?: Generator;
+}
+
+/**
+ * EDM's preconditioning: D(x; sigma) = c_skip x + c_out F(c_in x; c_noise), per sample, with
+ * c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2), c_in = 1 / sqrt(sigma^2 + sd^2),
+ * c_noise = ln(sigma) / 4, so F's input and training target have unit variance at every noise level.
+ * The network is registered as `model`, as in EDM's state dicts.
+ */
+export class EDMPrecond extends Module {
+  readonly sigmaData: number;
+  readonly sigmaMin: number;
+  readonly sigmaMax: number;
+
+  constructor(readonly model: UNetTrunk, options: EDMPrecondOptions = {}) {
+    super();
+    this.sigmaData = options.sigmaData ?? 0.5;
+    this.sigmaMin = options.sigmaMin ?? 0;
+    this.sigmaMax = options.sigmaMax ?? Infinity;
+    if (!(this.sigmaData > 0)) throw new Error(`sigmaData must be > 0, got ${this.sigmaData}`);
+    this.registerModule('model', model);
+  }
+
+  /** x [N, C, H, W]; sigma: one per sample, or one for the whole batch (a number, an array or a tensor). */
+  forward(x: Tensor, sigma: number | ArrayLike<number> | Tensor, inputs: DenoiserInputs = {}): Tensor {
+    const n = x.shape[0];
+    const given = typeof sigma === 'number' ? [sigma] : sigma instanceof Tensor ? sigma.toFloat32Array() : sigma;
+    if (given.length !== n && given.length !== 1) throw new Error(`EDMPrecond: ${given.length} sigmas for a batch of ${n}`);
+    const s = Float64Array.from({ length: n }, (_, i) => given[given.length === 1 ? 0 : i]);
+    for (const v of s) if (!(v > 0)) throw new Error(`EDMPrecond: sigma must be > 0, got ${v}`);
+    const sd2 = this.sigmaData ** 2;
+    const perSample = (f: (v: number) => number, shape: number[]): Tensor => fromArray(Float32Array.from(s, f), shape, 'float32', x.backend);
+    const cSkip = perSample((v) => sd2 / (v * v + sd2), [n, 1, 1, 1]);
+    const cOut = perSample((v) => (v * this.sigmaData) / Math.sqrt(v * v + sd2), [n, 1, 1, 1]);
+    const cIn = perSample((v) => 1 / Math.sqrt(v * v + sd2), [n, 1, 1, 1]);
+    const cNoise = perSample((v) => Math.log(v) / 4, [n]);
+    const labelDim = this.model.labelDim;
+    const classLabels = labelDim === 0 ? null : inputs.classLabels ? reshape(inputs.classLabels, [-1, labelDim]) : zeros([1, labelDim], 'float32', x.backend);
+    const f = this.model.forward(mul(x, cIn), cNoise, { classLabels, augmentLabels: inputs.augmentLabels, sigma: s, generator: inputs.generator });
+    return add(mul(x, cSkip), mul(f, cOut));
+  }
+}

@@ -1,0 +1,72 @@
+import { ModuleList } from '../nn/containers.js';
+import type { InitSource } from '../nn/init.js';
+import { gather, scatterRows } from '../tensor/ops.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { StagePartition } from './stage-partition.js';
+import { UNetDecoder } from './unet-decoder.js';
+import { type UNetOptions, positiveInteger, resolveUNetOptions } from './unet-options.js';
+import { type UNetInputs, UNetTrunk } from './unet-trunk.js';
+
+export interface MultistageUNetOptions extends UNetOptions {
+  /** Base width of the shared encoder (default 128). */
+  enModelChannels?: number;
+  /** Base width of each stage's decoder, stage 0 (lowest noise) first (default [192, 128, 16]). */
+  deModelChannels?: readonly number[];
+  /** The stages in sigma (default: the paper's CIFAR-10 boundaries 2.5103 and 7.6577). */
+  partition?: StagePartition;
+}
+
+/** How the last forward call ran its decoders: the stages that ran, and whether samples were gathered per stage. */
+export interface RouteRecord {
+  stages: number[];
+  gathered: boolean;
+}
+
+/**
+ * The paper's multi-decoder U-Net: SongUNet's mapping network and encoder shared by every noise level,
+ * and one decoder per stage (`decs.<stage>`, each with its own bottleneck blocks and base width). Unlike
+ * the official code, which picks one decoder from the first sample, each sample goes to its own stage's
+ * decoder: the encoder runs once on the whole batch, each decoder on the gathered samples of its stage,
+ * and the outputs are scattered back into batch order. A batch within one stage runs its decoder directly.
+ */
+export class MultistageUNet extends UNetTrunk {
+  readonly decs: ModuleList<UNetDecoder>;
+  readonly partition: StagePartition;
+  lastRoute: RouteRecord | null = null;
+
+  constructor(options: MultistageUNetOptions, source: InitSource) {
+    const { enModelChannels = 128, deModelChannels = [192, 128, 16], partition = new StagePartition([2.5103, 7.6577]), ...rest } = options;
+    const o = resolveUNetOptions(rest);
+    super(o, enModelChannels, source);
+    if (deModelChannels.length !== partition.numStages) {
+      throw new Error(`MultistageUNet: ${deModelChannels.length} decoder widths for ${partition.numStages} stages (boundaries ${JSON.stringify(partition.boundaries)})`);
+    }
+    deModelChannels.forEach((c, k) => positiveInteger(`deModelChannels[${k}]`, c));
+    this.partition = partition;
+    this.decs = this.registerModule('decs', new ModuleList(deModelChannels.map((c) => new UNetDecoder(o, c, this.embChannels, this.enc, source))));
+  }
+
+  /** `inputs.sigma` (one per sample, or one for all) routes each sample to its stage's decoder. */
+  forward(x: Tensor, noiseLabels: Tensor, inputs: UNetInputs = {}): Tensor {
+    const n = x.shape[0];
+    const sigma = inputs.sigma;
+    if (!sigma || (sigma.length !== n && sigma.length !== 1)) {
+      throw new Error(`MultistageUNet routes by sigma: pass inputs.sigma with ${n} values (or 1 for the whole batch), got ${sigma ? sigma.length : 'none'}`);
+    }
+    const routes = this.partition.route(sigma.length === 1 ? new Float64Array(n).fill(sigma[0]) : sigma);
+    const active = routes.map((index, stage) => ({ stage, index })).filter((r) => r.index.length > 0);
+    const emb = this.embed(noiseLabels, n, inputs);
+    const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
+    if (active.length === 1) {
+      this.lastRoute = { stages: [active[0].stage], gathered: false };
+      return this.decs.at(active[0].stage).forward(h, skips, emb, inputs.generator);
+    }
+    this.lastRoute = { stages: active.map((r) => r.stage), gathered: true };
+    const parts = active.map(({ stage, index }) => {
+      // One embedding for the whole batch (a single noise label) broadcasts as it is.
+      const stageEmb = emb.shape[0] === n ? gather(emb, index) : emb;
+      return this.decs.at(stage).forward(gather(h, index), skips.map((s) => gather(s, index)), stageEmb, inputs.generator);
+    });
+    return scatterRows(parts, active.map((r) => r.index), n);
+  }
+}

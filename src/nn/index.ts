@@ -1,0 +1,12 @@
+export { Parameter } from './parameter.js';
+export { Module, type LoadResult, type BufferOptions } from './module.js';
+export { ModuleDict, ModuleList } from './containers.js';
+export { type InitMode, type InitSource, type WeightInit, weightInit } from './init.js';
+export { Linear, type LinearOptions } from './linear.js';
+export { Conv2d, type Conv2dOptions } from './conv2d.js';
+export { GroupNorm, type GroupNormOptions } from './group-norm.js';
+export { Dropout } from './dropout.js';
+export { PositionalEmbedding, FourierEmbedding } from './embedding.js';
+export { UNetBlock, type UNetBlockOptions } from './unet-block.js';
+export { type HostTensor, type SafetensorsContents, parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from './safetensors.js';
+export { hostTensor, loadStateDictFile, saveStateDictFile } from './state-dict-file.js';

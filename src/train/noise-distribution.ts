@@ -1,0 +1,40 @@
+/**
+ * A formulation's training distribution of noise levels, expressed in EDM's sigma so that one
+ * StagePartition serves every formulation. Stage sampling only needs the CDF and its inverse.
+ */
+import { normalCdf, normalQuantile } from '../util/normal.js';
+
+export interface NoiseDistribution {
+  readonly name: string;
+  /** P(sigma' <= sigma). */
+  cdf(sigma: number): number;
+  /** The sigma with cdf(sigma) = p, p in (0, 1). */
+  quantile(p: number): number;
+}
+
+/** EDM: ln sigma ~ N(pMean, pStd^2) (pMean -1.2, pStd 1.2 in the paper). */
+export function logNormalSigma(pMean = -1.2, pStd = 1.2): NoiseDistribution {
+  if (!(pStd > 0)) throw new Error(`log-normal P_std must be > 0, got ${pStd}`);
+  return {
+    name: `lognormal(${pMean}, ${pStd})`,
+    cdf: (sigma) => (sigma <= 0 ? 0 : sigma === Infinity ? 1 : normalCdf((Math.log(sigma) - pMean) / pStd)),
+    quantile: (p) => Math.exp(pMean + pStd * normalQuantile(p)),
+  };
+}
+
+/**
+ * VP (score-SDE / DPM-Solver): t ~ U[tMin, 1], mapped to sigma through the schedule's monotone
+ * sigma(t) and its inverse t(sigma).
+ */
+export function uniformTime(tMin: number, sigmaOfT: (t: number) => number, tOfSigma: (sigma: number) => number): NoiseDistribution {
+  if (!(tMin > 0 && tMin < 1)) throw new Error(`VP t_min must be in (0, 1), got ${tMin}`);
+  return {
+    name: `uniform-t(${tMin}, 1)`,
+    cdf: (sigma) => {
+      if (sigma <= 0) return 0;
+      const t = tOfSigma(sigma);
+      return Math.min(1, Math.max(0, (t - tMin) / (1 - tMin)));
+    },
+    quantile: (p) => sigmaOfT(tMin + p * (1 - tMin)),
+  };
+}
