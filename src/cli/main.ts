@@ -4,6 +4,8 @@
  */
 import { packageVersion } from './version.js';
 import { infoCommand } from './commands/info.js';
+import { trainCommand } from './commands/train.js';
+import { sampleCommand } from './commands/sample.js';
 
 interface Command {
   summary: string;
@@ -11,6 +13,8 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  train: { summary: 'train a model from a preset or config file (resumable)', run: trainCommand },
+  sample: { summary: 'draw images from a checkpoint into a PNG grid', run: sampleCommand },
   info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
 };
 

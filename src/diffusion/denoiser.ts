@@ -12,6 +12,8 @@ export type Denoiser = (x: Tensor, sigma: Tensor) => Tensor;
 
 /**
  * A network told about the noise level through a label of its formulation's choosing: EDM's c_noise =
- * ln(sigma)/4, score_sde's 999 t, or DDPM's step index. Input [B, C, H, W] and labels [B].
+ * ln(sigma)/4, score_sde's 999 t, or DDPM's step index. Input [B, C, H, W] and labels [B]; it also receives
+ * each sample's EDM sigma [B], which a multistage network routes on (its StagePartition is in sigma) and a
+ * single-stage one ignores.
  */
-export type NoiseConditionedNetwork = (x: Tensor, noiseLabel: Tensor) => Tensor;
+export type NoiseConditionedNetwork = (x: Tensor, noiseLabel: Tensor, sigma: Tensor) => Tensor;

@@ -2,7 +2,7 @@ import { Module } from '../nn/module.js';
 import { add, mul, reshape } from '../tensor/ops.js';
 import type { Generator } from '../tensor/random.js';
 import { Tensor, fromArray, zeros } from '../tensor/tensor.js';
-import type { UNetTrunk } from './unet-trunk.js';
+import type { NoiseLabelNetwork } from './unet-trunk.js';
 
 export interface EDMPrecondOptions {
   /** Expected standard deviation of the training data. */
@@ -30,7 +30,7 @@ export class EDMPrecond extends Module {
   readonly sigmaMin: number;
   readonly sigmaMax: number;
 
-  constructor(readonly model: UNetTrunk, options: EDMPrecondOptions = {}) {
+  constructor(readonly model: NoiseLabelNetwork, options: EDMPrecondOptions = {}) {
     super();
     this.sigmaData = options.sigmaData ?? 0.5;
     this.sigmaMin = options.sigmaMin ?? 0;

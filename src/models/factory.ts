@@ -7,8 +7,12 @@ import type { InitSource } from '../nn/init.js';
 import { EDMPrecond } from './edm-precond.js';
 import { MultistageUNet } from './multistage-unet.js';
 import { SongUNet } from './song-unet.js';
+import { SeparateUNets } from './separate-unets.js';
 import { StagePartition } from './stage-partition.js';
+import type { NoiseLabelNetwork } from './unet-trunk.js';
 import type { UNetOptions } from './unet-options.js';
+
+export type { NoiseLabelNetwork };
 
 export interface NetworkConfig {
   network: Record<string, unknown>;
@@ -18,11 +22,10 @@ export interface NetworkConfig {
 
 type Kind = 'integer' | 'number' | 'boolean' | 'string' | 'integers' | 'numbers';
 
-/** EDMPrecond's arguments, by official name. */
-const PRECOND_KEYS: Record<string, Kind> = {
-  model_type: 'string', img_resolution: 'integer', img_channels: 'integer', label_dim: 'integer',
-  use_fp16: 'boolean', sigma_min: 'number', sigma_max: 'number', sigma_data: 'number',
-};
+/** EDMPrecond's own arguments, by official name. */
+const PRECOND_KEYS: Record<string, Kind> = { use_fp16: 'boolean', sigma_min: 'number', sigma_max: 'number', sigma_data: 'number' };
+/** Arguments every U-Net takes (EDMPrecond passes them on). */
+const COMMON_KEYS: Record<string, Kind> = { model_type: 'string', img_resolution: 'integer', img_channels: 'integer', label_dim: 'integer' };
 /** The U-Net arguments both models share: official name -> [option name here, JSON type]. */
 const UNET_KEYS: Record<string, [keyof UNetOptions, Kind]> = {
   augment_dim: ['augmentDim', 'integer'],
@@ -43,6 +46,8 @@ const UNET_KEYS: Record<string, [keyof UNetOptions, Kind]> = {
 const MODEL_KEYS: Record<string, Record<string, Kind>> = {
   SongUNet: { model_channels: 'integer' },
   MultistageUNet: { en_model_channels: 'integer', de_model_channels: 'integers' },
+  /** Not an official class: the paper's "separate" arm, one SongUNet per stage of these widths. */
+  SeparateUNets: { stage_model_channels: 'integers' },
 };
 
 function checkKind(key: string, value: unknown, kind: Kind): void {
@@ -55,19 +60,22 @@ function checkKind(key: string, value: unknown, kind: Kind): void {
   if (!ok) throw new Error(`network.${key} must be ${kind === 'integers' ? 'a list of integers' : kind === 'numbers' ? 'a list of numbers' : `a ${kind}`}, got ${JSON.stringify(value)}`);
 }
 
-export function networkFromConfig(config: NetworkConfig, source: InitSource): EDMPrecond {
+function checkKeys(net: Record<string, unknown>, known: Record<string, Kind>, what: string): void {
+  for (const [key, value] of Object.entries(net)) {
+    if (!(key in known)) throw new Error(`network.${key} is not an option of ${what} (known: ${Object.keys(known).join(', ')})`);
+    checkKind(key, value, known[key]);
+  }
+}
+
+/** The bare U-Net (SongUNet or MultistageUNet) of a config whose `network` holds only U-Net arguments. */
+export function unetFromConfig(config: NetworkConfig, source: InitSource): NoiseLabelNetwork {
   const net = config.network;
   if (typeof net !== 'object' || net === null) throw new Error('network config needs a "network" object');
   const modelType = net.model_type;
   const modelKeys = MODEL_KEYS[modelType as string];
   if (!modelKeys) throw new Error(`network.model_type must be one of ${Object.keys(MODEL_KEYS).join(', ')}, got ${JSON.stringify(modelType)}`);
-  const known: Record<string, Kind> = { ...PRECOND_KEYS, ...Object.fromEntries(Object.entries(UNET_KEYS).map(([k, [, kind]]) => [k, kind])), ...modelKeys };
-  for (const [key, value] of Object.entries(net)) {
-    if (!(key in known)) throw new Error(`network.${key} is not an option of ${modelType} (known: ${Object.keys(known).join(', ')})`);
-    checkKind(key, value, known[key]);
-  }
+  checkKeys(net, { ...COMMON_KEYS, ...Object.fromEntries(Object.entries(UNET_KEYS).map(([k, [, kind]]) => [k, kind])), ...modelKeys }, modelType as string);
   for (const key of ['img_resolution', 'img_channels']) if (net[key] === undefined) throw new Error(`network.${key} is required`);
-  if (net.use_fp16 === true) throw new Error('network.use_fp16 is not supported: precision is a backend setting here');
 
   const options: UNetOptions = {
     imgResolution: net.img_resolution as number,
@@ -76,22 +84,32 @@ export function networkFromConfig(config: NetworkConfig, source: InitSource): ED
     labelDim: net.label_dim as number | undefined,
   };
   for (const [key, [name]] of Object.entries(UNET_KEYS)) if (net[key] !== undefined) (options as unknown as Record<string, unknown>)[name] = net[key];
+  if (modelType === 'SongUNet') return new SongUNet({ ...options, modelChannels: net.model_channels as number | undefined }, source);
+  const partition = config.stage_sigma_boundaries ? new StagePartition(config.stage_sigma_boundaries) : undefined;
+  if (modelType === 'SeparateUNets') {
+    if (!partition || !net.stage_model_channels) throw new Error('SeparateUNets needs network.stage_model_channels (one width per stage) and stage_sigma_boundaries');
+    return new SeparateUNets({ ...options, modelChannels: net.stage_model_channels as number[], partition }, source);
+  }
+  return new MultistageUNet(
+    {
+      ...options,
+      enModelChannels: net.en_model_channels as number | undefined,
+      deModelChannels: net.de_model_channels as number[] | undefined,
+      partition,
+    },
+    source,
+  );
+}
 
-  const model =
-    modelType === 'SongUNet'
-      ? new SongUNet({ ...options, modelChannels: net.model_channels as number | undefined }, source)
-      : new MultistageUNet(
-          {
-            ...options,
-            enModelChannels: net.en_model_channels as number | undefined,
-            deModelChannels: net.de_model_channels as number[] | undefined,
-            partition: config.stage_sigma_boundaries ? new StagePartition(config.stage_sigma_boundaries) : undefined,
-          },
-          source,
-        );
-  return new EDMPrecond(model, {
-    sigmaData: net.sigma_data as number | undefined,
-    sigmaMin: net.sigma_min as number | undefined,
-    sigmaMax: net.sigma_max as number | undefined,
+/** EDM's preconditioned denoiser D(x; sigma) around the config's U-Net. */
+export function networkFromConfig(config: NetworkConfig, source: InitSource): EDMPrecond {
+  const { use_fp16, sigma_min, sigma_max, sigma_data, ...unet } = config.network ?? {};
+  const precond = Object.fromEntries(Object.entries({ use_fp16, sigma_min, sigma_max, sigma_data }).filter(([, v]) => v !== undefined));
+  checkKeys(precond, PRECOND_KEYS, 'EDMPrecond');
+  if (use_fp16 === true) throw new Error('network.use_fp16 is not supported: precision is a backend setting here');
+  return new EDMPrecond(unetFromConfig({ ...config, network: unet }, source), {
+    sigmaData: sigma_data as number | undefined,
+    sigmaMin: sigma_min as number | undefined,
+    sigmaMax: sigma_max as number | undefined,
   });
 }

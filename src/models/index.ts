@@ -1,10 +1,11 @@
 export { StagePartition } from './stage-partition.js';
 export { type UNetOptions } from './unet-options.js';
-export { type UNetInputs, UNetTrunk } from './unet-trunk.js';
+export { type NoiseLabelNetwork, type UNetInputs, UNetTrunk } from './unet-trunk.js';
 export { UNetEncoder, type EncoderOutput } from './unet-encoder.js';
 export { UNetDecoder } from './unet-decoder.js';
 export { SongUNet, type SongUNetOptions } from './song-unet.js';
-export { MultistageUNet, type MultistageUNetOptions, type RouteRecord } from './multistage-unet.js';
+export { MultistageUNet, type MultistageUNetOptions } from './multistage-unet.js';
+export { type RouteRecord, routeByStage } from './stage-routing.js';
 export { EDMPrecond, type EDMPrecondOptions, type DenoiserInputs } from './edm-precond.js';
-export { type NetworkConfig, networkFromConfig } from './factory.js';
+export { type NetworkConfig, networkFromConfig, unetFromConfig } from './factory.js';
 export { NETWORK_PRESETS } from './presets.js';

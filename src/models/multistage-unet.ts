@@ -1,8 +1,8 @@
 import { ModuleList } from '../nn/containers.js';
 import type { InitSource } from '../nn/init.js';
-import { gather, scatterRows } from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { StagePartition } from './stage-partition.js';
+import { type RouteRecord, routeByStage } from './stage-routing.js';
 import { UNetDecoder } from './unet-decoder.js';
 import { type UNetOptions, positiveInteger, resolveUNetOptions } from './unet-options.js';
 import { type UNetInputs, UNetTrunk } from './unet-trunk.js';
@@ -14,12 +14,6 @@ export interface MultistageUNetOptions extends UNetOptions {
   deModelChannels?: readonly number[];
   /** The stages in sigma (default: the paper's CIFAR-10 boundaries 2.5103 and 7.6577). */
   partition?: StagePartition;
-}
-
-/** How the last forward call ran its decoders: the stages that ran, and whether samples were gathered per stage. */
-export interface RouteRecord {
-  stages: number[];
-  gathered: boolean;
 }
 
 /**
@@ -48,25 +42,12 @@ export class MultistageUNet extends UNetTrunk {
 
   /** `inputs.sigma` (one per sample, or one for all) routes each sample to its stage's decoder. */
   forward(x: Tensor, noiseLabels: Tensor, inputs: UNetInputs = {}): Tensor {
-    const n = x.shape[0];
-    const sigma = inputs.sigma;
-    if (!sigma || (sigma.length !== n && sigma.length !== 1)) {
-      throw new Error(`MultistageUNet routes by sigma: pass inputs.sigma with ${n} values (or 1 for the whole batch), got ${sigma ? sigma.length : 'none'}`);
-    }
-    const routes = this.partition.route(sigma.length === 1 ? new Float64Array(n).fill(sigma[0]) : sigma);
-    const active = routes.map((index, stage) => ({ stage, index })).filter((r) => r.index.length > 0);
-    const emb = this.embed(noiseLabels, n, inputs);
+    const emb = this.embed(noiseLabels, x.shape[0], inputs);
     const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
-    if (active.length === 1) {
-      this.lastRoute = { stages: [active[0].stage], gathered: false };
-      return this.decs.at(active[0].stage).forward(h, skips, emb, inputs.generator);
-    }
-    this.lastRoute = { stages: active.map((r) => r.stage), gathered: true };
-    const parts = active.map(({ stage, index }) => {
-      // One embedding for the whole batch (a single noise label) broadcasts as it is.
-      const stageEmb = emb.shape[0] === n ? gather(emb, index) : emb;
-      return this.decs.at(stage).forward(gather(h, index), skips.map((s) => gather(s, index)), stageEmb, inputs.generator);
-    });
-    return scatterRows(parts, active.map((r) => r.index), n);
+    const { output, route } = routeByStage(this.partition, inputs.sigma, x.shape[0], (stage, take) =>
+      this.decs.at(stage).forward(take(h), skips.map(take), take(emb), inputs.generator),
+    );
+    this.lastRoute = route;
+    return output;
   }
 }

@@ -20,12 +20,18 @@ export interface UNetInputs {
   generator?: Generator;
 }
 
+/** What a preconditioner wraps: F(x; noise labels), a module whose forward takes the inputs above. */
+export interface NoiseLabelNetwork extends Module {
+  readonly labelDim: number;
+  forward(x: Tensor, noiseLabels: Tensor, inputs?: UNetInputs): Tensor;
+}
+
 /**
  * What SongUNet and MultistageUNet have in common and the multistage U-Net shares across stages: the
  * mapping network from noise label (plus class and augmentation labels) to the embedding every block
  * receives (`map_*`), and the encoder (`enc`). Subclasses add their decoder(s).
  */
-export abstract class UNetTrunk extends Module {
+export abstract class UNetTrunk extends Module implements NoiseLabelNetwork {
   readonly labelDim: number;
   readonly labelDropout: number;
   readonly mapNoise: PositionalEmbedding | FourierEmbedding;

@@ -18,7 +18,7 @@ import { type GridSimilarity, gridSimilarity } from './grid-similarity.js';
 import { type NoiseLevelAt, sigmaOf, timeGrid } from './noise-level.js';
 import { drawNoisingPairs } from './noising-pairs.js';
 import { OptimalDenoiser, type OptimalDenoiserOptions } from './optimal-denoiser.js';
-import { partitionBySimilarity } from './similarity-partition.js';
+import { STAGE_WEIGHTINGS, type StageWeighting, partitionBySimilarity } from './similarity-partition.js';
 import { type VectorDataset, checkDataset } from './vector-dataset.js';
 
 export const CLUSTER_METHODS = ['optimal-denoiser', 'algorithm1', 'uniform', 'snr'] as const;
@@ -53,6 +53,8 @@ export interface ClusterOptions {
   gridSize?: number;
   /** Default x0, as the official grid code. */
   space?: SimilaritySpace;
+  /** How stages of different sizes weigh in the mean within-stage similarity; default per-point (similarity-partition.ts). */
+  weighting?: StageWeighting;
   /** Seed of the (x0, eps, t) draws. Default 0. */
   seed?: number;
   /** Discrete steps the time axis is divided into for the `step` form of a boundary. Default 1000. */
@@ -79,7 +81,7 @@ export interface ClusterResult {
   /** Every setting the result depends on, defaults filled in. */
   settings: Record<string, number | string>;
   algorithm1?: Algorithm1Curves & Algorithm1Boundaries;
-  grid?: GridSimilarity & { space: SimilaritySpace; starts: number[]; meanWithinStage: number };
+  grid?: GridSimilarity & { space: SimilaritySpace; weighting: StageWeighting; starts: number[]; meanWithinStage: number };
   snr?: SnrClustering;
 }
 
@@ -138,13 +140,15 @@ export function clusterStages(options: ClusterOptions): ClusterResult {
   const samples = (settings.samples = options.samples ?? 100);
   const space = options.space ?? 'x0';
   if (space !== 'x0' && space !== 'epsilon') throw new Error(`similarity space must be "x0" or "epsilon", got "${space}"`);
+  const weighting = (settings.weighting = options.weighting ?? 'per-point');
+  if (!STAGE_WEIGHTINGS.includes(weighting)) throw new Error(`stage weighting must be one of ${STAGE_WEIGHTINGS.join(', ')}, got "${weighting}"`);
   settings.space = space;
   checkGrid(gridSize, stages);
   const grid = [...timeGrid(gridSize, tMin, tMax)].map(levelAt);
   const pairs = drawNoisingPairs(dataset, samples, generator);
   const similarity = withDenoiser(dataset, options.denoiser, (denoiser) => gridSimilarity(denoiser, pairs, grid, eta, onProgress));
-  const { starts, meanWithinStage } = partitionBySimilarity(similarity[space], stages);
-  return result(midpoints(similarity.t, starts), { grid: { ...similarity, space, starts, meanWithinStage } });
+  const { starts, meanWithinStage } = partitionBySimilarity(similarity[space], stages, weighting);
+  return result(midpoints(similarity.t, starts), { grid: { ...similarity, space, weighting, starts, meanWithinStage } });
 }
 
 function checkGrid(gridSize: number, stages: number): void {

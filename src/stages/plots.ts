@@ -1,9 +1,11 @@
 /**
  * PNG plots of a clustering: the curves Algorithm 1 thresholds, the grid's similarity matrix as a heatmap,
- * or the log-SNR the snr baseline clusters, each with the chosen boundaries (solid) and, optionally,
- * reference boundaries such as the paper's (dashed). Axes carry numeric ticks only; docs/clustering.md
- * explains what each plot shows.
+ * or the log-SNR the snr baseline clusters, each with the chosen boundaries (solid green) and, optionally,
+ * reference boundaries such as the paper's (dashed grey). Axes carry numeric ticks only (t from 0 to 1
+ * along x); docs/clustering.md explains what each plot shows.
  */
+import type { Algorithm1Curves } from './algorithm1.js';
+import type { SnrClustering } from './baselines.js';
 import type { ClusterResult } from './cluster.js';
 import { Raster, type Rgb } from './raster.js';
 
@@ -161,35 +163,52 @@ export function heatmapPlot(matrix: readonly (readonly number[])[], t: readonly 
   return raster.toPng();
 }
 
+const markers = (boundaries: readonly number[], reference: readonly number[]): Marker[] => [
+  ...reference.map((at) => ({ at, color: GREY, dashed: true })),
+  ...boundaries.map((at) => ({ at, color: GREEN })),
+];
+
 /**
- * The plot of a clustering result: Algorithm 1's samples S0 (blue dots) and S1 (red dots) with their
- * running means (dark lines) and alpha (grey); the grid's similarity heatmap in the space clustered; or
- * the snr baseline's log-SNR curve. Chosen boundaries solid green, `reference` boundary times dashed grey.
- * Null for the uniform baseline, which has nothing to show.
+ * Algorithm 1's samples S0 (blue dots) and S1 (red dots) against t, their running means (dark lines) and
+ * alpha (grey line); boundary times solid green, reference times (such as the paper's) dashed grey.
  */
+export function algorithm1Plot(curves: Algorithm1Curves, alpha: number, boundaries: readonly number[], reference: readonly number[] = []): Buffer {
+  const { t } = curves;
+  return linePlot({
+    x: [0, 1],
+    y: [0, 1],
+    series: [
+      { x: t, y: curves.s0, color: BLUE, kind: 'dots' },
+      { x: t, y: curves.s1, color: RED, kind: 'dots' },
+      { x: t, y: curves.s0Below, color: DARK_BLUE, kind: 'line' },
+      { x: t, y: curves.s1Above, color: DARK_RED, kind: 'line' },
+    ],
+    vertical: markers(boundaries, reference),
+    horizontal: [{ at: alpha, color: GREY }],
+  });
+}
+
+/** A grid's similarity matrix as a heatmap, with boundary and reference times marked as above. */
+export function similarityPlot(matrix: readonly (readonly number[])[], t: readonly number[], boundaries: readonly number[], reference: readonly number[] = []): Buffer {
+  return heatmapPlot(matrix, t, markers(boundaries, reference));
+}
+
+/** The snr baseline's log-SNR against t, with boundary and reference times marked as above. */
+export function snrPlot(snr: SnrClustering, boundaries: readonly number[], reference: readonly number[] = []): Buffer {
+  const { t, logSnr } = snr;
+  return linePlot({
+    x: [0, 1],
+    y: [Math.floor(Math.min(...logSnr)), Math.ceil(Math.max(...logSnr))],
+    series: [{ x: t, y: logSnr, color: DARK_BLUE, kind: 'line' }],
+    vertical: markers(boundaries, reference),
+  });
+}
+
+/** The plot of a clustering result (one of the three above), or null for the uniform baseline. */
 export function clusterPlot(result: ClusterResult, reference: readonly number[] = []): Buffer | null {
-  const chosen: Marker[] = result.boundaries.map((b) => ({ at: b.t, color: GREEN }));
-  const references: Marker[] = reference.map((at) => ({ at, color: GREY, dashed: true }));
-  const tRange: [number, number] = [0, 1];
-  if (result.algorithm1) {
-    const a = result.algorithm1;
-    return linePlot({
-      x: tRange,
-      y: [0, 1],
-      series: [
-        { x: a.t, y: a.s0, color: BLUE, kind: 'dots' },
-        { x: a.t, y: a.s1, color: RED, kind: 'dots' },
-        { x: a.t, y: a.s0Below, color: DARK_BLUE, kind: 'line' },
-        { x: a.t, y: a.s1Above, color: DARK_RED, kind: 'line' },
-      ],
-      vertical: [...references, ...chosen],
-      horizontal: [{ at: Number(result.settings.alpha), color: GREY }],
-    });
-  }
-  if (result.grid) return heatmapPlot(result.grid[result.grid.space], result.grid.t, [...references, ...chosen]);
-  if (result.snr) {
-    const { t, logSnr } = result.snr;
-    return linePlot({ x: tRange, y: [Math.floor(Math.min(...logSnr)), Math.ceil(Math.max(...logSnr))], series: [{ x: t, y: logSnr, color: DARK_BLUE, kind: 'line' }], vertical: [...references, ...chosen] });
-  }
+  const boundaries = result.boundaries.map((b) => b.t);
+  if (result.algorithm1) return algorithm1Plot(result.algorithm1, Number(result.settings.alpha), boundaries, reference);
+  if (result.grid) return similarityPlot(result.grid[result.grid.space], result.grid.t, boundaries, reference);
+  if (result.snr) return snrPlot(result.snr, boundaries, reference);
   return null;
 }

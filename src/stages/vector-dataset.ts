@@ -1,3 +1,6 @@
+import type { Dataset } from '../data/dataset.js';
+import { imageBytes } from '../data/dataset.js';
+
 /**
  * A training set seen as `count` vectors of `dim` numbers (an image flattened in CHW order). Rows are read
  * on demand so a caller can decode a large file chunk by chunk instead of holding it twice as floats.
@@ -17,6 +20,25 @@ export function denseDataset(data: Float32Array, dim: number): VectorDataset {
     count: data.length / dim,
     dim,
     rows: (start, end) => data.subarray(start * dim, end * dim),
+  };
+}
+
+/**
+ * The first `limit` images of an image dataset (all by default) as vectors of pixels in [0, 1], the
+ * official clustering code's scale (torchvision's ToTensor, not centred), in which eta = 2/255 is two
+ * 8-bit levels.
+ */
+export function imageVectors(images: Dataset, limit = images.length): VectorDataset {
+  if (!Number.isInteger(limit) || limit < 0 || limit > images.length) throw new Error(`cannot take ${limit} of the ${images.length} images of ${images.name}`);
+  return {
+    count: limit,
+    dim: imageBytes(images.imageShape),
+    rows: (start, end) => {
+      const bytes = images.getBatch(Array.from({ length: end - start }, (_, k) => start + k));
+      const out = new Float32Array(bytes.length);
+      for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] / 255;
+      return out;
+    },
   };
 }
 

@@ -4,7 +4,7 @@
  * with stride 1 and no padding needs no column matrix: the image itself, [cIn, h*w], is it.
  */
 import type { Conv2dParams } from '../backend.js';
-import { gemm } from './matmul.js';
+import { type StridedMatrix, gemm } from './matmul.js';
 import { col2imAdd, im2col } from './im2col.js';
 import { float32Scratch } from './scratch.js';
 
@@ -12,16 +12,17 @@ const columns = float32Scratch();
 
 const isPointwise = (p: Conv2dParams): boolean => p.kh === 1 && p.kw === 1 && p.stride === 1 && p.pad === 0;
 
-/** Rows of the column matrix (the product's inner dimension). */
+/** Rows of the column matrix. */
 const patchSize = (p: Conv2dParams): number => p.cIn * p.kh * p.kw;
 
 /** The column matrix of image `i`: x itself for a pointwise conv, else written into scratch. */
-function columnsOf(x: Float32Array, i: number, p: Conv2dParams): { data: Float32Array; offset: number } {
+function columnsOf(x: Float32Array, i: number, p: Conv2dParams): StridedMatrix {
   const imageOffset = i * p.cIn * p.h * p.w;
-  if (isPointwise(p)) return { data: x, offset: imageOffset };
-  const cols = columns.take(patchSize(p) * p.hOut * p.wOut);
+  const ld = p.hOut * p.wOut;
+  if (isPointwise(p)) return { data: x, offset: imageOffset, ld };
+  const cols = columns.take(patchSize(p) * ld);
   im2col(x, imageOffset, p, cols);
-  return { data: cols, offset: 0 };
+  return { data: cols, offset: 0, ld };
 }
 
 export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
@@ -32,8 +33,9 @@ export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | nu
     const yOffset = i * cOut * outSize;
     // The bias goes in first, so the product adds onto it (beta = 1) with a single rounding.
     if (bias) for (let co = 0; co < cOut; co++) y.fill(bias[co], yOffset + co * outSize, yOffset + (co + 1) * outSize);
-    const cols = columnsOf(x, i, p);
-    gemm(cOut, outSize, k, 1, { data: w, offset: 0, ld: k, trans: false }, { ...cols, ld: outSize, trans: false }, bias ? 1 : 0, { data: y, offset: yOffset, ld: outSize });
+    const weight = { data: w, offset: 0, ld: k, trans: false };
+    const cols = { ...columnsOf(x, i, p), trans: false };
+    gemm(cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, { data: y, offset: yOffset, ld: outSize });
   }
 }
 
@@ -44,16 +46,14 @@ export function conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float3
   const outSize = p.hOut * p.wOut;
   const inSize = p.cIn * p.h * p.w;
   const weightT = { data: w, offset: 0, ld: k, trans: true };
+  const pointwise = isPointwise(p);
   for (let i = 0; i < n; i++) {
     const grad = { data: dy, offset: i * cOut * outSize, ld: outSize, trans: false };
-    if (isPointwise(p)) {
-      gemm(k, outSize, cOut, 1, weightT, grad, 0, { data: dx, offset: i * inSize, ld: outSize });
-      continue;
-    }
-    const cols = columns.take(k * outSize);
-    gemm(k, outSize, cOut, 1, weightT, grad, 0, { data: cols, offset: 0, ld: outSize });
+    const colGrad = pointwise ? { data: dx, offset: i * inSize, ld: outSize } : { data: columns.take(k * outSize), offset: 0, ld: outSize };
+    gemm(k, outSize, cOut, 1, weightT, grad, 0, colGrad);
+    if (pointwise) continue;
     dx.fill(0, i * inSize, (i + 1) * inSize);
-    col2imAdd(cols, p, dx, i * inSize);
+    col2imAdd(colGrad.data, p, dx, i * inSize);
   }
 }
 
@@ -62,10 +62,11 @@ export function conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Floa
   const { n, cOut } = p;
   const k = patchSize(p);
   const outSize = p.hOut * p.wOut;
+  if (n === 0) dw.fill(0, 0, cOut * k);
   for (let i = 0; i < n; i++) {
     const cols = columnsOf(x, i, p);
     const grad = { data: dy, offset: i * cOut * outSize, ld: outSize, trans: false };
-    gemm(cOut, k, outSize, 1, grad, { ...cols, ld: outSize, trans: true }, i === 0 ? 0 : 1, { data: dw, offset: 0, ld: k });
+    // The first image overwrites dw, later ones add onto it.
+    gemm(cOut, k, outSize, 1, grad, { ...cols, trans: true }, i === 0 ? 0 : 1, { data: dw, offset: 0, ld: k });
   }
-  if (n === 0) dw.fill(0, 0, cOut * k);
 }

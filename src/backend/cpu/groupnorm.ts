@@ -16,7 +16,7 @@ export function groupNorm(x: Float32Array, gamma: Float32Array, beta: Float32Arr
     const mu = sum / count;
     let squares = 0;
     for (let e = start; e < start + count; e++) squares += (x[e] - mu) ** 2;
-    const r = 1 / Math.sqrt(squares / count);
+    const r = 1 / Math.sqrt(squares / count + eps);
     mean[s] = mu;
     rstd[s] = r;
     const firstChannel = (s % groups) * channelsPerGroup;

@@ -30,7 +30,7 @@ export function preconditioned(net: NoiseConditionedNetwork, coefficients: (sigm
     const c = Array.from(sigma.toFloat32Array(), coefficients);
     const column = (pick: (p: Preconditioning) => number): Tensor => perSample(c.map(pick), x.ndim, x.backend);
     const labels = T.fromArray(Float32Array.from(c, (p) => p.cNoise), [c.length], 'float32', x.backend);
-    const f = net(T.mul(x, column((p) => p.cIn)), labels);
+    const f = net(T.mul(x, column((p) => p.cIn)), labels, sigma);
     return T.add(T.mul(x, column((p) => p.cSkip)), T.mul(f, column((p) => p.cOut)));
   };
 }

@@ -32,7 +32,7 @@ export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
     const std = perSample(logAlpha.map((l) => Math.sqrt(-Math.expm1(2 * l))), x0.ndim, x0.backend);
     const xt = T.add(T.mul(x0, alpha), T.mul(noise, std));
     const labels = T.fromArray(Float32Array.from(times, (t) => this.schedule.modelInput(t)), [sigma.length], 'float32', x0.backend);
-    const eps = net(xt, labels);
+    const eps = net(xt, labels, T.fromArray(Float32Array.from(sigma), [sigma.length], 'float32', x0.backend));
     return T.mean(T.square(T.sub(eps, noise)), x0.shape.slice(1).map((_, i) => i + 1));
   }
 

@@ -8,7 +8,7 @@
  * which steadies very short runs. One evaluation per step.
  */
 import * as T from '../../tensor/index.js';
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
 import type { Evaluator } from './evaluator.js';
 import { type VPGridOptions, checkSteps, vpGrid, vpPrior, vpTimeSteps } from './time-steps.js';
 import { advance, combine } from './update.js';
@@ -17,7 +17,7 @@ export interface DPMSolverPlusPlusOptions extends VPGridOptions {
   lowerOrderFinal?: boolean;
 }
 
-export function dpmSolverPlusPlusSample(ev: Evaluator, latents: Tensor, steps: number, options: DPMSolverPlusPlusOptions, _generator: Generator): Tensor {
+export function dpmSolverPlusPlusSample(ev: Evaluator, latents: Tensor, steps: number, options: DPMSolverPlusPlusOptions): Tensor {
   checkSteps(steps, 'DPM-Solver++');
   const grid = vpGrid(options, 'time-uniform');
   const lowerOrderFinal = options.lowerOrderFinal ?? true;

@@ -8,7 +8,7 @@
  * code's algebra divided by alpha_t. `method: 'fast'` spends exactly `steps` evaluations by mixing orders as
  * the official 'singlestep' method ("DPM-Solver-fast"); `'fixed'` takes steps / order steps of one order.
  */
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
 import type { Evaluator } from './evaluator.js';
 import { type VPGrid, type VPGridOptions, checkSteps, vpGrid, vpPrior, vpTimeSteps } from './time-steps.js';
 import { advance, combine } from './update.js';
@@ -18,7 +18,7 @@ export interface DPMSolverOptions extends VPGridOptions {
   method?: 'fast' | 'fixed';
 }
 
-export function dpmSolverSample(ev: Evaluator, latents: Tensor, steps: number, options: DPMSolverOptions, _generator: Generator): Tensor {
+export function dpmSolverSample(ev: Evaluator, latents: Tensor, steps: number, options: DPMSolverOptions): Tensor {
   const { order = 3, method = 'fast' } = options;
   checkSteps(steps, 'DPM-Solver');
   if (order !== 1 && order !== 2 && order !== 3) throw new Error(`DPM-Solver order must be 1, 2 or 3, got ${order}`);

@@ -1,6 +1,7 @@
 /**
  * Where samplers evaluate the network: EDM's rho-spaced noise levels, and DPM-Solver's time grids on a VP
- * schedule (uniform in log-SNR, in t, or in sqrt(t)). Every sampler then works in EDM's sigma.
+ * schedule (uniform in log-SNR, in t, or in sqrt(t)), with the VP prior those grids start from. Every sampler
+ * then works in EDM's sigma.
  */
 import * as T from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/index.js';

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
+# suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
+# Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
+# Sections: conformance, bench, anchor (default: all), e.g. `bash bench/gpu-run.sh conformance bench`.
+set -uo pipefail
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+sections=${*:-conformance bench anchor}
+export STAGEDIFF_KERNEL_CACHE=/tmp/stagediff-kernels
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+date -u +%F | tee -a "$out/gpu.txt"
+for s in $sections; do
+  case $s in
+    conformance)
+      node --test --test-reporter=spec dist/test/backend/cuda-conformance.test.js 2>&1 | tee "$out/conformance.log" | grep -E "^(✖|✔|ℹ)|rel L2 [0-9.e+-]*$|loss|device" | grep -vE "rel L2 [0-9].*e-(0[6-9]|[1-9][0-9])$|rel L2 0.00e\+0$" ;;
+    bench)
+      timeout 300 node dist/bench/train-bench.js ddpmpp --math fp32,tf32 --batch 128,512 --sample 2>&1 | tee "$out/bench.jsonl"
+      timeout 120 node dist/bench/train-bench.js multistage --math tf32 --batch 128 2>&1 | tee -a "$out/bench.jsonl" ;;
+    anchor)
+      ANCHOR_EDM=.anchor/edm PYTHONUNBUFFERED=1 timeout 200 python3 .anchor/anchor_edm.py ddpmpp 2>&1 | tee "$out/anchor.jsonl" ;;
+  esac
+done

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { mergeConfig, setPath } from '../../config/schema.js';
+import { TRAIN_PRESETS, presetConfig, resolveTrainConfig } from '../../train/config.js';
+import { Trainer } from '../../train/trainer.js';
+import { integerFlag, parseFlags } from '../args.js';
+import { ProgressBar, formatCount, formatDuration } from '../progress.js';
+import { useDevice } from '../device.js';
+
+const USAGE = `usage: stagediff train [--preset NAME] [--config FILE.json] [--set field=value ...] [options]
+
+Trains a diffusion model; settings come from a preset, then a config file, then --set and the flags below
+(later wins). Every field is documented in docs/config.md.
+
+  --preset NAME        ${Object.keys(TRAIN_PRESETS).join(', ')}
+  --config FILE        JSON config (fields as docs/config.md)
+  --set a.b=value      override one field (value parsed as JSON when it can be); repeatable
+  --data PATH          data.path
+  --run-dir DIR        runDir: checkpoints, log.jsonl, grids
+  --device D           auto | cpu | cuda
+  --seed N             seed of every random number of the run
+  --resume             continue from the newest checkpoint of the run folder, if it has one
+  --resume-from CKPT   continue from this checkpoint file
+  --images N           stop after N images (a checkpoint is written), even if the run is longer
+  --print-config       print the resolved config and exit`;
+
+/** Builds the raw config from a preset, a file, overrides and flags (validated by the trainer). */
+export function configFromFlags(values: { preset?: string; config?: string; set?: string[]; data?: string; 'run-dir'?: string; device?: string; seed?: string }): Record<string, unknown> {
+  let raw: unknown = values.preset ? presetConfig(values.preset) : {};
+  if (values.config) {
+    let text: string;
+    try {
+      text = readFileSync(values.config, 'utf8');
+    } catch (e) {
+      throw new Error(`--config: cannot read ${values.config} (${(e as Error).message})`);
+    }
+    try {
+      raw = mergeConfig(raw, JSON.parse(text));
+    } catch (e) {
+      throw new Error(`--config: ${values.config} is not valid JSON (${(e as Error).message})`);
+    }
+  }
+  const out = raw as Record<string, unknown>;
+  for (const s of values.set ?? []) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new Error(`--set needs field=value, got "${s}"`);
+    setPath(out, s.slice(0, eq), s.slice(eq + 1));
+  }
+  if (values.data !== undefined) setPath(out, 'data.path', JSON.stringify(values.data));
+  if (values['run-dir'] !== undefined) out.runDir = values['run-dir'];
+  if (values.device !== undefined) out.device = values.device;
+  if (values.seed !== undefined) out.seed = integerFlag('seed', values.seed);
+  return out;
+}
+
+export async function trainCommand(argv: string[]): Promise<void> {
+  const values = parseFlags(
+    argv,
+    {
+      preset: { type: 'string' },
+      config: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      data: { type: 'string' },
+      'run-dir': { type: 'string' },
+      device: { type: 'string' },
+      seed: { type: 'string' },
+      resume: { type: 'boolean' },
+      'resume-from': { type: 'string' },
+      images: { type: 'string' },
+      'print-config': { type: 'boolean' },
+    },
+    USAGE,
+  );
+  const raw = configFromFlags(values);
+  if (values['print-config']) {
+    console.log(JSON.stringify(resolveTrainConfig(raw), null, 2));
+    return;
+  }
+  const result = await runTraining(raw, { resume: values['resume-from'] ?? values.resume ?? false, stopAtImages: integerFlag('images', values.images, 1) });
+  console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
+}
+
+/** Trains with a progress bar and log lines on stderr; shared by `train` and the quickstart. */
+export async function runTraining(raw: Record<string, unknown>, options: { resume: boolean | string; stopAtImages?: number }) {
+  const device = await useDevice(resolveTrainConfig(raw).device);
+  const trainer = await Trainer.create(raw, { resume: options.resume });
+  const c = trainer.config;
+  const bar = new ProgressBar('train');
+  bar.line(`stagediff train: ${c.model.kind} model (${formatCount(trainer.model.net.numParameters())} parameters, stages ${JSON.stringify(trainer.model.partition.boundaries)}), ${c.formulation.kind} formulation, ${trainer.dataset.name} (${trainer.dataset.length} images ${trainer.dataset.imageShape.join('x')}), on ${device}`);
+  if (trainer.resumed) bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images`);
+  const result = await trainer.run({
+    stopAtImages: options.stopAtImages,
+    events: {
+      onStep: (p) => bar.update(p.images, Math.min(p.totalImages, options.stopAtImages ?? Infinity), `${p.imagesPerSecond.toFixed(1)} img/s loss ${p.loss.toFixed(4)}`),
+      onLog: (e) =>
+        bar.line(
+          `${formatCount(e.images)} img  step ${e.step}  loss ${e.loss.toFixed(4)}  per stage ${e.lossPerStage.map((l) => (l === null ? '-' : l.toFixed(4))).join(' / ')}  ${e.imagesPerSecond.toFixed(1)} img/s  lr ${e.lr.toExponential(2)}`,
+        ),
+      onCheckpoint: (p) => bar.line(`checkpoint ${p}`),
+      onGrid: (p) => bar.line(`sample grid ${p}`),
+    },
+  });
+  bar.finish();
+  return result;
+}

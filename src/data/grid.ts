@@ -1,0 +1,52 @@
+/**
+ * Tiles a batch of images into one picture for quick looks. Pixel values follow EDM's generate.py: x in
+ * [-1, 1] becomes floor(127.5 x + 128) clipped to 0..255.
+ */
+import type { Tensor } from '../tensor/index.js';
+
+export interface RGBAImage {
+  width: number;
+  height: number;
+  /** width * height * 4 bytes, row-major RGBA. */
+  data: Uint8Array;
+}
+
+export interface GridOptions {
+  /** Images per row (default: the smallest count that makes the grid at least as wide as tall). */
+  columns?: number;
+  /** Pixels between images and around the border (default 2). */
+  padding?: number;
+}
+
+export function toUint8(value: number): number {
+  return Math.min(255, Math.max(0, Math.floor(value * 127.5 + 128)));
+}
+
+/** images: [B, C, H, W] with C = 1 (grey) or 3 (RGB), values in [-1, 1]. */
+export function imageGrid(images: Tensor, options: GridOptions = {}): RGBAImage {
+  if (images.ndim !== 4 || (images.shape[1] !== 1 && images.shape[1] !== 3)) {
+    throw new Error(`an image grid needs [B, C, H, W] with 1 or 3 channels, got [${images.shape.join(', ')}]`);
+  }
+  const [b, c, h, w] = images.shape;
+  const columns = options.columns ?? Math.ceil(Math.sqrt(b));
+  const padding = options.padding ?? 2;
+  if (!Number.isInteger(columns) || columns < 1) throw new Error(`grid columns must be a positive integer, got ${columns}`);
+  if (!Number.isInteger(padding) || padding < 0) throw new Error(`grid padding must be a non-negative integer, got ${padding}`);
+  const rows = Math.ceil(b / columns);
+  const width = columns * (w + padding) + padding;
+  const height = rows * (h + padding) + padding;
+  const data = new Uint8Array(width * height * 4);
+  for (let i = 3; i < data.length; i += 4) data[i] = 255;
+  const pixels = images.toFloat32Array();
+  for (let n = 0; n < b; n++) {
+    const x0 = padding + (n % columns) * (w + padding);
+    const y0 = padding + Math.floor(n / columns) * (h + padding);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const at = ((y0 + y) * width + x0 + x) * 4;
+        for (let k = 0; k < 3; k++) data[at + k] = toUint8(pixels[((n * c + (c === 1 ? 0 : k)) * h + y) * w + x]);
+      }
+    }
+  }
+  return { width, height, data };
+}

@@ -1,0 +1,18 @@
+export type { Denoiser, NoiseConditionedNetwork } from './denoiser.js';
+export { type VPSchedule, alphaFromSigma, logAlphaFromSigma, sigmaFromLogAlpha } from './schedules/vp-schedule.js';
+export { LinearVPSchedule, type LinearVPOptions } from './schedules/linear-vp.js';
+export { DiscreteVPSchedule, type DiscreteBetaOptions } from './schedules/discrete-vp.js';
+export type { Formulation } from './formulations/formulation.js';
+export { type Preconditioning, perSample, preconditioned } from './formulations/preconditioning.js';
+export { EDMFormulation, type EDMOptions } from './formulations/edm.js';
+export { VPFormulation } from './formulations/vp.js';
+export { partitionFromSteps, partitionFromTimes } from './stage-conversions.js';
+export { GaussianMixture, type MixtureComponent, type MixturePosterior } from './gaussian-mixture.js';
+export { Evaluator } from './samplers/evaluator.js';
+export { type Spacing, type VPGridOptions, edmSigmaSteps } from './samplers/time-steps.js';
+export type { EDMSamplerOptions } from './samplers/heun.js';
+export type { DPMSolverOptions } from './samplers/dpm-solver.js';
+export type { DPMSolverPlusPlusOptions } from './samplers/dpm-solver-pp.js';
+export type { DDIMOptions } from './samplers/ddim.js';
+export { SAMPLER_NAMES, type SamplerName, type SamplerSpec, defaultSteps, runSampler, samplerSpec } from './samplers/index.js';
+export { type SampleOptions, type SampleResult, sample } from './sample.js';

@@ -1,0 +1,1 @@
+export { Adam, AdamW, type AdamOptions, type AdamState } from './adam.js';

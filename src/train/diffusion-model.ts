@@ -1,0 +1,111 @@
+/**
+ * A trainable diffusion model: the network, its formulation (EDM or VP) and its stage partition, as one
+ * unit that the trainer optimises, checkpoints save and samplers draw from. Built from the `model` and
+ * `formulation` sections of a training config.
+ */
+import type { Generator, Tensor } from '../tensor/index.js';
+import type { Module } from '../nn/module.js';
+import { EDMPrecond } from '../models/edm-precond.js';
+import { unetFromConfig, type NoiseLabelNetwork } from '../models/factory.js';
+import { StagePartition } from '../models/stage-partition.js';
+import { EDMFormulation } from '../diffusion/formulations/edm.js';
+import { VPFormulation } from '../diffusion/formulations/vp.js';
+import { LinearVPSchedule } from '../diffusion/schedules/linear-vp.js';
+import { DiscreteVPSchedule } from '../diffusion/schedules/discrete-vp.js';
+import { partitionFromSteps, partitionFromTimes } from '../diffusion/stage-conversions.js';
+import type { Denoiser, NoiseConditionedNetwork } from '../diffusion/denoiser.js';
+import { type NoiseDistribution, logNormalSigma, uniformTime } from './noise-distribution.js';
+import type { TrainConfig } from './config.js';
+
+export interface ModelSpec {
+  model: TrainConfig['model'];
+  formulation: TrainConfig['formulation'];
+  /** [C, H, W] of the training images. */
+  imageShape: readonly number[];
+  /** The partition a checkpoint saved; takes precedence over the config's boundaries. */
+  partition?: StagePartition;
+}
+
+export class DiffusionModel {
+  private readonly edm: EDMFormulation | null;
+  private readonly vp: VPFormulation | null;
+
+  constructor(
+    /** The module whose parameters are trained (EDMPrecond for EDM, the bare U-Net for VP). */
+    readonly net: Module,
+    private readonly unet: NoiseLabelNetwork,
+    readonly spec: ModelSpec,
+    readonly partition: StagePartition,
+  ) {
+    const f = spec.formulation;
+    this.edm = f.kind === 'edm' ? new EDMFormulation({ sigmaData: f.sigmaData, pMean: f.pMean, pStd: f.pStd }) : null;
+    this.vp = f.kind === 'vp' ? new VPFormulation(vpSchedule(spec.formulation)) : null;
+  }
+
+  get imageShape(): readonly number[] {
+    return this.spec.imageShape;
+  }
+
+  /** The training distribution of noise levels (for stage sampling). */
+  noiseDistribution(): NoiseDistribution {
+    if (this.edm) return logNormalSigma(this.edm.pMean, this.edm.pStd);
+    const s = this.vp!.schedule as LinearVPSchedule;
+    return uniformTime(s.trainingEps, (t) => s.sigma(t), (sigma) => s.time(sigma));
+  }
+
+  /** D(x; sigma) for the samplers; `generator` drives dropout when the network is in training mode. */
+  denoiser(generator?: Generator): Denoiser {
+    if (this.edm) {
+      const precond = this.net as EDMPrecond;
+      return (x, sigma) => precond.forward(x, sigma, { generator });
+    }
+    return this.vp!.denoiser(this.epsilonNetwork(generator));
+  }
+
+  /** Per-sample training loss [B] of clean images x0 at noise levels sigma with standard normal noise. */
+  loss(x0: Tensor, sigma: Float64Array, noise: Tensor, generator: Generator): Tensor {
+    if (this.edm) return this.edm.loss(this.denoiser(generator), x0, sigma, noise);
+    return this.vp!.loss(this.epsilonNetwork(generator), x0, sigma, noise);
+  }
+
+  /** The VP network sees its schedule's label (999 t); a multistage one also routes by each sample's sigma. */
+  private epsilonNetwork(generator?: Generator): NoiseConditionedNetwork {
+    return (x, labels, sigma) => this.unet.forward(x, labels, { sigma: sigma.toFloat32Array(), generator });
+  }
+}
+
+function vpSchedule(f: TrainConfig['formulation']): LinearVPSchedule {
+  return new LinearVPSchedule({ beta0: f.betaMin, beta1: f.betaMax, trainingEps: f.tMin });
+}
+
+/** The stage partition the config asks for, in sigma. */
+export function partitionFromConfig(model: TrainConfig['model'], formulation: TrainConfig['formulation'], partitionFile?: unknown): StagePartition {
+  if (model.kind === 'unified') return StagePartition.single();
+  if (partitionFile !== undefined) return StagePartition.fromJSON(partitionFile);
+  const b = model.stageBoundaries ?? [2.5103, 7.6577];
+  switch (model.stageUnits) {
+    case 'sigma':
+      return new StagePartition(b);
+    case 'vp-t':
+      return partitionFromTimes(vpSchedule(formulation), b);
+    case 'step':
+      return partitionFromSteps(DiscreteVPSchedule.linear(), b);
+  }
+}
+
+const MODEL_TYPES = { unified: 'SongUNet', multistage: 'MultistageUNet', separate: 'SeparateUNets' } as const;
+
+export function buildDiffusionModel(spec: ModelSpec, partition: StagePartition, source: Generator | 'empty'): DiffusionModel {
+  const [channels, height, width] = spec.imageShape;
+  if (height !== width) throw new Error(`the U-Nets need square images, got ${height}x${width}`);
+  const network = { img_resolution: height, img_channels: channels, ...spec.model.network, model_type: MODEL_TYPES[spec.model.kind] };
+  if (network.img_resolution !== height || network.img_channels !== channels) {
+    throw new Error(`model.network is for ${network.img_channels}x${network.img_resolution}x${network.img_resolution} images but the data is ${channels}x${height}x${width}`);
+  }
+  const unet = unetFromConfig({ network, stage_sigma_boundaries: [...partition.boundaries] }, source);
+  const net =
+    spec.formulation.kind === 'edm'
+      ? new EDMPrecond(unet, { sigmaData: spec.formulation.sigmaData })
+      : unet;
+  return new DiffusionModel(net, unet, spec, partition);
+}

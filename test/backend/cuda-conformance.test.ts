@@ -1,0 +1,320 @@
+/**
+ * CUDA conformance: every kernel of the CUDA backend against the CPU backend (the reference), on fresh
+ * random inputs of several shapes, forward and backward kernels alike. Outputs on the GPU are poisoned
+ * with NaN before each kernel so an unwritten element fails. Relative L2 error: under 1e-5 in fp32 math,
+ * under 1e-2 where TF32 is allowed. Also: no memory growth over 200 training steps.
+ *
+ * Skips (with the probe's reason) where there is no GPU or a library is missing. Prints one line per check
+ * with the error measured, so a GPU run's log is the record.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AdamParams, Backend, Conv2dParams, DeviceBuffer, MatmulParams, ResampleParams, UnaryOp } from '../../src/backend/backend.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { cast as hostCast } from '../../src/backend/cpu/layout.js';
+import { type CudaBackend, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
+import { type DType, type HostArray, allocHost } from '../../src/tensor/dtype.js';
+import * as T from '../../src/tensor/index.js';
+
+const probe = probeCuda();
+const skip = probe.available ? false : `no usable CUDA GPU: ${probe.missing.join('; ')}`;
+const cpu = cpuBackend();
+const log = (line: string) => console.log(`  ${line}`);
+
+// Fresh inputs every run: a seed from the clock, printed so a failure can be replayed.
+const seed = Number(process.env.STAGEDIFF_TEST_SEED ?? Date.now() % 1_000_000);
+let draws = 0;
+function rand(n: number, lo = -1, hi = 1): Float32Array {
+  const u = new T.Generator(seed * 1000 + draws++).uniformHost(n);
+  return Float32Array.from(u, (x) => lo + (hi - lo) * x);
+}
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+interface Arg {
+  data?: HostArray;
+  length: number;
+  dtype?: DType;
+  /** An output compared after the kernel (inputs may be outputs too: accumulating kernels). */
+  out?: boolean;
+}
+
+/**
+ * Runs `kernel` on both backends with the same inputs and compares every output. GPU-only outputs start as
+ * NaN unless they carry data (accumulating kernels).
+ */
+function compare(what: string, gpu: Backend, args: Arg[], kernel: (b: Backend, bufs: DeviceBuffer[]) => void, tol: number): number {
+  const run = (b: Backend, poison: boolean): HostArray[] => {
+    const bufs = args.map((a) => {
+      const dtype = a.dtype ?? 'float32';
+      const buf = b.alloc(dtype, a.length);
+      if (a.data) b.upload(buf, a.data);
+      else if (poison && dtype === 'float32') b.fill(buf, a.length, NaN);
+      else b.fill(buf, a.length, 0);
+      return buf;
+    });
+    kernel(b, bufs);
+    const outs = args.flatMap((a, i) => (a.out ? [b.download(bufs[i], a.dtype ?? 'float32', a.length)] : []));
+    bufs.forEach((x) => b.free(x));
+    return outs;
+  };
+  const want = run(cpu, false);
+  const got = run(gpu, true);
+  let worst = 0;
+  got.forEach((g, i) => {
+    const e = relErr(g as ArrayLike<number>, want[i] as ArrayLike<number>);
+    worst = Number.isNaN(e) ? NaN : Math.max(worst, e);
+  });
+  log(`${what}: rel L2 ${worst.toExponential(2)}`);
+  // tolerance 0: bit-exact kernels (copies, casts, max, Philox uniforms)
+  assert.ok(tol === 0 ? worst === 0 : worst < tol, `${what}: relative L2 error ${worst} exceeds ${tol}`);
+  return worst;
+}
+
+const input = (data: HostArray, dtype?: DType): Arg => ({ data, length: data.length, dtype });
+const output = (length: number, dtype?: DType): Arg => ({ length, dtype, out: true });
+
+test('CUDA backend matches the CPU backend', { skip }, async (t) => {
+  const gpu = cudaBackend();
+  log(`device ${probe.device} (sm ${probe.computeCapability}), driver ${probe.driverVersion}, NVRTC ${probe.nvrtcVersion}, cuDNN ${probe.cudnnVersion}, seed ${seed}`);
+
+  await t.test('elementwise, forward and derivative', () => {
+    const ops: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'silu', 'square', 'abs', 'recip', 'relu', 'sign'];
+    for (const n of [1, 1000, 100003]) {
+      for (const op of ops) {
+        const positive = op === 'log' || op === 'sqrt' || op === 'rsqrt' || op === 'recip';
+        const x = positive ? rand(n, 0.1, 3) : rand(n, -3, 3);
+        compare(`unary ${op} n=${n}`, gpu, [input(x), output(n)], (b, [xb, yb]) => b.unary(op, xb, yb, n), 1e-5);
+        if (op !== 'sign') compare(`unaryBackward ${op} n=${n}`, gpu, [input(x), input(rand(n)), output(n)], (b, [xb, dy, dx]) => b.unaryBackward(op, xb, dy, dx, n), 1e-5);
+      }
+      compare(`affine n=${n}`, gpu, [input(rand(n)), output(n)], (b, [x, y]) => b.affine(x, y, n, 1 / 3, 0.7), 1e-6);
+      compare(`pow 2.5 n=${n}`, gpu, [input(rand(n, 0.1, 2)), output(n)], (b, [x, y]) => b.powScalar(x, y, n, 2.5), 1e-6);
+      const nan = rand(n);
+      for (let i = 0; i < n; i += 7) nan[i] = [NaN, Infinity, -Infinity][i % 3];
+      compare(`nanToNum n=${n}`, gpu, [{ ...input(nan), out: true }], (b, [x]) => b.nanToNum(x, n, 1e5), 0);
+    }
+  });
+
+  await t.test('broadcasting binary ops', () => {
+    const cases: [number[], number[]][] = [[[4, 5, 6], [4, 5, 6]], [[8, 16, 7, 7], [1, 16, 1, 1]], [[7, 1, 5], [1, 6, 1]], [[], [3, 4]], [[64, 1], [64, 300]], [[2, 3, 4, 5, 6], [3, 1, 5, 1]]];
+    for (const [sa, sb] of cases) {
+      const shape = T.broadcastShapes(sa, sb);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const a = rand(Math.max(1, sa.reduce((x, y) => x * y, 1)));
+      const bb = rand(Math.max(1, sb.reduce((x, y) => x * y, 1)), 0.5, 2);
+      for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
+        compare(`binary ${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, gpu, [input(a), input(bb), output(n)], (b, [x, y, o]) =>
+          b.binary(op, { buf: x, strides: T.broadcastStrides(sa, shape) }, { buf: y, strides: T.broadcastStrides(sb, shape) }, o, shape), 1e-6);
+      }
+    }
+  });
+
+  await t.test('reductions', () => {
+    const cases: [number[], number[]][] = [[[32, 16, 8, 8], [1, 16, 1, 1]], [[4, 5, 6], [4, 1, 6]], [[4, 5, 6], [1, 1, 1]], [[64, 3, 4], [1, 3, 4]], [[3, 20000], [3, 1]], [[100000], [1]], [[6, 7, 8, 9], [6, 1, 8, 1]]];
+    for (const [si, so] of cases) {
+      const n = si.reduce((a, b) => a * b, 1);
+      const m = so.reduce((a, b) => a * b, 1);
+      const x = rand(n, -2, 2);
+      compare(`reduceSum ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [input(x), output(m)], (b, [xb, o]) => b.reduceSum(xb, si, o, so), 1e-5);
+      compare(`reduceMax ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [input(x), output(m)], (b, [xb, o]) => b.reduceMax(xb, si, o, so), 0);
+    }
+  });
+
+  await t.test('layout: permute, copyRows, gather, scatter-add, cast, fill', () => {
+    for (const [shape, perm] of [[[2, 3, 4, 5], [0, 2, 3, 1]], [[2, 3, 4, 5], [3, 2, 1, 0]], [[16, 64, 33], [0, 2, 1]]] as [number[], number[]][]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      compare(`permute ${JSON.stringify(shape)} ${JSON.stringify(perm)}`, gpu, [input(rand(n)), output(n)], (b, [x, y]) => b.permute(x, shape, perm, y), 0);
+      const bits = Uint16Array.from(rand(n, 0, 65535), Math.floor);
+      compare(`permute bf16 ${JSON.stringify(shape)}`, gpu, [input(bits, 'bfloat16'), output(n, 'bfloat16')], (b, [x, y]) => b.permute(x, shape, perm, y), 0);
+    }
+    compare('copyRows strided', gpu, [input(rand(1000)), { data: rand(1200), length: 1200, out: true }], (b, [s, d]) => b.copyRows(s, 7, 50, d, 3, 60, 19, 40), 0);
+    compare('copyRows contiguous', gpu, [input(rand(1000)), { data: rand(1000), length: 1000, out: true }], (b, [s, d]) => b.copyRows(s, 100, 0, d, 5, 0, 1, 800), 0);
+    const idx = Int32Array.from([3, 0, 3, 7, 1, 1, 5]);
+    compare('gatherRows', gpu, [input(rand(8 * 33)), output(idx.length * 33)], (b, [s, o]) => b.gatherRows(s, idx, o, 33), 0);
+    compare('scatterAddRows (repeated rows)', gpu, [input(rand(idx.length * 33)), { data: rand(8 * 33), length: 8 * 33, out: true }], (b, [s, o]) => b.scatterAddRows(s, idx, o, 33), 1e-6);
+    const x = rand(5000, -300, 300);
+    const pairs: [DType, DType][] = [['float32', 'bfloat16'], ['float32', 'float16'], ['float32', 'int32'], ['float32', 'uint8']];
+    for (const [from, to] of pairs) compare(`cast ${from}->${to}`, gpu, [input(x), output(5000, to)], (b, [i, o]) => b.cast(i, from, o, to, 5000), 0);
+    const bf = allocHost('bfloat16', 5000);
+    hostCast(x, 'float32', bf, 'bfloat16', 5000);
+    compare('cast bfloat16->float32', gpu, [input(bf, 'bfloat16'), output(5000)], (b, [i, o]) => b.cast(i, 'bfloat16', o, 'float32', 5000), 0);
+    compare('cast int32->float32', gpu, [input(Int32Array.from(x, Math.trunc), 'int32'), output(5000)], (b, [i, o]) => b.cast(i, 'int32', o, 'float32', 5000), 0);
+    for (const dt of ['float32', 'bfloat16', 'int32', 'uint8'] as DType[]) compare(`fill ${dt}`, gpu, [output(777, dt)], (b, [o]) => b.fill(o, 777, 3.3), 0);
+  });
+
+  await t.test('random numbers: the same Philox stream', () => {
+    for (const [n, counter] of [[1001, 5], [4096, 2 ** 40 + 3], [3, 0]] as [number, number][]) {
+      const key: [number, number] = [0x12345678, 0x9abcdef];
+      compare(`uniform n=${n} counter=${counter}`, gpu, [output(n)], (b, [o]) => b.randomUniform(o, n, key, counter), 0);
+      compare(`normal n=${n} counter=${counter}`, gpu, [output(n)], (b, [o]) => b.randomNormal(o, n, key, counter), 1e-6);
+    }
+  });
+
+  await t.test('Adam, per tensor and all tensors in one launch', () => {
+    const p: AdamParams = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 3 };
+    const n = 10007;
+    const state = () => [{ data: rand(n), length: n, out: true }, input(rand(n)), { data: rand(n, -0.1, 0.1), length: n, out: true }, { data: rand(n, 0, 0.01), length: n, out: true }];
+    compare('adam', gpu, state(), (b, [w, g, m, v]) => b.adam(w, g, m, v, n, p), 1e-5);
+    const sizes = [n, 1, 300, 65536];
+    const args = sizes.flatMap((s) => [{ data: rand(s), length: s, out: true }, input(rand(s)), { data: rand(s, -0.1, 0.1), length: s, out: true }, { data: rand(s, 0, 0.01), length: s, out: true }]);
+    compare('adamMany (4 tensors)', gpu, args, (b, bufs) => {
+      const ts = sizes.map((s, i) => ({ param: bufs[i * 4], grad: bufs[i * 4 + 1], m: bufs[i * 4 + 2], v: bufs[i * 4 + 3], length: s }));
+      if (b === cpu) for (const x of ts) b.adam(x.param, x.grad, x.m, x.v, x.length, p);
+      else (b as CudaBackend).adamMany(ts, p);
+    }, 1e-5);
+  });
+
+  const matmulCases = (gpuB: Backend, tol: number, label: string) => {
+    const shapes: [number, number, number, number][] = [[1, 1, 1, 1], [1, 17, 33, 65], [1, 128, 256, 64], [3, 31, 20, 47]];
+    for (const [batch, m, n, k] of shapes) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const shareB = batch > 1 && transA;
+          const p: MatmulParams = { batch, m, n, k, transA, transB, alpha: 0.5, beta: batch > 1 ? 0.25 : 0, strideA: m * k, strideB: shareB ? 0 : k * n, strideC: m * n };
+          compare(`${label} matmul b${batch} ${m}x${n}x${k} tA=${+transA} tB=${+transB}${shareB ? ' shared B' : ''}`, gpuB,
+            [input(rand(batch * m * k)), input(rand((shareB ? 1 : batch) * k * n)), { data: rand(batch * m * n), length: batch * m * n, out: true }],
+            (b, [a, bb, c]) => b.matmul(a, bb, c, p), tol);
+        }
+      }
+    }
+  };
+
+  const convCases = (gpuB: Backend, tol: number, label: string) => {
+    const shapes: Omit<Conv2dParams, 'hOut' | 'wOut'>[] = [
+      { n: 2, cIn: 3, h: 8, w: 8, cOut: 5, kh: 3, kw: 3, pad: 1, stride: 1 },
+      { n: 4, cIn: 16, h: 16, w: 16, cOut: 32, kh: 1, kw: 1, pad: 0, stride: 1 },
+      { n: 2, cIn: 8, h: 9, w: 9, cOut: 4, kh: 3, kw: 3, pad: 1, stride: 2 },
+      { n: 8, cIn: 64, h: 32, w: 32, cOut: 64, kh: 3, kw: 3, pad: 1, stride: 1 },
+    ];
+    for (const s of shapes) {
+      const p: Conv2dParams = { ...s, hOut: Math.floor((s.h + 2 * s.pad - s.kh) / s.stride) + 1, wOut: Math.floor((s.w + 2 * s.pad - s.kw) / s.stride) + 1 };
+      const nx = p.n * p.cIn * p.h * p.w;
+      const nw = p.cOut * p.cIn * p.kh * p.kw;
+      const ny = p.n * p.cOut * p.hOut * p.wOut;
+      const tag = `[${p.n},${p.cIn},${p.h},${p.w}] k${p.kh} s${p.stride} -> ${p.cOut}`;
+      compare(`${label} conv2d ${tag} +bias`, gpuB, [input(rand(nx)), input(rand(nw)), input(rand(p.cOut)), output(ny)], (b, [x, w, bias, y]) => b.conv2d(x, w, bias, y, p), tol);
+      compare(`${label} conv2dBackwardData ${tag}`, gpuB, [input(rand(ny)), input(rand(nw)), output(nx)], (b, [dy, w, dx]) => b.conv2dBackwardData(dy, w, dx, p), tol);
+      compare(`${label} conv2dBackwardFilter ${tag}`, gpuB, [input(rand(nx)), input(rand(ny)), output(nw)], (b, [x, dy, dw]) => b.conv2dBackwardFilter(x, dy, dw, p), tol);
+    }
+  };
+
+  const attentionCases = (gpuB: Backend, tol: number, label: string) => {
+    for (const [bsz, c, l] of [[2, 8, 16], [4, 64, 64], [2, 128, 256]]) {
+      const p = { b: bsz, c, l };
+      const qkv = rand(bsz * 3 * c * l, -2, 2);
+      compare(`${label} attention b${bsz} c${c} l${l}`, gpuB, [input(qkv), output(bsz * c * l), output(bsz * l * l)], (b, [x, o, w]) => b.attention(x, o, w, p), tol);
+      // the backward takes the forward's weights: computed by the CPU, given to both
+      const wts = (() => {
+        const x = cpu.alloc('float32', qkv.length);
+        cpu.upload(x, qkv);
+        const o = cpu.alloc('float32', bsz * c * l);
+        const w = cpu.alloc('float32', bsz * l * l);
+        cpu.attention(x, o, w, p);
+        return cpu.download(w, 'float32', bsz * l * l);
+      })();
+      compare(`${label} attentionBackward b${bsz} c${c} l${l}`, gpuB, [input(qkv), input(wts), input(rand(bsz * c * l)), output(qkv.length)], (b, [x, w, dout, dx]) => b.attentionBackward(x, w, dout, dx, p), tol);
+    }
+  };
+
+  await t.test('matmul (cuBLASLt), fp32', () => matmulCases(gpu, 1e-5, 'fp32'));
+  await t.test('conv2d (cuDNN), fp32', () => convCases(gpu, 1e-5, 'fp32'));
+  await t.test('attention, fp32', () => attentionCases(gpu, 1e-5, 'fp32'));
+  await t.test('matmul, conv2d and attention with TF32', () => {
+    const tf32 = cudaBackend({ math: 'tf32' });
+    matmulCases(tf32, 1e-2, 'tf32');
+    convCases(tf32, 1e-2, 'tf32');
+    attentionCases(tf32, 1e-2, 'tf32');
+  });
+
+  await t.test('groupNorm forward and backward', () => {
+    for (const [n, c, hw, groups] of [[2, 32, 64, 8], [4, 128, 256, 32], [3, 6, 25, 3], [2, 256, 1024, 32]]) {
+      const p = { n, c, hw, groups, eps: 1e-5 };
+      const x = rand(n * c * hw, -2, 3);
+      const g = rand(c, 0.5, 1.5);
+      const be = rand(c);
+      const tag = `[${n},${c},${hw}] g${groups}`;
+      compare(`groupNorm ${tag}`, gpu, [input(x), input(g), input(be), output(x.length), output(n * groups), output(n * groups)], (b, [xb, gb, bb, y, mean, rstd]) => b.groupNorm(xb, gb, bb, y, mean, rstd, p), 1e-5);
+      const stats = (() => {
+        const bufs = [x, g, be].map((a) => { const d = cpu.alloc('float32', a.length); cpu.upload(d, a); return d; });
+        const y = cpu.alloc('float32', x.length);
+        const mean = cpu.alloc('float32', n * groups);
+        const rstd = cpu.alloc('float32', n * groups);
+        cpu.groupNorm(bufs[0], bufs[1], bufs[2], y, mean, rstd, p);
+        return [cpu.download(mean, 'float32', n * groups), cpu.download(rstd, 'float32', n * groups)];
+      })();
+      compare(`groupNormBackward ${tag}`, gpu, [input(x), input(g), input(stats[0]), input(stats[1]), input(rand(x.length)), output(x.length), output(c), output(c)],
+        (b, [xb, gb, mean, rstd, dy, dx, dg, db]) => b.groupNormBackward(xb, gb, mean, rstd, dy, dx, dg, db, p), 1e-5);
+    }
+  });
+
+  await t.test('resample up and down, and their adjoints', () => {
+    for (const [shape, taps, pad] of [[[2, 3, 8, 8], [1, 1], 0], [[1, 4, 7, 9], [1, 3, 3, 1], 1], [[16, 128, 32, 32], [1, 1], 0]] as [number[], number[], number][]) {
+      for (const mode of ['up', 'down'] as const) {
+        const [n, c, h, w] = shape;
+        const k = taps.length;
+        const hOut = mode === 'up' ? (h - 1) * 2 - 2 * pad + k : Math.floor((h + 2 * pad - k) / 2) + 1;
+        const wOut = mode === 'up' ? (w - 1) * 2 - 2 * pad + k : Math.floor((w + 2 * pad - k) / 2) + 1;
+        const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad };
+        const tag = `${mode} ${JSON.stringify(shape)} taps ${JSON.stringify(taps)}`;
+        compare(`resample ${tag}`, gpu, [input(rand(n * c * h * w)), output(n * c * hOut * wOut)], (b, [x, y]) => b.resample(x, y, p), 1e-5);
+        compare(`resampleBackward ${tag}`, gpu, [input(rand(n * c * hOut * wOut)), output(n * c * h * w)], (b, [dy, dx]) => b.resampleBackward(dy, dx, p), 1e-5);
+      }
+    }
+  });
+});
+
+test('CUDA memory stays flat over 200 training steps', { skip }, () => {
+  const gpu = cudaBackend();
+  T.setBackend(gpu);
+  const g = new T.Generator(1);
+  const param = (shape: number[], scale: number) => {
+    const t = T.keep(T.mulScalar(g.normal(shape), scale));
+    t.requiresGrad = true;
+    return t;
+  };
+  const w1 = param([32, 3, 3, 3], 0.2);
+  const b1 = param([32], 0);
+  const gamma = T.keep(T.ones([32]));
+  gamma.requiresGrad = true;
+  const beta = param([32], 0);
+  const wq = param([96, 32, 1, 1], 0.1);
+  const w2 = param([3, 32, 3, 3], 0.05);
+  const params = [w1, b1, gamma, beta, wq, w2];
+  const moments = params.map((p) => [T.keep(T.zeros(p.shape)), T.keep(T.zeros(p.shape))]);
+  const x = T.keep(g.normal([16, 3, 16, 16]));
+  const step = (i: number): number =>
+    T.tidy(() => {
+      let h = T.conv2d(x, w1, b1, { pad: 1 });
+      h = T.silu(T.groupNorm(h, gamma, beta, 8, 1e-5));
+      h = T.resample(h, 'down', [1, 1], 0);
+      const a = T.attention(T.conv2d(h, wq, null), 1);
+      h = T.resample(T.add(h, a), 'up', [1, 1], 0);
+      const y = T.conv2d(h, w2, null, { pad: 1 });
+      const loss = T.mse(y, x);
+      T.backward(loss);
+      params.forEach((p, k) => {
+        gpu.adam(p.buffer, p.grad!.buffer, moments[k][0].buffer, moments[k][1].buffer, p.size, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: i + 1 });
+        p.grad!.dispose();
+        p.grad = null;
+      });
+      return loss.item();
+    });
+  const first = step(0);
+  for (let i = 1; i < 10; i++) step(i);
+  const after10 = gpu.memoryStats();
+  let last = first;
+  for (let i = 10; i < 200; i++) last = step(i);
+  const after200 = gpu.memoryStats();
+  log(`loss ${first.toFixed(4)} -> ${last.toFixed(4)}; live bytes after 10 steps ${after10.currentBytes}, after 200 ${after200.currentBytes}; reserved ${after10.reservedBytes} -> ${after200.reservedBytes}; cache hits ${after200.cacheHits}/${after200.allocations}`);
+  assert.equal(after200.currentBytes, after10.currentBytes, 'live GPU memory grew between step 10 and step 200');
+  assert.equal(after200.reservedBytes, after10.reservedBytes, 'reserved GPU memory grew between step 10 and step 200');
+  assert.ok(last < first, `loss did not fall (${first} -> ${last})`);
+});

@@ -1,0 +1,84 @@
+/**
+ * Per-sample routing: a batch that mixes stages gives what each sample gives alone (forward and
+ * gradients), and a batch within one stage runs its decoder directly, without gathering.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../src/tensor/index.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { EDMPrecond, MultistageUNet, StagePartition } from '../../src/models/index.js';
+import { assertClose, randomArray } from '../helpers/gradcheck.js';
+import { randomizeParameters } from './random-weights.js';
+
+T.setBackend(cpuBackend());
+
+const RES = 8;
+// Stages (0, 1], (1, 5], (5, inf): two samples in stage 2, one in 0, two in 1, in mixed order.
+const SIGMAS = [20, 0.3, 2, 9, 4.5];
+const STAGES = [2, 0, 1, 2, 1];
+
+function build(): { net: EDMPrecond; unet: MultistageUNet } {
+  const unet = new MultistageUNet(
+    {
+      imgResolution: RES, inChannels: 2, outChannels: 2, augmentDim: 3, channelMult: [1, 2], numBlocks: 1, attnResolutions: [4],
+      dropout: 0, enModelChannels: 8, deModelChannels: [12, 8, 4], partition: new StagePartition([1, 5]),
+    },
+    new T.Generator(1),
+  );
+  randomizeParameters(unet, 2);
+  return { net: new EDMPrecond(unet), unet };
+}
+
+const x = randomArray(SIGMAS.length * 2 * RES * RES, 3, true);
+const aug = randomArray(SIGMAS.length * 3, 4);
+const rowOf = (data: Float32Array, i: number, rowLength: number): Float32Array => data.slice(i * rowLength, (i + 1) * rowLength);
+
+function forward(net: EDMPrecond, rows: number[]): T.Tensor {
+  const xs = Float32Array.from(rows.flatMap((i) => [...rowOf(x, i, 2 * RES * RES)]));
+  const as = Float32Array.from(rows.flatMap((i) => [...rowOf(aug, i, 3)]));
+  return net.forward(T.fromArray(xs, [rows.length, 2, RES, RES]), rows.map((i) => SIGMAS[i]), { augmentLabels: T.fromArray(as, [rows.length, 3]) });
+}
+
+test('a mixed-stage batch equals each sample run alone, and gathers per stage', () => {
+  const { net, unet } = build();
+  assert.deepEqual([...unet.partition.route(SIGMAS)].map((r) => [...r]), [[1], [2, 4], [0, 3]]);
+  const all = T.noGrad(() => T.tidy(() => forward(net, SIGMAS.map((_, i) => i)).toFloat32Array()));
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], gathered: true });
+  const alone = SIGMAS.flatMap((_, i) => {
+    const out = T.noGrad(() => T.tidy(() => forward(net, [i]).toFloat32Array()));
+    assert.deepEqual(unet.lastRoute, { stages: [STAGES[i]], gathered: false });
+    return [...out];
+  });
+  assertClose(all, alone, 1e-6, 'mixed batch vs one sample at a time');
+});
+
+test('a batch within one stage takes the direct path and matches the same samples run alone', () => {
+  const { net, unet } = build();
+  const rows = [2, 4];
+  const batch = T.noGrad(() => T.tidy(() => forward(net, rows).toFloat32Array()));
+  assert.deepEqual(unet.lastRoute, { stages: [1], gathered: false });
+  const alone = rows.flatMap((i) => [...T.noGrad(() => T.tidy(() => forward(net, [i]).toFloat32Array()))]);
+  assertClose(batch, alone, 1e-6, 'single-stage batch vs one sample at a time');
+});
+
+test('gradients of a mixed batch are the sums of the per-sample gradients; idle decoders get none', () => {
+  const { net, unet } = build();
+  const rows = [0, 1, 3];  // stages 2, 0, 2: decoder 1 idle
+  const weights = randomArray(rows.length * 2 * RES * RES, 5);
+  const lossOf = (rs: number[], w: Float32Array): void =>
+    T.tidy(() => {
+      T.backward(T.sum(T.mul(forward(net, rs), T.fromArray(w, [rs.length, 2, RES, RES]))));
+    });
+  const grads = (): Map<string, Float32Array> => new Map(net.namedParameters().filter(([, p]) => p.grad).map(([n, p]) => [n, p.grad!.toFloat32Array()]));
+  const clear = (): void => net.parameters().forEach((p) => { p.grad?.dispose(); p.grad = null; });
+
+  lossOf(rows, weights);
+  assert.deepEqual(unet.lastRoute, { stages: [0, 2], gathered: true });
+  const batched = grads();
+  for (const [name] of net.namedParameters()) assert.equal(batched.has(name), !name.startsWith('model.decs.1.'), `${name}: gradient presence`);
+  clear();
+  rows.forEach((i, k) => lossOf([i], rowOf(weights, k, 2 * RES * RES)));
+  const summed = grads();
+  assert.deepEqual([...summed.keys()], [...batched.keys()]);
+  for (const [name, g] of batched) assertClose(g, summed.get(name)!, 1e-5, name);
+});
