@@ -5,7 +5,7 @@
  * (35 network evaluations). Prints one JSON line per measurement.
  *
  * Usage: node dist/bench/train-bench.js [ddpmpp|multistage] [--device cuda|cpu] [--math fp32,tf32]
- *        [--batch 128,512] [--stages s0,s1,s2] [--iters 10] [--sample]
+ *        [--batch 128,256] [--stages s0,s1,s2] [--iters 10] [--sample] [--sample-batch 512]
  */
 import * as T from '../src/tensor/index.js';
 import type { Backend } from '../src/backend/backend.js';
@@ -23,6 +23,7 @@ const arch = args[0] && !args[0].startsWith('--') ? args[0] : 'ddpmpp';
 const device = flag('device', 'cuda');
 const maths = flag('math', 'fp32,tf32').split(',') as MathMode[];
 const batches = flag('batch', '128').split(',').map(Number);
+const sampleBatch = Number(flag('sample-batch', arch === 'ddpmpp' ? '512' : '256'));
 const stageNames = flag('stages', arch === 'ddpmpp' ? 's0' : 's0,s1,s2').split(',');
 const iters = Number(flag('iters', '10'));
 const sample = args.includes('--sample');
@@ -60,10 +61,12 @@ for (const math of device === 'cpu' ? (['fp32'] as MathMode[]) : maths) {
       T.backward(loss);
       step++;
       const adam = { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step };
-      const entries = params.map((p, k) => ({ param: p.buffer, grad: p.grad!.buffer, m: moments[k][0].buffer, v: moments[k][1].buffer, length: p.size }));
+      // as torch.optim.Adam: parameters without a gradient (decoders of other stages) are not updated
+      const live = params.map((p, k) => [p, k] as const).filter(([p]) => p.grad);
+      const entries = live.map(([p, k]) => ({ param: p.buffer, grad: p.grad!.buffer, m: moments[k][0].buffer, v: moments[k][1].buffer, length: p.size }));
       if ('adamMany' in backend) (backend as CudaBackend).adamMany(entries, adam);
       else for (const e of entries) backend.adam(e.param, e.grad, e.m, e.v, e.length, adam);
-      for (const p of params) {
+      for (const [p] of live) {
         p.grad!.dispose();
         p.grad = null;
       }
@@ -88,7 +91,7 @@ for (const math of device === 'cpu' ? (['fp32'] as MathMode[]) : maths) {
 
   if (sample) {
     // EDM deterministic Heun, 18 steps (35 evaluations), rho 7, sigma from 80 to 0.002
-    const batch = arch === 'ddpmpp' ? 512 : 256;
+    const batch = sampleBatch;
     const steps = 18;
     const ts = Array.from({ length: steps }, (_, i) => (80 ** (1 / 7) + (i / (steps - 1)) * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7);
     ts.push(0);

@@ -147,7 +147,17 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
     hostCast(x, 'float32', bf, 'bfloat16', 5000);
     compare('cast bfloat16->float32', gpu, [input(bf, 'bfloat16'), output(5000)], (b, [i, o]) => b.cast(i, 'bfloat16', o, 'float32', 5000), 0);
     compare('cast int32->float32', gpu, [input(Int32Array.from(x, Math.trunc), 'int32'), output(5000)], (b, [i, o]) => b.cast(i, 'int32', o, 'float32', 5000), 0);
-    for (const dt of ['float32', 'bfloat16', 'int32', 'uint8'] as DType[]) compare(`fill ${dt}`, gpu, [output(777, dt)], (b, [o]) => b.fill(o, 777, 3.3), 0);
+    for (const dt of ['float32', 'int32', 'uint8'] as DType[]) compare(`fill ${dt}`, gpu, [output(777, dt)], (b, [o]) => b.fill(o, 777, 3.3), 0);
+    // The CPU backend's fill stores the number itself into a half type's raw 16-bit storage; the CUDA
+    // backend stores the value's bit pattern, checked here against the host cast.
+    const filled = gpu.alloc('bfloat16', 777);
+    gpu.fill(filled, 777, 3.3);
+    const bits = gpu.download(filled, 'bfloat16', 777);
+    gpu.free(filled);
+    const want = allocHost('bfloat16', 1);
+    hostCast(Float32Array.of(3.3), 'float32', want, 'bfloat16', 1);
+    assert.ok(bits.every((v) => v === want[0]), 'fill bfloat16: not the bit pattern of 3.3');
+    log('fill bfloat16: bit pattern exact');
   });
 
   await t.test('random numbers: the same Philox stream', () => {

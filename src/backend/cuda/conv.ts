@@ -25,6 +25,8 @@ const CUDNN_DEFAULT_MATH = 0;
 const CUDNN_TENSOR_OP_MATH = 1;
 const CUDNN_FMA_MATH = 3;
 const MAX_ALGOS = 16;
+// cudnnStatus_t for a failed device allocation (cudnn_graph.h)
+const CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED = 4004;
 
 type Direction = 'forward' | 'backwardData' | 'backwardFilter';
 
@@ -178,9 +180,19 @@ export class Conv {
     const h = this.handle;
     // Find runs each candidate on scratch memory cuDNN allocates itself: measure once, outside any graph.
     this.ctx.synchronize(`cuStreamSynchronize before cuDNN Find for ${what}`);
-    if (dir === 'forward') this.check(this.f.findForward(h, plan.x, plan.w, plan.conv, plan.y, MAX_ALGOS, returned, perf), 'cudnnFindConvolutionForwardAlgorithm', what);
-    else if (dir === 'backwardData') this.check(this.f.findBackwardData(h, plan.w, plan.y, plan.conv, plan.x, MAX_ALGOS, returned, perf), 'cudnnFindConvolutionBackwardDataAlgorithm', what);
-    else this.check(this.f.findBackwardFilter(h, plan.x, plan.y, plan.conv, plan.w, MAX_ALGOS, returned, perf), 'cudnnFindConvolutionBackwardFilterAlgorithm', what);
+    const call = dir === 'forward' ? 'cudnnFindConvolutionForwardAlgorithm' : dir === 'backwardData' ? 'cudnnFindConvolutionBackwardDataAlgorithm' : 'cudnnFindConvolutionBackwardFilterAlgorithm';
+    const find = (): number =>
+      dir === 'forward' ? this.f.findForward(h, plan.x, plan.w, plan.conv, plan.y, MAX_ALGOS, returned, perf)
+      : dir === 'backwardData' ? this.f.findBackwardData(h, plan.w, plan.y, plan.conv, plan.x, MAX_ALGOS, returned, perf)
+      : this.f.findBackwardFilter(h, plan.x, plan.y, plan.conv, plan.w, MAX_ALGOS, returned, perf);
+    let status = find();
+    // Find allocates its scratch with cudaMalloc, outside our allocator: when our cache holds the memory,
+    // give the cached blocks back and measure again.
+    if (status === CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED) {
+      this.allocator.emptyCache();
+      status = find();
+    }
+    this.check(status, call, what);
     const results = k.decode(perf, this.perfType as never, returned[0]) as { algo: number; status: number; memory: number; mathType: number }[];
     const ok = results.filter((r) => r.status === 0 && (!exact || (r.mathType !== CUDNN_TENSOR_OP_MATH && r.mathType !== 2)));
     if (ok.length === 0) throw new Error(`cuDNN found no usable algorithm for ${what}${exact ? ' in fp32 (FMA) math' : ''}`);
