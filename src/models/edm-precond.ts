@@ -12,6 +12,19 @@ export interface EDMPrecondOptions {
   sigmaMax?: number;
 }
 
+export interface EDMCoefficients {
+  cSkip: number;
+  cOut: number;
+  cIn: number;
+  cNoise: number;
+}
+
+/** EDM's preconditioning at one noise level (computed in float64 on the host). */
+export function edmCoefficients(sigma: number, sigmaData: number): EDMCoefficients {
+  const norm = Math.sqrt(sigma * sigma + sigmaData * sigmaData);
+  return { cSkip: (sigmaData * sigmaData) / (norm * norm), cOut: (sigma * sigmaData) / norm, cIn: 1 / norm, cNoise: Math.log(sigma) / 4 };
+}
+
 export interface DenoiserInputs {
   /** [N or 1, labelDim]; zeros when omitted for a class-conditional network. */
   classLabels?: Tensor | null;
@@ -46,12 +59,12 @@ export class EDMPrecond extends Module {
     if (given.length !== n && given.length !== 1) throw new Error(`EDMPrecond: ${given.length} sigmas for a batch of ${n}`);
     const s = Float64Array.from({ length: n }, (_, i) => given[given.length === 1 ? 0 : i]);
     for (const v of s) if (!(v > 0)) throw new Error(`EDMPrecond: sigma must be > 0, got ${v}`);
-    const sd2 = this.sigmaData ** 2;
-    const perSample = (f: (v: number) => number, shape: number[]): Tensor => fromArray(Float32Array.from(s, f), shape, 'float32', x.backend);
-    const cSkip = perSample((v) => sd2 / (v * v + sd2), [n, 1, 1, 1]);
-    const cOut = perSample((v) => (v * this.sigmaData) / Math.sqrt(v * v + sd2), [n, 1, 1, 1]);
-    const cIn = perSample((v) => 1 / Math.sqrt(v * v + sd2), [n, 1, 1, 1]);
-    const cNoise = perSample((v) => Math.log(v) / 4, [n]);
+    const c = Array.from(s, (v) => edmCoefficients(v, this.sigmaData));
+    const perSample = (pick: (k: EDMCoefficients) => number, shape: number[]): Tensor => fromArray(Float32Array.from(c, pick), shape, 'float32', x.backend);
+    const cSkip = perSample((k) => k.cSkip, [n, 1, 1, 1]);
+    const cOut = perSample((k) => k.cOut, [n, 1, 1, 1]);
+    const cIn = perSample((k) => k.cIn, [n, 1, 1, 1]);
+    const cNoise = perSample((k) => k.cNoise, [n]);
     const labelDim = this.model.labelDim;
     const classLabels = labelDim === 0 ? null : inputs.classLabels ? reshape(inputs.classLabels, [-1, labelDim]) : zeros([1, labelDim], 'float32', x.backend);
     const f = this.model.forward(mul(x, cIn), cNoise, { classLabels, augmentLabels: inputs.augmentLabels, sigma: s, generator: inputs.generator });

@@ -14,7 +14,7 @@ import { LinearVPSchedule } from '../diffusion/schedules/linear-vp.js';
 import { DiscreteVPSchedule } from '../diffusion/schedules/discrete-vp.js';
 import { partitionFromSteps, partitionFromTimes } from '../diffusion/stage-conversions.js';
 import type { Denoiser, NoiseConditionedNetwork } from '../diffusion/denoiser.js';
-import { type NoiseDistribution, logNormalSigma, uniformTime } from './noise-distribution.js';
+import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 import type { TrainConfig } from './config.js';
 
 export interface ModelSpec {
@@ -48,9 +48,7 @@ export class DiffusionModel {
 
   /** The training distribution of noise levels (for stage sampling). */
   noiseDistribution(): NoiseDistribution {
-    if (this.edm) return logNormalSigma(this.edm.pMean, this.edm.pStd);
-    const s = this.vp!.schedule as LinearVPSchedule;
-    return uniformTime(s.trainingEps, (t) => s.sigma(t), (sigma) => s.time(sigma));
+    return (this.edm ?? this.vp!).trainingDistribution();
   }
 
   /** D(x; sigma) for the samplers; `generator` drives dropout when the network is in training mode. */

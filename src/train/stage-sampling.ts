@@ -15,7 +15,7 @@
  *   this its decoder would see almost no data.
  */
 import type { StagePartition } from '../models/stage-partition.js';
-import type { NoiseDistribution } from './noise-distribution.js';
+import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 
 export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced';
 export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced'];

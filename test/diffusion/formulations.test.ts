@@ -7,6 +7,7 @@ import {
   DiscreteVPSchedule, EDMFormulation, GaussianMixture, LinearVPSchedule, type NoiseConditionedNetwork, VPFormulation, preconditioned,
 } from '../../src/diffusion/index.js';
 import { gradCheck, randomArray } from '../helpers/gradcheck.js';
+import { drawSigmas } from '../../src/diffusion/noise-distribution.js';
 
 T.setBackend(cpuBackend());
 
@@ -117,11 +118,11 @@ test('training noise levels follow each formulation: EDM log-normal, VP t unifor
     const m = a.reduce((s, x) => s + x, 0) / a.length;
     return { m, v: a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1) };
   };
-  const lnSigma = moments(edm.trainingSigmas(n, new T.Generator(1)).map(Math.log));
+  const lnSigma = moments(drawSigmas(edm.trainingDistribution(), n, new T.Generator(1)).map(Math.log));
   assert.ok(Math.abs(lnSigma.m + 1.2) < 5 * (1.2 / Math.sqrt(n)), `mean ln sigma ${lnSigma.m}`);
   assert.ok(Math.abs(Math.sqrt(lnSigma.v) - 1.2) < 5 * (1.2 / Math.sqrt(2 * n)), `sd ln sigma ${Math.sqrt(lnSigma.v)}`);
 
-  const times = Array.from(vp.trainingSigmas(n, new T.Generator(2)), (s) => vp.schedule.time(s));
+  const times = Array.from(drawSigmas(vp.trainingDistribution(), n, new T.Generator(2)), (s) => vp.schedule.time(s));
   assert.ok(times.every((t) => t >= 1e-5 - 1e-12 && t <= 1 + 1e-12));
   const t = moments(times);
   const width = 1 - 1e-5;
@@ -129,7 +130,7 @@ test('training noise levels follow each formulation: EDM log-normal, VP t unifor
 
   const ddpm = new VPFormulation(DiscreteVPSchedule.linear());
   const schedule = ddpm.schedule as DiscreteVPSchedule;
-  const steps = Array.from(ddpm.trainingSigmas(n, new T.Generator(3)), (s) => schedule.stepOf(schedule.time(s)));
+  const steps = Array.from(drawSigmas(ddpm.trainingDistribution(), n, new T.Generator(3)), (s) => schedule.stepOf(schedule.time(s)));
   assert.ok(steps.every((k) => Math.abs(k - Math.round(k)) < 1e-6 && k > -0.5 && k < 999.5), 'DDPM trains on integer steps 0..999');
   assert.ok(Math.abs(moments(steps).m - 499.5) < 5 * Math.sqrt((1000 ** 2 - 1) / 12 / n));
 });

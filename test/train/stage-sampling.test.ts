@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Generator } from '../../src/tensor/index.js';
 import { StagePartition } from '../../src/models/stage-partition.js';
 import { StageSampler } from '../../src/train/stage-sampling.js';
-import { logNormalSigma, uniformTime } from '../../src/train/noise-distribution.js';
+import { logNormalSigma, uniformTime } from '../../src/diffusion/noise-distribution.js';
 import { normalCdf, normalQuantile } from '../../src/util/normal.js';
 
 const paper = new StagePartition([2.5103, 7.6577]);

@@ -4,8 +4,10 @@
  * the effective target of the raw network unit-variance at every noise level.
  */
 import * as T from '../../tensor/index.js';
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import { type NoiseDistribution, logNormalSigma } from '../noise-distribution.js';
 import type { Denoiser } from '../denoiser.js';
+import { edmCoefficients } from '../../models/edm-precond.js';
 import { type Formulation, checkBatch } from './formulation.js';
 import { type Preconditioning, perSample } from './preconditioning.js';
 
@@ -31,17 +33,15 @@ export class EDMFormulation implements Formulation<Denoiser> {
 
   /** EDMPrecond's coefficients: c_skip, c_out, c_in from sigma_data, c_noise = ln(sigma) / 4. */
   preconditioning(sigma: number): Preconditioning {
-    const sd = this.sigmaData;
-    const norm = Math.sqrt(sigma * sigma + sd * sd);
-    return { cSkip: (sd * sd) / (norm * norm), cOut: (sigma * sd) / norm, cIn: 1 / norm, cNoise: Math.log(sigma) / 4 };
+    return edmCoefficients(sigma, this.sigmaData);
   }
 
   lossWeight(sigma: number): number {
     return (sigma * sigma + this.sigmaData ** 2) / (sigma * this.sigmaData) ** 2;
   }
 
-  trainingSigmas(count: number, generator: Generator): Float64Array {
-    return generator.normalHost(count).map((z) => Math.exp(z * this.pStd + this.pMean));
+  trainingDistribution(): NoiseDistribution {
+    return logNormalSigma(this.pMean, this.pStd);
   }
 
   /** Per sample: sum over pixels of weight(sigma) (D(x0 + sigma n; sigma) - x0)^2 (EDM sums, then divides by the batch). */

@@ -3,13 +3,14 @@
  * samplers use. Noise levels are always EDM sigma (host numbers, one per sample) so one StagePartition
  * serves every formulation; each formulation converts to its own time internally.
  */
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { NoiseDistribution } from '../noise-distribution.js';
 import type { Denoiser } from '../denoiser.js';
 
 export interface Formulation<Net> {
   readonly name: string;
-  /** Noise levels (EDM sigma) for one training batch, from this formulation's training distribution. */
-  trainingSigmas(count: number, generator: Generator): Float64Array;
+  /** The training distribution of noise levels (EDM sigma); stage sampling truncates it per stage. */
+  trainingDistribution(): NoiseDistribution;
   /**
    * Per-sample training loss [B] of `net` on clean data x0 [B, C, H, W] noised to levels `sigma` with the
    * standard normal `noise` (shaped like x0). The caller averages over the batch (with stage weights if any).

@@ -5,7 +5,8 @@
  * with t = t(sigma): the same noisy point, since x_t / alpha_t = x0 + sigma n.
  */
 import * as T from '../../tensor/index.js';
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { NoiseDistribution } from '../noise-distribution.js';
 import type { Denoiser, NoiseConditionedNetwork } from '../denoiser.js';
 import type { VPSchedule } from '../schedules/vp-schedule.js';
 import { type Formulation, checkBatch } from './formulation.js';
@@ -20,8 +21,8 @@ export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
     return { cSkip: 1, cOut: -sigma, cIn: 1 / Math.sqrt(1 + sigma * sigma), cNoise: this.schedule.modelInput(this.schedule.time(sigma)) };
   }
 
-  trainingSigmas(count: number, generator: Generator): Float64Array {
-    return this.schedule.trainingTimes(count, generator).map((t) => this.schedule.sigma(t));
+  trainingDistribution(): NoiseDistribution {
+    return this.schedule.trainingDistribution();
   }
 
   loss(net: NoiseConditionedNetwork, x0: Tensor, sigma: Float64Array, noise: Tensor): Tensor {

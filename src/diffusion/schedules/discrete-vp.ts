@@ -4,7 +4,7 @@
  * interpolated linearly in t between steps (and extrapolated along the end segments), so samplers written for
  * continuous time run on it unchanged. The network sees the (fractional) step index n = N t - 1.
  */
-import type { Generator } from '../../tensor/index.js';
+import { type NoiseDistribution, uniformStep } from '../noise-distribution.js';
 import { type VPSchedule, logAlphaFromSigma, sigmaFromLogAlpha } from './vp-schedule.js';
 
 export interface DiscreteBetaOptions {
@@ -93,8 +93,8 @@ export class DiscreteVPSchedule implements VPSchedule {
   }
 
   /** LDM draws an integer step uniformly from 0..N-1. */
-  trainingTimes(count: number, generator: Generator): Float64Array {
-    return generator.uniformHost(count).map((u) => this.timeOfStep(Math.min(Math.floor(u * this.steps), this.steps - 1)));
+  trainingDistribution(): NoiseDistribution {
+    return uniformStep(this.steps, (k) => this.sigma(this.timeOfStep(k)));
   }
 }
 

@@ -3,7 +3,7 @@
  * multistage models use 0.1 -> 20): log alpha_t = -(beta1 - beta0) t^2 / 4 - beta0 t / 2, so
  * sigma(t) = sqrt(exp((beta1 - beta0) t^2 / 2 + beta0 t) - 1). The network sees 999 t, as in score_sde.
  */
-import type { Generator } from '../../tensor/index.js';
+import { type NoiseDistribution, uniformTime } from '../noise-distribution.js';
 import { type VPSchedule, logAlphaFromSigma, sigmaFromLogAlpha } from './vp-schedule.js';
 
 export interface LinearVPOptions {
@@ -55,8 +55,8 @@ export class LinearVPSchedule implements VPSchedule {
     return 999 * t;
   }
 
-  trainingTimes(count: number, generator: Generator): Float64Array {
-    const u = generator.uniformHost(count);
-    return u.map((v) => v * (this.tMax - this.trainingEps) + this.trainingEps);
+  /** score_sde: t uniform on [trainingEps, 1]. */
+  trainingDistribution(): NoiseDistribution {
+    return uniformTime(this.trainingEps, (t) => this.sigma(t), (sigma) => this.time(sigma));
   }
 }

@@ -4,7 +4,7 @@
  * which is how every VP quantity converts to the EDM sigma that samplers and stage partitions use.
  * DPM-Solver's half log-SNR is lambda_t = log(alpha_t / sqrt(1 - alpha_t^2)) = -ln(sigma).
  */
-import type { Generator } from '../../tensor/index.js';
+import type { NoiseDistribution } from '../noise-distribution.js';
 
 export interface VPSchedule {
   readonly name: string;
@@ -20,8 +20,8 @@ export interface VPSchedule {
   time(sigma: number): number;
   /** The noise label the epsilon network is conditioned on at time t. */
   modelInput(t: number): number;
-  /** Times of one training batch, drawn as the reference code draws them. */
-  trainingTimes(count: number, generator: Generator): Float64Array;
+  /** The training distribution of noise levels, as the reference code draws them (in EDM sigma). */
+  trainingDistribution(): NoiseDistribution;
 }
 
 /** EDM sigma from log(alpha): sigma^2 = 1 / alpha^2 - 1, with expm1 so tiny noise levels keep their digits. */

@@ -2,6 +2,7 @@
  * A formulation's training distribution of noise levels, expressed in EDM's sigma so that one
  * StagePartition serves every formulation. Stage sampling only needs the CDF and its inverse.
  */
+import type { Generator } from '../tensor/index.js';
 import { normalCdf, normalQuantile } from '../util/normal.js';
 
 export interface NoiseDistribution {
@@ -37,4 +38,31 @@ export function uniformTime(tMin: number, sigmaOfT: (t: number) => number, tOfSi
     },
     quantile: (p) => sigmaOfT(tMin + p * (1 - tMin)),
   };
+}
+
+/**
+ * LDM's DDPM training: an integer step uniform in 0..N-1, at the noise levels `sigmaOfStep` gives
+ * (increasing with the step). A step distribution: the CDF jumps by 1/N at each step's sigma.
+ */
+export function uniformStep(steps: number, sigmaOfStep: (step: number) => number): NoiseDistribution {
+  const sigmas = Float64Array.from({ length: steps }, (_, k) => sigmaOfStep(k));
+  return {
+    name: `uniform-step(0..${steps - 1})`,
+    cdf: (sigma) => {
+      let lo = 0;
+      let hi = steps;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (sigmas[mid] <= sigma) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo / steps;
+    },
+    quantile: (p) => sigmas[Math.min(Math.floor(p * steps), steps - 1)],
+  };
+}
+
+/** `count` independent noise levels from a distribution, by inverse CDF of the generator's uniforms. */
+export function drawSigmas(distribution: NoiseDistribution, count: number, generator: Generator): Float64Array {
+  return generator.uniformHost(count).map((u) => distribution.quantile(u));
 }
