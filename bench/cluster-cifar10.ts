@@ -22,8 +22,9 @@ import { cpuBackend } from '../src/backend/cpu/index.js';
 import { loadCifar10 } from '../src/data/index.js';
 import { LinearVPSchedule } from '../src/diffusion/index.js';
 import {
-  DEFAULT_ETA, STAGE_WEIGHTINGS, type NoiseLevel, OptimalDenoiser, algorithm1Boundaries, algorithm1Curves, algorithm1Plot, clusterStages,
-  drawNoisingPairs, gridSimilarity, imageVectors, partitionBySimilarity, similarityPlot, timeGrid,
+  type Algorithm1Curves, DEFAULT_ETA, STAGE_WEIGHTINGS, type NoiseLevel, OptimalDenoiser, algorithm1Boundaries, algorithm1Curves,
+  algorithm1Plot, clusterStages, curvesFromSamples, drawNoisingPairs, gridSimilarity, imageVectors, partitionBySimilarity, similarityPlot,
+  timeGrid,
 } from '../src/stages/index.js';
 
 const { values: args } = parseArgs({
@@ -92,6 +93,27 @@ function progress(what: string): (done: number, total: number) => void {
   };
 }
 
+/**
+ * 90% bootstrap intervals of t1 and t2 at alpha: the samples resampled with replacement `rounds` times. They
+ * measure the spread due to the finite number of samples, not any bias of the method.
+ */
+function bootstrap(curves: Algorithm1Curves, alpha: number, rounds: number, generator: T.Generator): { t1: [number, number]; t2: [number, number] } {
+  const samples = curves.t.map((t, k) => ({ t, s0: curves.s0[k], s1: curves.s1[k] }));
+  const t1: number[] = [];
+  const t2: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const picks = generator.uniformHost(samples.length);
+    const b = algorithm1Boundaries(curvesFromSamples([...picks].map((u) => samples[Math.min(Math.floor(u * samples.length), samples.length - 1)])), alpha);
+    if (b.t1 !== null) t1.push(b.t1);
+    if (b.t2 !== null) t2.push(b.t2);
+  }
+  const interval = (v: number[]): [number, number] => {
+    v.sort((a, b) => a - b);
+    return [v[Math.floor(0.05 * (v.length - 1))], v[Math.ceil(0.95 * (v.length - 1))]];
+  };
+  return { t1: interval(t1), t2: interval(t2) };
+}
+
 const fmt = (t: number | null): string => (t === null ? '-' : t.toFixed(3));
 const sigmaText = (t: number | null): string => (t === null ? '-' : schedule.sigma(t).toFixed(2));
 
@@ -105,7 +127,9 @@ async function main(): Promise<void> {
   const a1Pairs = drawNoisingPairs(dataset, a1Samples, generator);
   const a1Levels = [...generator.uniformHost(a1Samples)].map((u) => levelAt(T_MIN + (1 - T_MIN) * u));
   const [curves, a1Seconds] = timed(`Algorithm 1, ${a1Samples} samples`, () => algorithm1Curves(denoiser, a1Pairs, a1Levels, eta, progress('Algorithm 1')));
-  const sweep = alphas.map((alpha) => ({ alpha, ...algorithm1Boundaries(curves, alpha) }));
+  // Resampling draws from a stream of its own, so that the grid's samples do not depend on it.
+  const resampling = new T.Generator(seed + 1);
+  const sweep = alphas.map((alpha) => ({ alpha, ...algorithm1Boundaries(curves, alpha), bootstrap90: bootstrap(curves, alpha, 1000, resampling) }));
 
   const grid = [...timeGrid(gridSize, T_MIN, 1)].map(levelAt);
   const gridPairs = drawNoisingPairs(dataset, gridSamples, generator);
@@ -136,8 +160,11 @@ async function main(): Promise<void> {
   console.log(`CIFAR-10 train, ${dataset.count} images, VP, eta = 2/255, ${args.device}`);
   const time = (s: Seconds): string => `${s.wall.toFixed(1)} s wall / ${s.cpu.toFixed(1)} s CPU`;
   console.log(`time: upload ${time(buildSeconds)}; Algorithm 1 ${time(a1Seconds)} (${a1Samples} queries); grid ${time(gridSeconds)} (${gridSize * gridSamples} queries)\n`);
-  console.log('| alpha | t1 | t2 | sigma(t1) | sigma(t2) |\n|---|---|---|---|---|');
-  for (const s of sweep) console.log(`| ${s.alpha} | ${fmt(s.t1)} | ${fmt(s.t2)} | ${sigmaText(s.t1)} | ${sigmaText(s.t2)} |`);
+  const range = ([lo, hi]: [number, number]): string => `${fmt(lo)}-${fmt(hi)}`;
+  console.log('| alpha | t1 | t2 | sigma(t1) | sigma(t2) | t1, 90% bootstrap | t2, 90% bootstrap |\n|---|---|---|---|---|---|---|');
+  for (const s of sweep) {
+    console.log(`| ${s.alpha} | ${fmt(s.t1)} | ${fmt(s.t2)} | ${sigmaText(s.t1)} | ${sigmaText(s.t2)} | ${range(s.bootstrap90.t1)} | ${range(s.bootstrap90.t2)} |`);
+  }
   console.log('\n| space | weighting | K | boundaries t | sigma | mean within-stage similarity |\n|---|---|---|---|---|---|');
   for (const p of partitions) console.log(`| ${p.space} | ${p.weighting} | ${p.stages} | ${p.boundaries.map(fmt).join(', ')} | ${p.boundaries.map(sigmaText).join(', ')} | ${p.meanWithinStage.toFixed(3)} |`);
   console.log('\n| baseline | boundaries t |\n|---|---|');

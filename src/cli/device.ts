@@ -1,10 +1,23 @@
 import { setBackend } from '../tensor/engine.js';
 import { cpuBackend } from '../backend/cpu/index.js';
+import { cudaBackend, probeCuda } from '../backend/cuda/index.js';
 
-/** Selects the backend for the run (`auto`: the GPU when the CUDA backend can start). Returns what it picked. */
-export async function useDevice(device: 'auto' | 'cpu' | 'cuda' | string): Promise<string> {
+export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
+
+/**
+ * Selects the backend for the run: `auto` takes the GPU when the CUDA backend can start (and says why
+ * not otherwise), `cuda` insists on it. Returns a description of what it picked.
+ */
+export async function useDevice(device: DeviceChoice | string): Promise<string> {
   if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') throw new Error(`--device must be auto, cpu or cuda, got "${device}"`);
-  if (device === 'cuda') throw new Error('the CUDA backend is not wired into the CLI yet: use --device cpu');
+  if (device !== 'cpu') {
+    const probe = probeCuda();
+    if (probe.available) {
+      setBackend(cudaBackend());
+      return `cuda (${probe.device})`;
+    }
+    if (device === 'cuda') throw new Error(`--device cuda: the CUDA backend cannot start:\n  ${probe.missing.join('\n  ')}`);
+  }
   setBackend(cpuBackend());
   return 'cpu';
 }

@@ -19,6 +19,13 @@ import { type NoiseLevel, sigmaOf } from './noise-level.js';
 import { type NoisingPairs, writeNoisyPoint } from './noising-pairs.js';
 import type { DenoiseProgress, OptimalDenoiser } from './optimal-denoiser.js';
 
+/** One sample of Algorithm 1: its time and its two similarities. */
+export interface Algorithm1Sample {
+  t: number;
+  s0: number;
+  s1: number;
+}
+
 /** Algorithm 1's samples sorted by time, with the running means its thresholds read. */
 export interface Algorithm1Curves {
   t: number[];
@@ -51,7 +58,7 @@ export function algorithm1Curves(denoiser: OptimalDenoiser, pairs: NoisingPairs,
 
   const epsStar = new Float64Array(dim);
   const epsOfMean = new Float64Array(dim);
-  const samples = levels.map((level, p) => {
+  const samples = levels.map((level, p): Algorithm1Sample => {
     const sigma = sigmaOf(level);
     const o = p * dim;
     for (let d = 0; d < dim; d++) {
@@ -60,11 +67,15 @@ export function algorithm1Curves(denoiser: OptimalDenoiser, pairs: NoisingPairs,
     }
     return { t: level.t, s0: agreement(epsStar, 0, pairs.noise, o, dim, eta), s1: agreement(epsStar, 0, epsOfMean, 0, dim, eta) };
   });
-  samples.sort((a, b) => a.t - b.t);
+  return curvesFromSamples(samples);
+}
 
-  const t = samples.map((s) => s.t);
-  const s0 = samples.map((s) => s.s0);
-  const s1 = samples.map((s) => s.s1);
+/** The curves of samples in any order (also how a caller resamples them, e.g. to bootstrap t1 and t2). */
+export function curvesFromSamples(samples: readonly Algorithm1Sample[]): Algorithm1Curves {
+  const sorted = [...samples].sort((a, b) => a.t - b.t);
+  const t = sorted.map((s) => s.t);
+  const s0 = sorted.map((s) => s.s0);
+  const s1 = sorted.map((s) => s.s1);
   return { t, s0, s1, s0Below: runningMeans(s0), s1Above: runningMeans([...s1].reverse()).reverse() };
 }
 

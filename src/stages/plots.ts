@@ -64,24 +64,22 @@ class Frame {
     return this.top + (1 - (y - this.yRange[0]) / (this.yRange[1] - this.yRange[0])) * (this.height - 1);
   }
 
-  /** Five ticks per axis with labels; light grid lines when `grid`. */
+  /** Labelled ticks at round values along both axes; light grid lines through them when `grid`. */
   axes(grid: boolean): void {
     const r = this.raster;
-    for (let k = 0; k <= 4; k++) {
-      const xv = this.xRange[0] + ((this.xRange[1] - this.xRange[0]) * k) / 4;
-      const yv = this.yRange[0] + ((this.yRange[1] - this.yRange[0]) * k) / 4;
+    for (const xv of niceTicks(this.xRange)) {
       const x = this.px(xv);
-      const y = this.py(yv);
-      if (grid) {
-        r.line(x, this.top, x, this.top + this.height - 1, GRID);
-        r.line(this.left, y, this.left + this.width - 1, y, GRID);
-      }
+      if (grid) r.line(x, this.top, x, this.top + this.height - 1, GRID);
       r.line(x, this.top + this.height, x, this.top + this.height + 4, INK);
+      const label = formatTick(xv);
+      r.text(x - Raster.textWidth(label) / 2, this.top + this.height + 8, label, INK);
+    }
+    for (const yv of niceTicks(this.yRange)) {
+      const y = this.py(yv);
+      if (grid) r.line(this.left, y, this.left + this.width - 1, y, GRID);
       r.line(this.left - 5, y, this.left - 1, y, INK);
-      const xl = formatTick(xv);
-      const yl = formatTick(yv);
-      r.text(x - Raster.textWidth(xl) / 2, this.top + this.height + 8, xl, INK);
-      r.text(this.left - 9 - Raster.textWidth(yl), y - 5, yl, INK);
+      const label = formatTick(yv);
+      r.text(this.left - 9 - Raster.textWidth(label), y - 5, label, INK);
     }
   }
 
@@ -97,6 +95,16 @@ class Frame {
     for (const m of vertical) this.raster.line(this.px(m.at), this.top, this.px(m.at), this.top + this.height - 1, m.color, thickness, m.dashed ? 6 : 0);
     for (const m of horizontal) this.raster.line(this.left, this.py(m.at), this.left + this.width - 1, this.py(m.at), m.color, thickness, m.dashed ? 6 : 0);
   }
+}
+
+/** Multiples of a round step (1, 2, 2.5 or 5 times a power of ten) inside the range, about five of them. */
+function niceTicks([lo, hi]: readonly [number, number]): number[] {
+  const raw = (hi - lo) / 4;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw * (1 - 1e-9))!;
+  const ticks: number[] = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) ticks.push(k * step);
+  return ticks;
 }
 
 function formatTick(v: number): string {

@@ -1,4 +1,5 @@
 import { availableParallelism, cpus } from 'node:os';
+import { probeCuda } from '../../backend/cuda/index.js';
 import { packageVersion } from '../version.js';
 
 export function infoCommand(): void {
@@ -7,5 +8,13 @@ export function infoCommand(): void {
     `node ${process.version} on ${process.platform}-${process.arch}`,
     `backend cpu: available, ${availableParallelism()} threads (${cpus()[0]?.model.trim() ?? 'unknown CPU'})`,
   ];
+  const cuda = probeCuda();
+  if (cuda.available) {
+    lines.push(`backend cuda: available, ${cuda.device} (compute ${cuda.computeCapability}, ${((cuda.memoryBytes ?? 0) / 2 ** 30).toFixed(1)} GiB), driver ${cuda.driverVersion}, NVRTC ${cuda.nvrtcVersion}, cuDNN ${cuda.cudnnVersion}`);
+    for (const [name, path] of Object.entries(cuda.libraries)) lines.push(`  ${name}: ${path}`);
+  } else {
+    lines.push('backend cuda: not available (the CPU backend is used):');
+    for (const m of cuda.missing) lines.push(`  - ${m}`);
+  }
   console.log(lines.join('\n'));
 }

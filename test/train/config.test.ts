@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TRAIN_PRESETS, configReference, presetConfig, resolveTrainConfig } from '../../src/train/config.js';
+
+test('docs/config.md is the reference generated from the schema (regenerate with scripts/gen-config-doc)', () => {
+  const doc = readFileSync(join(process.cwd(), 'docs', 'config.md'), 'utf8');
+  assert.equal(doc, configReference());
+});
+
+test('every preset resolves to a valid config', () => {
+  for (const name of Object.keys(TRAIN_PRESETS)) assert.doesNotThrow(() => resolveTrainConfig(presetConfig(name)), name);
+});
+
+test('invalid configs are rejected with the field named', () => {
+  assert.throws(() => resolveTrainConfig({ training: { batchSize: 0 } }), /training\.batchSize must be >= 1, got 0/);
+  assert.throws(() => resolveTrainConfig({ training: { lr: 'fast' } }), /training\.lr must be a number, got "fast"/);
+  assert.throws(() => resolveTrainConfig({ trainig: {} }), /trainig is not a known setting/);
+  assert.throws(() => resolveTrainConfig({ training: { stageSampling: 'random' } }), /training\.stageSampling must be one of "edm-marginal", "uniform", "per-sample", "balanced", got "random"/);
+  assert.throws(() => resolveTrainConfig({ training: { batchSize: 10, microBatch: 4 } }), /microBatch \(4\) must divide training\.batchSize \(10\)/);
+  assert.throws(() => resolveTrainConfig({ data: { source: 'cifar10' } }), /data\.path is required for data\.source "cifar10"/);
+  assert.throws(() => resolveTrainConfig({ model: { stageBoundaries: [1, 'x'] } }), /model\.stageBoundaries\[1\] must be a number/);
+});
