@@ -78,6 +78,7 @@ for (const math of device === 'cpu' ? (['fp32'] as MathMode[]) : maths) {
       const sigma = SIGMA[stage];
       try {
         for (let i = 0; i < 3; i++) trainStep(batch, sigma);
+        if ('resetPeakMemory' in backend) (backend as CudaBackend).resetPeakMemory();
         const seconds = timeIt(backend, () => {
           for (let i = 0; i < iters; i++) trainStep(batch, sigma);
         });

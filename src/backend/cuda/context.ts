@@ -41,7 +41,7 @@ export class Kernel {
       size += typeof kind === 'object' ? Math.ceil(kind.bytes / 8) * 8 : 8;
     }
     const block = k.alloc('uint8_t', Math.max(size, 8));
-    const base = koffiAddress(ctx, block);
+    const base = k.address(block);
     const ptrs = k.alloc('uint64_t', Math.max(kinds.length, 1));
     const ptrView = new DataView(k.view(ptrs, Math.max(kinds.length, 1) * 8));
     this.offsets.forEach((o, i) => ptrView.setBigUint64(i * 8, base + BigInt(o), true));
@@ -82,10 +82,6 @@ export class Kernel {
   setMaxDynamicSharedMemory(bytes: number): void {
     check(this.ctx.d, this.ctx.d.cuFuncSetAttribute(this.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes), `cuFuncSetAttribute(${this.name}, max dynamic shared memory ${bytes})`);
   }
-}
-
-function koffiAddress(ctx: CudaContext, p: unknown): bigint {
-  return ctx.d.k.address(p);
 }
 
 export class CudaContext {
