@@ -45,7 +45,7 @@ export interface ClusterOptions {
   tMax?: number;
   /** Agreement threshold of D; default 2/255 (pixels in [0, 1]). */
   eta?: number;
-  /** Algorithm 1's agreement level in (0, 1]; default 0.9. */
+  /** Algorithm 1's agreement level in (0, 1]; default 0.9, which reproduces the paper's CIFAR-10 boundaries (docs/clustering.md). */
   alpha?: number;
   /** (x0, eps) pairs: Algorithm 1's K triples (default 1000), or pairs per grid point (default 100). */
   samples?: number;
@@ -122,7 +122,7 @@ export function clusterStages(options: ClusterOptions): ClusterResult {
   const onProgress = (done: number, total: number): void => options.onProgress?.({ done, total });
 
   if (method === 'algorithm1') {
-    if (stages !== 3) throw new Error(`Algorithm 1 finds exactly 3 stages (got --stages ${stages}); use the optimal-denoiser method for K stages`);
+    if (stages !== 3) throw new Error(`Algorithm 1 finds exactly 3 stages (asked for ${stages}); use the optimal-denoiser method for K stages`);
     const alpha = (settings.alpha = options.alpha ?? 0.9);
     const samples = (settings.samples = options.samples ?? 1000);
     checkAlpha(alpha);

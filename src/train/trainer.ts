@@ -67,6 +67,8 @@ export interface TrainOptions {
   resume?: boolean | string;
   /** Stop (after a checkpoint) once this many images are seen, below totalImages: for tests and time-boxed runs. */
   stopAtImages?: number;
+  /** Stop (after a checkpoint and a grid) once this run has trained this many seconds. */
+  stopAfterSeconds?: number;
   events?: TrainEvents;
 }
 
@@ -110,6 +112,9 @@ export class Trainer {
   static async create(rawConfig: unknown, options: TrainOptions = {}): Promise<Trainer> {
     let config = resolveTrainConfig(rawConfig);
     let resumeFrom: ReturnType<typeof readCheckpoint<TrainingState>> | null = null;
+    if (!options.resume && listCheckpoints(config.runDir).length > 0) {
+      throw new Error(`${config.runDir} already holds checkpoints of a run: continue it with --resume, or choose another run folder (--run-dir)`);
+    }
     if (options.resume) {
       const where = typeof options.resume === 'string' ? options.resume : config.runDir;
       if (typeof options.resume === 'string' || listCheckpoints(where).length > 0) {
@@ -120,7 +125,7 @@ export class Trainer {
         if (differences.length > 0) {
           throw new Error(`${resumeFrom.path} was written by another setup; resume with its config or start a new run folder:\n  ${differences.join('\n  ')}`);
         }
-        config = resolveTrainConfig({ ...saved, training: { ...saved.training, totalImages: config.training.totalImages }, output: config.output, runDir: config.runDir, device: config.device });
+        config = resolveTrainConfig({ ...saved, training: { ...saved.training, totalImages: config.training.totalImages }, output: config.output, runDir: config.runDir, device: config.device, precision: config.precision });
       }
     }
     const dataset = await openDataset({ ...config.data, seed: 0 });
@@ -156,7 +161,9 @@ export class Trainer {
       trainerGenerator = Generator.fromState(s.generator);
       loaderPosition = s.loader;
     }
-    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, position: loaderPosition });
+    if (dataset.length < config.training.batchSize) throw new Error(`${dataset.name} has ${dataset.length} images, fewer than training.batchSize (${config.training.batchSize})`);
+    // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
+    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, dropLast: true, position: loaderPosition });
     return new Trainer(config, dataset, model, ema, optimizer, trainerGenerator, loader, stageSampler, state, resumeFrom?.path ?? null);
   }
 
@@ -174,7 +181,8 @@ export class Trainer {
     const out = config.output;
     mkdirSync(config.runDir, { recursive: true });
     removeStaleTemporaries(config.runDir);
-    const log = new JsonlLog(join(config.runDir, 'log.jsonl'));
+    // Lines past the resumed checkpoint came from the interrupted run and are about to be redone.
+    const log = new JsonlLog(join(config.runDir, 'log.jsonl'), this.state.imagesSeen);
     const events = options.events ?? {};
     const stopAt = Math.min(t.totalImages, options.stopAtImages ?? Infinity);
     const micro = t.microBatch ?? t.batchSize;
@@ -189,11 +197,13 @@ export class Trainer {
     let lastGrid: string | null = null;
     let lastLossPerStage: (number | null)[] = new Array<number | null>(k).fill(null);
     const startedAt = performance.now() - this.state.elapsedSeconds * 1000;
+    const deadline = performance.now() + (options.stopAfterSeconds ?? Infinity) * 1000;
     const crossed = (every: number, before: number, after: number) => Math.floor(after / every) > Math.floor(before / every);
     model.net.train(true);
 
     const iterator = this.loader[Symbol.asyncIterator]();
-    while (this.state.imagesSeen < stopAt) {
+    let done = this.state.imagesSeen >= stopAt;
+    while (!done) {
       const next = await iterator.next();
       if (next.done) throw new Error('internal: the data loader ended');
       const batch = next.value;
@@ -230,7 +240,7 @@ export class Trainer {
       const now = performance.now();
       const rate = (this.state.imagesSeen - lastLogImages) / Math.max((now - lastLogTime) / 1000, 1e-9);
       events.onStep?.({ images: this.state.imagesSeen, totalImages: t.totalImages, loss: lastLoss, imagesPerSecond: rate });
-      const done = this.state.imagesSeen >= stopAt;
+      done = this.state.imagesSeen >= stopAt || now >= deadline;
 
       if (done || crossed(out.logEveryImages, before, this.state.imagesSeen)) {
         lastLossPerStage = Array.from(stageSums, (s, i) => (stageCounts[i] > 0 ? s / stageCounts[i] : null));

@@ -95,6 +95,13 @@ test('a run killed at any moment resumes to the same weights as one that was not
   const final = (d: string) => listCheckpoints(d).at(-1)!;
   assertSameTensors(final(join(dir, 'straight')), final(killedDir));
   assert.deepEqual(readdirSync(killedDir).filter((n) => n.includes('.tmp-')), [], 'a partial checkpoint was left behind');
+  // the log of the resumed run has each interval once, as the uninterrupted run's
+  const logged = (d: string) => readFileSync(join(d, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { images: number }).images);
+  assert.deepEqual(logged(killedDir), logged(join(dir, 'straight')));
+  // starting afresh over a run's checkpoints is refused rather than overwriting them
+  const again = cli(['train', '--config', configPath, '--run-dir', killedDir]);
+  assert.notEqual(again.status, 0);
+  assert.match(again.stderr, /already holds checkpoints of a run: continue it with --resume/);
 });
 
 test('a checkpoint loads in `stagediff sample`, which counts evaluations per stage', () => {

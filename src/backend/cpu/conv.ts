@@ -2,10 +2,15 @@
  * 2-D convolution (groups = 1, NCHW, weight [cOut, cIn, kh, kw]) as one matrix product per image over its
  * column matrix (see im2col.ts): y[n] = W @ cols(x[n]), with W viewed as [cOut, cIn*kh*kw]. A 1x1 kernel
  * with stride 1 and no padding needs no column matrix: the image itself, [cIn, h*w], is it.
+ *
+ * Threads (pool.ts): the forward and data-gradient passes give each thread whole images; the filter
+ * gradient, a sum over images, gives each thread whole columns of dW (rows of the column matrix), each
+ * summed over the images in order, so every entry is the same sum whatever the thread count.
  */
 import type { Conv2dParams } from '../backend.js';
-import { type StridedMatrix, gemm } from './matmul.js';
+import { NR, type StridedMatrix, gemm } from './matmul.js';
 import { col2imAdd, im2col } from './im2col.js';
+import { forEachUnit, parallelFor, parallelTask, threadsFor } from './pool.js';
 import { float32Scratch } from './scratch.js';
 
 const columns = float32Scratch();
@@ -15,58 +20,101 @@ const isPointwise = (p: Conv2dParams): boolean => p.kh === 1 && p.kw === 1 && p.
 /** Rows of the column matrix. */
 const patchSize = (p: Conv2dParams): number => p.cIn * p.kh * p.kw;
 
-/** The column matrix of image `i`: x itself for a pointwise conv, else written into scratch. */
-function columnsOf(x: Float32Array, i: number, p: Conv2dParams): StridedMatrix {
+/** Multiply-adds of each of the three passes. */
+const work = (p: Conv2dParams): number => p.n * p.cOut * patchSize(p) * p.hOut * p.wOut;
+
+/**
+ * Rows [firstRow, firstRow + rows) of the column matrix of image `i`: x itself for a pointwise conv,
+ * else written into scratch.
+ */
+function columnsOf(x: Float32Array, i: number, p: Conv2dParams, firstRow = 0, rows = patchSize(p)): StridedMatrix {
   const imageOffset = i * p.cIn * p.h * p.w;
   const ld = p.hOut * p.wOut;
-  if (isPointwise(p)) return { data: x, offset: imageOffset, ld };
-  const cols = columns.take(patchSize(p) * ld);
-  im2col(x, imageOffset, p, cols);
+  if (isPointwise(p)) return { data: x, offset: imageOffset + firstRow * ld, ld };
+  const cols = columns.take(rows * ld);
+  im2col(x, imageOffset, p, cols, firstRow, rows);
   return { data: cols, offset: 0, ld };
 }
 
+interface Forward {
+  x: Float32Array;
+  w: Float32Array;
+  bias: Float32Array | null;
+  y: Float32Array;
+  p: Conv2dParams;
+}
+
 export function conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
-  const { n, cOut } = p;
+  forEachUnit(forwardImage, { x, w, bias, y, p }, p.n, work(p));
+}
+
+const forwardImage = parallelTask('conv2d', ({ x, w, bias, y, p }: Forward, i: number) => {
   const k = patchSize(p);
   const outSize = p.hOut * p.wOut;
-  for (let i = 0; i < n; i++) {
-    const yOffset = i * cOut * outSize;
-    // The bias goes in first, so the product adds onto it (beta = 1) with a single rounding.
-    if (bias) for (let co = 0; co < cOut; co++) y.fill(bias[co], yOffset + co * outSize, yOffset + (co + 1) * outSize);
-    const weight = { data: w, offset: 0, ld: k, trans: false };
-    const cols = { ...columnsOf(x, i, p), trans: false };
-    gemm(cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, { data: y, offset: yOffset, ld: outSize });
-  }
+  const yOffset = i * p.cOut * outSize;
+  // The bias goes in first, so the product adds onto it (beta = 1) with a single rounding.
+  if (bias) for (let co = 0; co < p.cOut; co++) y.fill(bias[co], yOffset + co * outSize, yOffset + (co + 1) * outSize);
+  const weight = { data: w, offset: 0, ld: k, trans: false };
+  const cols = { ...columnsOf(x, i, p), trans: false };
+  gemm(p.cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, { data: y, offset: yOffset, ld: outSize });
+});
+
+interface BackwardData {
+  dy: Float32Array;
+  w: Float32Array;
+  dx: Float32Array;
+  p: Conv2dParams;
 }
 
 /** dx[n] = col2im(W^T @ dy[n]). */
 export function conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
-  const { n, cOut } = p;
+  forEachUnit(backwardDataImage, { dy, w, dx, p }, p.n, work(p));
+}
+
+const backwardDataImage = parallelTask('conv2dBackwardData', ({ dy, w, dx, p }: BackwardData, i: number) => {
   const k = patchSize(p);
   const outSize = p.hOut * p.wOut;
   const inSize = p.cIn * p.h * p.w;
   const weightT = { data: w, offset: 0, ld: k, trans: true };
+  const grad = { data: dy, offset: i * p.cOut * outSize, ld: outSize, trans: false };
   const pointwise = isPointwise(p);
-  for (let i = 0; i < n; i++) {
-    const grad = { data: dy, offset: i * cOut * outSize, ld: outSize, trans: false };
-    const colGrad = pointwise ? { data: dx, offset: i * inSize, ld: outSize } : { data: columns.take(k * outSize), offset: 0, ld: outSize };
-    gemm(k, outSize, cOut, 1, weightT, grad, 0, colGrad);
-    if (pointwise) continue;
-    dx.fill(0, i * inSize, (i + 1) * inSize);
-    col2imAdd(colGrad.data, p, dx, i * inSize);
-  }
+  const colGrad = pointwise ? { data: dx, offset: i * inSize, ld: outSize } : { data: columns.take(k * outSize), offset: 0, ld: outSize };
+  gemm(k, outSize, p.cOut, 1, weightT, grad, 0, colGrad);
+  if (pointwise) return;
+  dx.fill(0, i * inSize, (i + 1) * inSize);
+  col2imAdd(colGrad.data, p, dx, i * inSize);
+});
+
+interface BackwardFilter {
+  x: Float32Array;
+  dy: Float32Array;
+  dw: Float32Array;
+  p: Conv2dParams;
+  /** Columns of dW per chunk. */
+  rangeSize: number;
 }
 
 /** dW = sum over images of dy[n] @ cols(x[n])^T. */
 export function conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
-  const { n, cOut } = p;
+  const k = patchSize(p);
+  if (p.n === 0) {
+    dw.fill(0, 0, p.cOut * k);
+    return;
+  }
+  // One range of whole product panels per thread.
+  const rangeSize = Math.ceil(Math.ceil(k / NR) / threadsFor(work(p))) * NR;
+  parallelFor(filterColumns, { x, dy, dw, p, rangeSize }, Math.ceil(k / rangeSize));
+}
+
+const filterColumns = parallelTask('conv2dBackwardFilter', ({ x, dy, dw, p, rangeSize }: BackwardFilter, range: number) => {
   const k = patchSize(p);
   const outSize = p.hOut * p.wOut;
-  if (n === 0) dw.fill(0, 0, cOut * k);
-  for (let i = 0; i < n; i++) {
-    const cols = columnsOf(x, i, p);
-    const grad = { data: dy, offset: i * cOut * outSize, ld: outSize, trans: false };
+  const first = range * rangeSize;
+  const count = Math.min(rangeSize, k - first);
+  for (let i = 0; i < p.n; i++) {
+    const cols = columnsOf(x, i, p, first, count);
+    const grad = { data: dy, offset: i * p.cOut * outSize, ld: outSize, trans: false };
     // The first image overwrites dw, later ones add onto it.
-    gemm(cOut, k, outSize, 1, grad, { ...cols, trans: true }, i === 0 ? 0 : 1, { data: dw, offset: 0, ld: k });
+    gemm(p.cOut, count, outSize, 1, grad, { ...cols, trans: true }, i === 0 ? 0 : 1, { data: dw, offset: first, ld: k });
   }
-}
+});

@@ -12,28 +12,31 @@ function validOutputs(tap: number, pad: number, stride: number, inLen: number, o
   return [lo, hi];
 }
 
-/** Writes the column matrix of the image at x[xOffset..] into cols (fully overwritten). */
-export function im2col(x: Float32Array, xOffset: number, p: Conv2dParams, cols: Float32Array): void {
-  const { cIn, h, w, kh, kw, pad, stride, hOut, wOut } = p;
+/**
+ * Writes rows [firstRow, firstRow + rowCount) of the column matrix of the image at x[xOffset..] into cols
+ * (rowCount x hOut*wOut, fully overwritten); by default the whole matrix.
+ */
+export function im2col(x: Float32Array, xOffset: number, p: Conv2dParams, cols: Float32Array, firstRow = 0, rowCount = p.cIn * p.kh * p.kw): void {
+  const { h, w, kh, kw, pad, stride, hOut, wOut } = p;
   let dst = 0;
-  for (let ci = 0; ci < cIn; ci++) {
-    const plane = xOffset + ci * h * w;
-    for (let ky = 0; ky < kh; ky++) {
-      const [oyLo, oyHi] = validOutputs(ky, pad, stride, h, hOut);
-      for (let kx = 0; kx < kw; kx++) {
-        const [oxLo, oxHi] = validOutputs(kx, pad, stride, w, wOut);
-        for (let oy = 0; oy < hOut; oy++, dst += wOut) {
-          if (oy < oyLo || oy >= oyHi) {
-            cols.fill(0, dst, dst + wOut);
-            continue;
-          }
-          cols.fill(0, dst, dst + oxLo);
-          let src = plane + (oy * stride - pad + ky) * w + oxLo * stride - pad + kx;
-          for (let ox = oxLo; ox < oxHi; ox++, src += stride) cols[dst + ox] = x[src];
-          cols.fill(0, dst + oxHi, dst + wOut);
-        }
-      }
+  // Rows are short (wOut is 4 to 32 in a U-Net), so the zero runs are written by loops: a fill() call
+  // per run cost more than the copying, and the whole function twice what it does now.
+  for (let row = firstRow; row < firstRow + rowCount; row++) {
+    const kx = row % kw;
+    const ky = Math.floor(row / kw) % kh;
+    const plane = xOffset + Math.floor(row / (kw * kh)) * h * w;
+    const [oyLo, oyHi] = validOutputs(ky, pad, stride, h, hOut);
+    const [oxLo, oxHi] = validOutputs(kx, pad, stride, w, wOut);
+    const end = dst + hOut * wOut;
+    for (const top = dst + oyLo * wOut; dst < top; dst++) cols[dst] = 0;
+    let src = plane + (oyLo * stride - pad + ky) * w + oxLo * stride - pad + kx;
+    for (let oy = oyLo; oy < oyHi; oy++, dst += wOut, src += stride * w) {
+      let ox = 0;
+      for (; ox < oxLo; ox++) cols[dst + ox] = 0;
+      for (let s = src; ox < oxHi; ox++, s += stride) cols[dst + ox] = x[s];
+      for (; ox < wOut; ox++) cols[dst + ox] = 0;
     }
+    for (; dst < end; dst++) cols[dst] = 0;
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * The reference backend: every kernel in plain TypeScript over typed arrays. CI, the quickstart and the
- * CUDA conformance suite all run on it.
+ * CUDA conformance suite all run on it. The heavy kernels spread over worker threads (pool.ts) with
+ * results that do not depend on the thread count.
  */
-import type { Backend, DeviceBuffer } from '../backend.js';
-import { type DType, type HostArray, allocHost } from '../../tensor/dtype.js';
+import type { Backend } from '../backend.js';
+import type { HostArray } from '../../tensor/dtype.js';
 import { philoxFill } from '../../tensor/philox.js';
-import { CpuBuffer, f32, raw } from './buffer.js';
+import { allocCpu, f32, raw } from './buffer.js';
 import * as ew from './elementwise.js';
 import * as layout from './layout.js';
 import { matmul } from './matmul.js';
@@ -15,10 +16,12 @@ import * as attn from './attention.js';
 import * as rs from './resample.js';
 import { adam } from './adam.js';
 
+export { cpuPoolStats, cpuThreadCount, setCpuThreadCount } from './pool.js';
+
 function create(): Backend {
   return {
     name: 'cpu',
-    alloc: (dtype: DType, length: number): DeviceBuffer => new CpuBuffer(allocHost(dtype, length)),
+    alloc: allocCpu,
     free: () => {},
     upload: (buf, data) => {
       const d = raw(buf);

@@ -8,10 +8,12 @@
  * tried in V8 (4x4, 2x8, 3x8, 4x8, over float32 or float64 panels), 4x8 over float64 was the fastest or
  * close to it on both AMD EPYC and Intel Xeon, at 3 to 4.5 GFLOP/s per core.
  *
- * One thread: the Backend interface is synchronous, and waiting on worker threads synchronously would
- * need SharedArrayBuffer and Atomics.wait.
+ * A big product is split over the worker threads (pool.ts) into blocks of whole rows or whole columns of C;
+ * each thread packs what its block reads into its own panels. An entry of C is the same dot product in the
+ * same order whichever block holds it, so the result does not depend on the number of threads.
  */
 import type { MatmulParams } from '../backend.js';
+import { parallelFor, parallelTask, threadsFor } from './pool.js';
 import { float64Scratch } from './scratch.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
@@ -27,9 +29,12 @@ export interface Operand extends StridedMatrix {
   trans: boolean;
 }
 
-/** Rows of op(A) per A panel and columns of op(B) per B panel: the micro-kernel below is written for 4x8. */
+/**
+ * Rows of op(A) per A panel and columns of op(B) per B panel: the micro-kernel below is written for 4x8.
+ * A caller splitting a product by columns wastes no work on padding if its blocks are whole panels.
+ */
 const MR = 4;
-const NR = 8;
+export const NR = 8;
 
 const packedA = float64Scratch();
 const packedB = float64Scratch();
@@ -37,22 +42,85 @@ const tile = new Float64Array(MR * NR);
 
 /** C = alpha * op(A) @ op(B) + beta * C, op(A) m x k, op(B) k x n. With beta = 0, C's old contents (even NaN) are ignored. */
 export function gemm(m: number, n: number, k: number, alpha: number, a: Operand, b: Operand, beta: number, c: StridedMatrix): void {
-  const pa = packA(a, m, k);
-  const pb = packB(b, k, n);
-  multiplyPacked(m, n, k, alpha, pa, pb, beta, c);
+  const threads = threadsFor(m * n * k);
+  if (threads === 1) {
+    multiply(m, n, k, alpha, a, b, beta, c);
+    return;
+  }
+  // One block per thread, along the dimension with more panels, so blocks stay whole panels wide and
+  // every thread re-packs as little of the other operand as it can.
+  const byRows = Math.ceil(m / MR) >= Math.ceil(n / NR);
+  const [length, panel] = byRows ? [m, MR] : [n, NR];
+  const blockSize = Math.ceil(Math.ceil(length / panel) / threads) * panel;
+  parallelFor(gemmBlocks, { m, n, k, alpha, a, b, beta, c, byRows, blockSize }, Math.ceil(length / blockSize));
 }
 
-/** The Backend's batched matmul: dense row-major operands; a batch stride of 0 shares (and packs once) that operand. */
+interface BlockedGemm {
+  m: number;
+  n: number;
+  k: number;
+  alpha: number;
+  a: Operand;
+  b: Operand;
+  beta: number;
+  c: StridedMatrix;
+  /** Blocks are `blockSize` rows of C (and op(A)) if set, else `blockSize` columns of C (and op(B)). */
+  byRows: boolean;
+  blockSize: number;
+}
+
+const gemmBlocks = parallelTask('gemm', (g: BlockedGemm, block: number) => {
+  const start = block * g.blockSize;
+  if (g.byRows) {
+    const rows = Math.min(g.blockSize, g.m - start);
+    multiply(rows, g.n, g.k, g.alpha, { ...g.a, offset: g.a.offset + start * (g.a.trans ? 1 : g.a.ld) }, g.b, g.beta, { ...g.c, offset: g.c.offset + start * g.c.ld });
+  } else {
+    const cols = Math.min(g.blockSize, g.n - start);
+    multiply(g.m, cols, g.k, g.alpha, g.a, { ...g.b, offset: g.b.offset + start * (g.b.trans ? g.b.ld : 1) }, g.beta, { ...g.c, offset: g.c.offset + start });
+  }
+});
+
+/** gemm on this thread. */
+function multiply(m: number, n: number, k: number, alpha: number, a: Operand, b: Operand, beta: number, c: StridedMatrix): void {
+  multiplyPacked(m, n, k, alpha, packA(a, m, k), packB(b, k, n), beta, c);
+}
+
+/**
+ * The Backend's batched matmul: dense row-major operands; a batch stride of 0 shares (and packs once per
+ * thread) that operand. One matrix splits inside gemm; a batch splits into a run of entries per thread.
+ */
 export function matmul(a: Float32Array, b: Float32Array, c: Float32Array, p: MatmulParams): void {
-  const { m, n, k, transA, transB, alpha, beta } = p;
-  let pa: Float64Array | null = null;
-  let pb: Float64Array | null = null;
-  for (let bt = 0; bt < p.batch; bt++) {
-    if (pa === null || p.strideA !== 0) pa = packA({ data: a, offset: bt * p.strideA, ld: transA ? m : k, trans: transA }, m, k);
-    if (pb === null || p.strideB !== 0) pb = packB({ data: b, offset: bt * p.strideB, ld: transB ? k : n, trans: transB }, k, n);
-    multiplyPacked(m, n, k, alpha, pa, pb, beta, { data: c, offset: bt * p.strideC, ld: n });
+  const { m, n, k, alpha, beta } = p;
+  if (p.batch === 1) gemm(m, n, k, alpha, entryOfA(a, p, 0), entryOfB(b, p, 0), beta, entryOfC(c, p, 0));
+  else {
+    const runLength = Math.ceil(p.batch / threadsFor(p.batch * m * n * k));
+    parallelFor(batchRuns, { a, b, c, p, runLength }, Math.ceil(p.batch / runLength));
   }
 }
+
+const entryOfA = (a: Float32Array, p: MatmulParams, bt: number): Operand => ({ data: a, offset: bt * p.strideA, ld: p.transA ? p.m : p.k, trans: p.transA });
+const entryOfB = (b: Float32Array, p: MatmulParams, bt: number): Operand => ({ data: b, offset: bt * p.strideB, ld: p.transB ? p.k : p.n, trans: p.transB });
+const entryOfC = (c: Float32Array, p: MatmulParams, bt: number): StridedMatrix => ({ data: c, offset: bt * p.strideC, ld: p.n });
+
+interface BatchRuns {
+  a: Float32Array;
+  b: Float32Array;
+  c: Float32Array;
+  p: MatmulParams;
+  /** Batch entries per chunk. */
+  runLength: number;
+}
+
+const batchRuns = parallelTask('matmul', ({ a, b, c, p, runLength }: BatchRuns, run: number) => {
+  const { m, n, k, alpha, beta } = p;
+  let pa: Float64Array | null = null;
+  let pb: Float64Array | null = null;
+  for (let bt = run * runLength; bt < Math.min(p.batch, (run + 1) * runLength); bt++) {
+    if (pa === null || p.strideA !== 0) pa = packA(entryOfA(a, p, bt), m, k);
+    if (pb === null || p.strideB !== 0) pb = packB(entryOfB(b, p, bt), k, n);
+    multiplyPacked(m, n, k, alpha, pa, pb, beta, entryOfC(c, p, bt));
+  }
+});
 
 /** Packs op(A) (m x k) into panels of MR rows: panel r holds op(A)[r*MR + i][q] at (r*k + q)*MR + i. */
 function packA(a: Operand, m: number, k: number): Float64Array {

@@ -1,8 +1,11 @@
 /**
- * Reusable work memory for the CPU kernels. Kernels run one at a time on the main thread, so each kernel
- * module keeps its own buffers and grows them on demand instead of allocating (and zeroing) per call.
- * Contents are stale between calls: a kernel must write before it reads.
+ * Reusable work memory for the CPU kernels. Each thread (the calling thread and every worker, see pool.ts)
+ * has its own instance of each kernel module and runs one kernel at a time, so each module keeps its own
+ * buffers and grows them on demand instead of allocating (and zeroing) per call. Contents are stale
+ * between calls: a kernel must write before it reads.
  */
+import { sharedFloat32 } from './buffer.js';
+
 export class Scratch<A extends Float32Array | Float64Array> {
   private buffer: A;
 
@@ -17,5 +20,6 @@ export class Scratch<A extends Float32Array | Float64Array> {
   }
 }
 
-export const float32Scratch = (): Scratch<Float32Array> => new Scratch((n) => new Float32Array(n));
+/** Float32 scratch is shared memory: a kernel may pass it to a matrix product that splits over the workers. */
+export const float32Scratch = (): Scratch<Float32Array> => new Scratch(sharedFloat32);
 export const float64Scratch = (): Scratch<Float64Array> => new Scratch((n) => new Float64Array(n));

@@ -21,6 +21,7 @@ Trains a diffusion model; settings come from a preset, then a config file, then 
   --resume             continue from the newest checkpoint of the run folder, if it has one
   --resume-from CKPT   continue from this checkpoint file
   --images N           stop after N images (a checkpoint is written), even if the run is longer
+  --minutes M          stop after M minutes of training (a checkpoint and a grid are written)
   --print-config       print the resolved config and exit`;
 
 /** Builds the raw config from a preset, a file, overrides and flags (validated by the trainer). */
@@ -66,6 +67,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       resume: { type: 'boolean' },
       'resume-from': { type: 'string' },
       images: { type: 'string' },
+      minutes: { type: 'string' },
       'print-config': { type: 'boolean' },
     },
     USAGE,
@@ -75,13 +77,21 @@ export async function trainCommand(argv: string[]): Promise<void> {
     console.log(JSON.stringify(resolveTrainConfig(raw), null, 2));
     return;
   }
-  const result = await runTraining(raw, { resume: values['resume-from'] ?? values.resume ?? false, stopAtImages: integerFlag('images', values.images, 1) });
+  const result = await runTraining(raw, { resume: values['resume-from'] ?? values.resume ?? false, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes) });
   console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
 }
 
 /** Trains with a progress bar and log lines on stderr; shared by `train` and the quickstart. */
-export async function runTraining(raw: Record<string, unknown>, options: { resume: boolean | string; stopAtImages?: number }) {
-  const device = await useDevice(resolveTrainConfig(raw).device);
+function minutesFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = Number(value);
+  if (!(m > 0)) throw new Error(`--minutes must be a positive number, got "${value}"`);
+  return m * 60;
+}
+
+export async function runTraining(raw: Record<string, unknown>, options: { resume: boolean | string; stopAtImages?: number; stopAfterSeconds?: number }) {
+  const resolved = resolveTrainConfig(raw);
+  const device = await useDevice(resolved.device, resolved.precision);
   const trainer = await Trainer.create(raw, { resume: options.resume });
   const c = trainer.config;
   const bar = new ProgressBar('train');
@@ -89,6 +99,7 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
   if (trainer.resumed) bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images`);
   const result = await trainer.run({
     stopAtImages: options.stopAtImages,
+    stopAfterSeconds: options.stopAfterSeconds,
     events: {
       onStep: (p) => bar.update(p.images, Math.min(p.totalImages, options.stopAtImages ?? Infinity), `${p.imagesPerSecond.toFixed(1)} img/s loss ${p.loss.toFixed(4)}`),
       onLog: (e) =>
