@@ -6,6 +6,8 @@ import { packageVersion } from './version.js';
 import { infoCommand } from './commands/info.js';
 import { trainCommand } from './commands/train.js';
 import { sampleCommand } from './commands/sample.js';
+import { clusterCommand } from './commands/cluster.js';
+import { quickstartCommand } from './commands/quickstart.js';
 
 interface Command {
   summary: string;
@@ -15,6 +17,8 @@ interface Command {
 const commands: Record<string, Command> = {
   train: { summary: 'train a model from a preset or config file (resumable)', run: trainCommand },
   sample: { summary: 'draw images from a checkpoint into a PNG grid', run: sampleCommand },
+  cluster: { summary: 'find stage boundaries with the optimal denoiser of the data (Algorithm 1, K stages)', run: clusterCommand },
+  quickstart: { summary: 'cluster, train and sample on built-in data in minutes (npm start)', run: quickstartCommand },
   info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
 };
 

@@ -16,6 +16,8 @@ export interface GridOptions {
   columns?: number;
   /** Pixels between images and around the border (default 2). */
   padding?: number;
+  /** Nearest-neighbour magnification of the whole grid (default: enough to show images at least 48 pixels tall). */
+  scale?: number;
 }
 
 export function toUint8(value: number): number {
@@ -47,6 +49,21 @@ export function imageGrid(images: Tensor, options: GridOptions = {}): RGBAImage 
         for (let k = 0; k < 3; k++) data[at + k] = toUint8(pixels[((n * c + (c === 1 ? 0 : k)) * h + y) * w + x]);
       }
     }
+  }
+  const scale = options.scale ?? Math.max(1, Math.floor(48 / h));
+  if (!Number.isInteger(scale) || scale < 1) throw new Error(`grid scale must be a positive integer, got ${scale}`);
+  return scale === 1 ? { width, height, data } : magnify({ width, height, data }, scale);
+}
+
+function magnify(image: RGBAImage, scale: number): RGBAImage {
+  const width = image.width * scale;
+  const height = image.height * scale;
+  const data = new Uint8Array(width * height * 4);
+  const src = new Uint32Array(image.data.buffer, image.data.byteOffset, image.width * image.height);
+  const dst = new Uint32Array(data.buffer);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / scale) * image.width;
+    for (let x = 0; x < width; x++) dst[y * width + x] = src[row + Math.floor(x / scale)];
   }
   return { width, height, data };
 }

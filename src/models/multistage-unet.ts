@@ -1,5 +1,6 @@
 import { ModuleList } from '../nn/containers.js';
 import type { InitSource } from '../nn/init.js';
+import { tidy } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { StagePartition } from './stage-partition.js';
 import { type RouteRecord, routeByStage } from './stage-routing.js';
@@ -40,14 +41,20 @@ export class MultistageUNet extends UNetTrunk {
     this.decs = this.registerModule('decs', new ModuleList(deModelChannels.map((c) => new UNetDecoder(o, c, this.embChannels, this.enc, source))));
   }
 
-  /** `inputs.sigma` (one per sample, or one for all) routes each sample to its stage's decoder. */
+  /**
+   * `inputs.sigma` (one per sample, or one for all) routes each sample to its stage's decoder. The
+   * embedding, the encoder's outputs and their per-stage gathers are freed as it returns, except what the
+   * tape saved.
+   */
   forward(x: Tensor, noiseLabels: Tensor, inputs: UNetInputs = {}): Tensor {
-    const emb = this.embed(noiseLabels, x.shape[0], inputs);
-    const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
-    const { output, route } = routeByStage(this.partition, inputs.sigma, x.shape[0], (stage, take) =>
-      this.decs.at(stage).forward(take(h), skips.map(take), take(emb), inputs.generator),
-    );
-    this.lastRoute = route;
-    return output;
+    return tidy(() => {
+      const emb = this.embed(noiseLabels, x.shape[0], inputs);
+      const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
+      const { output, route } = routeByStage(this.partition, inputs.sigma, x.shape[0], (stage, take) =>
+        this.decs.at(stage).forward(take(h), skips.map(take), take(emb), inputs.generator),
+      );
+      this.lastRoute = route;
+      return output;
+    });
   }
 }

@@ -1,4 +1,5 @@
 import type { InitSource } from '../nn/init.js';
+import { tidy } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { UNetDecoder } from './unet-decoder.js';
 import { type UNetOptions, resolveUNetOptions } from './unet-options.js';
@@ -23,9 +24,12 @@ export class SongUNet extends UNetTrunk {
     this.dec = this.registerModule('dec', new UNetDecoder(o, modelChannels, this.embChannels, this.enc, source));
   }
 
+  /** Frees the embedding and the encoder's outputs as it returns, except what the tape saved. */
   forward(x: Tensor, noiseLabels: Tensor, inputs: UNetInputs = {}): Tensor {
-    const emb = this.embed(noiseLabels, x.shape[0], inputs);
-    const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
-    return this.dec.forward(h, skips, emb, inputs.generator);
+    return tidy(() => {
+      const emb = this.embed(noiseLabels, x.shape[0], inputs);
+      const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
+      return this.dec.forward(h, skips, emb, inputs.generator);
+    });
   }
 }

@@ -3,6 +3,7 @@ import { Conv2d } from '../nn/conv2d.js';
 import { GroupNorm } from '../nn/group-norm.js';
 import type { InitSource } from '../nn/init.js';
 import { UNetBlock } from '../nn/unet-block.js';
+import { tidy } from '../tensor/engine.js';
 import { add, concat, silu } from '../tensor/ops.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -47,25 +48,30 @@ export class UNetDecoder extends ModuleDict<UNetBlock | Conv2d | GroupNorm> {
     }
   }
 
-  /** x: the encoder's output; skips: the encoder's skips (not modified). Returns the image-channel output. */
+  /**
+   * x: the encoder's output; skips: the encoder's skips (not modified). Returns the image-channel output;
+   * every block output and concatenation is freed as it returns, except what the tape saved.
+   */
   forward(x: Tensor, skips: readonly Tensor[], emb: Tensor, generator?: Generator): Tensor {
-    const pending = [...skips];
-    let aux: Tensor | null = null;
-    let tmp: Tensor | null = null;
-    for (const [name, block] of this.entries()) {
-      if (name.includes('aux_up')) {
-        aux = (block as Conv2d).forward(aux!);
-      } else if (name.includes('aux_norm')) {
-        tmp = (block as GroupNorm).forward(x);
-      } else if (name.includes('aux_conv')) {
-        tmp = (block as Conv2d).forward(silu(tmp!));
-        aux = aux ? add(tmp, aux) : tmp;
-      } else {
-        const b = block as UNetBlock;
-        if (x.shape[1] !== b.inChannels) x = concat([x, pending.pop()!], 1);
-        x = b.forward(x, emb, generator);
+    return tidy(() => {
+      const pending = [...skips];
+      let aux: Tensor | null = null;
+      let tmp: Tensor | null = null;
+      for (const [name, block] of this.entries()) {
+        if (name.includes('aux_up')) {
+          aux = (block as Conv2d).forward(aux!);
+        } else if (name.includes('aux_norm')) {
+          tmp = (block as GroupNorm).forward(x);
+        } else if (name.includes('aux_conv')) {
+          tmp = (block as Conv2d).forward(silu(tmp!));
+          aux = aux ? add(tmp, aux) : tmp;
+        } else {
+          const b = block as UNetBlock;
+          if (x.shape[1] !== b.inChannels) x = concat([x, pending.pop()!], 1);
+          x = b.forward(x, emb, generator);
+        }
       }
-    }
-    return aux!;
+      return aux!;
+    });
   }
 }

@@ -2,6 +2,7 @@ import { ModuleDict } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
 import type { InitSource } from '../nn/init.js';
 import { UNetBlock } from '../nn/unet-block.js';
+import { tidy } from '../tensor/engine.js';
 import { add, mulScalar } from '../tensor/ops.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -61,21 +62,24 @@ export class UNetEncoder extends ModuleDict<Conv2d | UNetBlock> {
       .map(([, m]) => m.outChannels);
   }
 
+  /** Frees its temporaries (the auxiliary path's, the outputs a skip path replaced) as it returns. */
   forward(x: Tensor, emb: Tensor, generator?: Generator): EncoderOutput {
-    const skips: Tensor[] = [];
-    let aux = x;
-    for (const [name, block] of this.entries()) {
-      if (name.includes('aux_down')) {
-        aux = (block as Conv2d).forward(aux);
-      } else if (name.includes('aux_skip')) {
-        x = skips[skips.length - 1] = add(x, (block as Conv2d).forward(aux));
-      } else if (name.includes('aux_residual')) {
-        x = skips[skips.length - 1] = aux = mulScalar(add(x, (block as Conv2d).forward(aux)), Math.SQRT1_2);
-      } else {
-        x = block instanceof UNetBlock ? block.forward(x, emb, generator) : block.forward(x);
-        skips.push(x);
+    return tidy(() => {
+      const skips: Tensor[] = [];
+      let aux = x;
+      for (const [name, block] of this.entries()) {
+        if (name.includes('aux_down')) {
+          aux = (block as Conv2d).forward(aux);
+        } else if (name.includes('aux_skip')) {
+          x = skips[skips.length - 1] = add(x, (block as Conv2d).forward(aux));
+        } else if (name.includes('aux_residual')) {
+          x = skips[skips.length - 1] = aux = mulScalar(add(x, (block as Conv2d).forward(aux)), Math.SQRT1_2);
+        } else {
+          x = block instanceof UNetBlock ? block.forward(x, emb, generator) : block.forward(x);
+          skips.push(x);
+        }
       }
-    }
-    return { x, skips };
+      return { x, skips };
+    });
   }
 }

@@ -1,3 +1,4 @@
+import { tidy } from '../tensor/engine.js';
 import { add, conv2d, reshape, resample } from '../tensor/ops.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { type InitSource, type WeightInit, weightInit } from './init.js';
@@ -50,20 +51,26 @@ export class Conv2d extends Module {
     }
   }
 
+  /**
+   * A resampling conv frees its intermediate (the resampled input, or the conv before the bias) as it
+   * returns, unless the tape saved it.
+   */
   forward(x: Tensor): Tensor {
-    const w = this.weight;
-    const taps = this.resampleTaps;
-    const wPad = w ? this.kernel >> 1 : 0;
-    const fPad = (taps.length - 1) >> 1;
-    if (this.fusedResample && this.up && w) {
-      return conv2d(resample(x, 'up', taps, Math.max(fPad - wPad, 0)), w, this.bias, { pad: Math.max(wPad - fPad, 0) });
-    }
-    if (this.fusedResample && this.down && w) {
-      const y = resample(conv2d(x, w, null, { pad: wPad + fPad }), 'down', taps, 0);
-      return this.bias ? add(y, reshape(this.bias, [1, -1, 1, 1])) : y;
-    }
-    if (this.up) x = resample(x, 'up', taps, fPad);
-    if (this.down) x = resample(x, 'down', taps, fPad);
-    return w ? conv2d(x, w, this.bias, { pad: wPad }) : x;
+    return tidy(() => {
+      const w = this.weight;
+      const taps = this.resampleTaps;
+      const wPad = w ? this.kernel >> 1 : 0;
+      const fPad = (taps.length - 1) >> 1;
+      if (this.fusedResample && this.up && w) {
+        return conv2d(resample(x, 'up', taps, Math.max(fPad - wPad, 0)), w, this.bias, { pad: Math.max(wPad - fPad, 0) });
+      }
+      if (this.fusedResample && this.down && w) {
+        const y = resample(conv2d(x, w, null, { pad: wPad + fPad }), 'down', taps, 0);
+        return this.bias ? add(y, reshape(this.bias, [1, -1, 1, 1])) : y;
+      }
+      if (this.up) x = resample(x, 'up', taps, fPad);
+      if (this.down) x = resample(x, 'down', taps, fPad);
+      return w ? conv2d(x, w, this.bias, { pad: wPad }) : x;
+    });
   }
 }

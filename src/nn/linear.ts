@@ -1,3 +1,4 @@
+import { tidy } from '../tensor/engine.js';
 import { linear } from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type InitSource, type WeightInit, weightInit } from './init.js';
@@ -21,7 +22,8 @@ export class Linear extends Module {
     this.bias = (options.bias ?? true) ? this.registerParameter('bias', weightInit([outFeatures], mode, inFeatures, outFeatures, bias, source)) : null;
   }
 
+  /** The product before the bias is freed as it returns (the bias add saves nothing for backward). */
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+    return tidy(() => linear(x, this.weight, this.bias));
   }
 }

@@ -1,4 +1,4 @@
-import { isGradEnabled, tidy } from '../tensor/engine.js';
+import { tidy } from '../tensor/engine.js';
 import { add, addScalar, attention, mul, mulScalar, narrow, reshape, silu } from '../tensor/ops.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -86,7 +86,9 @@ export class UNetBlock extends Module {
 
   /** x [N, inChannels, H, W], emb [N or 1, embChannels]; the generator feeds dropout in training mode. */
   forward(x: Tensor, emb: Tensor, generator?: Generator): Tensor {
-    const run = (): Tensor => {
+    // The block's temporaries are freed as it returns, except what the tape saved for backward: training
+    // holds the activations backward reads, sampling one block's at a time.
+    return tidy(() => {
       let h = this.conv0.forward(silu(this.norm0.forward(x)));
       const params = reshape(this.affine.forward(emb), [emb.shape[0], -1, 1, 1]);
       if (this.adaptiveScale) {
@@ -104,9 +106,6 @@ export class UNetBlock extends Module {
         h = mulScalar(add(this.proj!.forward(a), h), this.skipScale);
       }
       return h;
-    };
-    // Without a tape nothing needs the block's intermediates once it returns: free them now, so sampling
-    // holds one block's activations at a time rather than the whole network's.
-    return isGradEnabled() ? run() : tidy(run);
+    });
   }
 }

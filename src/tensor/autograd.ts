@@ -1,12 +1,95 @@
-import { isGradEnabled, keep, noGrad } from './engine.js';
-import { type GradNode, Tensor, full } from './tensor.js';
+import { isGradEnabled, keep, noGrad, tidy } from './engine.js';
+import { Tensor, full, view } from './tensor.js';
 import { formatShape, sameShape } from './shape.js';
 
-/** Attaches a tape node to `out` when gradients are on and any input needs them. Returns out. */
-export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
+/**
+ * Gradients of an op's inputs given the gradient of its output and the views the op saved (in the order it
+ * gave them to record(), null where it saved nothing); null for an input that needs no gradient.
+ */
+export type BackwardFn = (gradOutput: Tensor, saved: readonly (Tensor | null)[]) => (Tensor | null)[];
+
+/**
+ * One recorded operation of the autograd tape. Its backward reads views of the tensors the op saved, never
+ * the op's inputs themselves: a memory scope may dispose those (a module's forward frees its temporaries as
+ * it returns), and then only what some node saved stays alive, as in PyTorch.
+ *
+ * A node is referenced by its output tensor until that is disposed, and by every consumer node not yet
+ * freed. It frees its saved views and lets go of its inputs once backward has run through it (memory falls
+ * as backward proceeds), or when nothing references it any more: a graph whose backward never runs is
+ * freed with the scope that made it. A graph whose output is kept outside every scope lives until that
+ * output is disposed or back-propagated, like any tensor outside a scope.
+ */
+export class GradNode {
+  /** The output tensor, consumer nodes not yet freed, and a backward pass under way. */
+  private refs = 1;
+  private inputList: readonly Tensor[] | null;
+  private saved: (Tensor | null)[] | null;
+  private fn: BackwardFn | null;
+
+  constructor(readonly name: string, inputs: readonly Tensor[], saved: readonly (Tensor | null)[], fn: BackwardFn) {
+    this.inputList = inputs;
+    // Owned by this node, not by the scope the op ran in.
+    this.saved = saved.map((t) => t && keep(view(t, t.shape)));
+    this.fn = fn;
+    for (const t of inputs) t.node?.retain();
+  }
+
+  get isFreed(): boolean {
+    return this.inputList === null;
+  }
+
+  /** The op's inputs; none once freed. */
+  get inputs(): readonly Tensor[] {
+    return this.inputList ?? [];
+  }
+
+  retain(): void {
+    if (!this.isFreed) this.refs++;
+  }
+
+  release(): void {
+    if (!this.isFreed && --this.refs === 0) this.free();
+  }
+
+  /** Frees the saved views now, and with them every input node that nothing else references. */
+  free(): void {
+    // Iterative: disposing the loss of a graph that was never back-propagated unwinds a whole network.
+    const pending: GradNode[] = [this];
+    while (pending.length > 0) {
+      const node = pending.pop()!;
+      const inputs = node.inputList;
+      if (!inputs) continue;
+      for (const t of node.saved!) t?.dispose();
+      node.inputList = null;
+      node.saved = null;
+      node.fn = null;
+      for (const t of inputs) {
+        const n = t.node;
+        if (n && !n.isFreed && --n.refs === 0) pending.push(n);
+      }
+    }
+  }
+
+  backward(gradOutput: Tensor): (Tensor | null)[] {
+    if (!this.fn) throw secondBackward(this);
+    return this.fn(gradOutput, this.saved!);
+  }
+}
+
+function secondBackward(node: GradNode): Error {
+  return new Error(
+    `backward through ${node.name} a second time: backward() frees the graph's saved tensors as it goes (there is no retain_graph); run the forward pass again`,
+  );
+}
+
+/**
+ * Attaches a tape node to `out` when gradients are on and any input needs them. `saved`: the tensors (inputs,
+ * outputs or extras such as normalisation statistics) the backward reads, handed to it as views. Returns out.
+ */
+export function record(out: Tensor, name: string, inputs: readonly Tensor[], saved: readonly (Tensor | null)[], backward: BackwardFn): Tensor {
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { name, inputs, backward };
+    out.node = new GradNode(name, inputs, saved, backward);
   }
   return out;
 }
@@ -20,6 +103,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
     const [t, i] = top;
+    if (t.node?.isFreed) throw secondBackward(t.node);
     const inputs = t.node?.inputs ?? [];
     if (i < inputs.length) {
       top[1]++;
@@ -38,45 +122,61 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 /**
  * Back-propagates from `root` (a scalar unless `gradient` is given). Leaf tensors that require grad
- * accumulate into `.grad` (kept outside any memory scope); the tape is released afterwards.
+ * accumulate into `.grad` (kept outside any memory scope; a leaf disposed before backward gets none). Each
+ * node is freed as soon as its backward has run, so the graph can be back-propagated once.
  */
 export function backward(root: Tensor, gradient?: Tensor): void {
   if (!root.requiresGrad) throw new Error('backward() on a tensor that does not require grad (no parameter or input needs a gradient)');
   if (!gradient && root.size !== 1) throw new Error(`backward() without a gradient needs a scalar, got ${formatShape(root.shape)}`);
   const order = topologicalOrder(root);
+  const nodes = order.flatMap((t) => (t.node ? [t.node] : []));
+  // Pinned for the pass: freeing a node releases its input nodes, which must last until their own turn.
+  for (const node of nodes) node.retain();
+  try {
+    noGrad(() => backPropagate(order, root, gradient));
+  } finally {
+    for (const node of nodes) node.release();
+  }
+}
+
+function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor | undefined): void {
   const grads = new Map<number, Tensor>();
-  noGrad(() => {
-    grads.set(root.id, gradient ?? full(root.shape, 1, 'float32', root.backend));
-    for (const t of order) {
-      const g = grads.get(t.id);
+  grads.set(root.id, gradient ?? full(root.shape, 1, 'float32', root.backend));
+  for (const t of order) {
+    const g = grads.get(t.id);
+    grads.delete(t.id);
+    const node = t.node;
+    if (!node) {
       if (!g) continue;
-      grads.delete(t.id);
-      const node = t.node;
-      if (!node) {
-        if (t.grad) {
-          const sum = addInto(t.grad, g);
-          t.grad = keep(sum);
-        } else t.grad = keep(g === gradient ? cloneOf(g) : g);
-        continue;
-      }
-      // A backward may pass gradOutput through, or one tensor to several inputs: each input gets its own.
-      const inputGrads = node.backward(g);
-      const used = new Set<Tensor>();
-      node.inputs.forEach((input, i) => {
-        let gi = inputGrads[i];
-        if (!gi || !input.requiresGrad) return;
-        if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`internal: ${node.name} backward gave a gradient of ${formatShape(gi.shape)} for an input of ${formatShape(input.shape)}`);
-        }
-        if (used.has(gi) || gi === gradient) gi = cloneOf(gi);
-        used.add(gi);
-        const prev = grads.get(input.id);
-        grads.set(input.id, prev ? addInto(prev, gi) : gi);
-      });
-      for (const gi of new Set([g, ...inputGrads])) if (gi && !used.has(gi) && gi !== gradient) gi.dispose();
+      if (t.isDisposed) {
+        if (g !== gradient) g.dispose();
+      } else if (t.grad) t.grad = keep(addInto(t.grad, g));
+      else t.grad = keep(g === gradient ? cloneOf(g) : g);
+      continue;
     }
-  });
-  for (const t of order) t.node = null;
+    if (!g) {
+      node.free();
+      continue;
+    }
+    const inputs = node.inputs;
+    // The backward's own temporaries (a product before its broadcast sum, say) die with this scope.
+    const inputGrads = tidy(() => node.backward(g));
+    node.free();
+    // A backward may pass gradOutput through, or one tensor to several inputs: each input gets its own.
+    const used = new Set<Tensor>();
+    inputs.forEach((input, i) => {
+      let gi = inputGrads[i];
+      if (!gi || !input.requiresGrad) return;
+      if (!sameShape(gi.shape, input.shape)) {
+        throw new Error(`internal: ${node.name} backward gave a gradient of ${formatShape(gi.shape)} for an input of ${formatShape(input.shape)}`);
+      }
+      if (used.has(gi) || gi === gradient) gi = cloneOf(gi);
+      used.add(gi);
+      const prev = grads.get(input.id);
+      grads.set(input.id, prev ? addInto(prev, gi) : gi);
+    });
+    for (const gi of new Set([g, ...inputGrads])) if (gi && !used.has(gi) && gi !== gradient) gi.dispose();
+  }
 }
 
 // Late-bound to avoid an import cycle with ops.ts.

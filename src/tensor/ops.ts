@@ -2,6 +2,9 @@
  * Differentiable operations. Each computes its output through one backend kernel and records how to
  * compute its inputs' gradients (also through backend kernels). Ops are coarse where that is faster and
  * simpler to test: conv2d with bias, group_norm, attention, resampling.
+ *
+ * A backward reads only what its op saved (record's `saved`, handed back as views) and the shapes and
+ * numbers it captured, never its inputs' storage: an input may have been disposed by the time backward runs.
  */
 import type { AttentionParams, BinaryOp, Conv2dParams, GroupNormParams, ResampleParams, UnaryOp } from '../backend/backend.js';
 import type { DType } from './dtype.js';
@@ -29,7 +32,8 @@ function checkFloat32(op: string, ...ts: Tensor[]): void {
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const target = resolveReshape(x.shape, shape);
   const out = view(x, target);
-  return record(out, 'reshape', [x], (g) => [view(g, x.shape)]);
+  const inShape = x.shape;
+  return record(out, 'reshape', [x], [], (g) => [view(g, inShape)]);
 }
 
 export function flatten(x: Tensor, startAxis = 1): Tensor {
@@ -39,7 +43,7 @@ export function flatten(x: Tensor, startAxis = 1): Tensor {
 export function clone(x: Tensor): Tensor {
   const out = empty(x.shape, x.dtype, x.backend);
   x.backend.copyRows(x.buffer, 0, 0, out.buffer, 0, 0, 1, x.size);
-  return record(out, 'clone', [x], (g) => [g]);
+  return record(out, 'clone', [x], [], (g) => [g]);
 }
 
 /** Detached copy sharing storage: no gradient flows through it. */
@@ -56,7 +60,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   x.backend.permute(x.buffer, x.shape, perm, out.buffer);
   const inverse = new Array<number>(perm.length);
   perm.forEach((p, i) => (inverse[p] = i));
-  return record(out, 'permute', [x], (g) => [permute(g, inverse)]);
+  return record(out, 'permute', [x], [], (g) => [permute(g, inverse)]);
 }
 
 export function transpose(x: Tensor, a = -2, b = -1): Tensor {
@@ -90,7 +94,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
     offset += row;
   }
   const sizes = xs.map((t) => t.shape[ax]);
-  return record(out, 'concat', xs, (g) => split(g, sizes, ax));
+  return record(out, 'concat', xs, [], (g) => split(g, sizes, ax));
 }
 
 /** The slice [start, end) of x along `axis`. */
@@ -105,9 +109,10 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   const inner = numel(x.shape.slice(ax + 1));
   const out = empty(outShape, x.dtype, x.backend);
   x.backend.copyRows(x.buffer, start * inner, x.shape[ax] * inner, out.buffer, 0, length * inner, outer, length * inner);
-  return record(out, 'narrow', [x], (g) => {
-    const gx = zeros(x.shape, g.dtype, g.backend);
-    g.backend.copyRows(g.buffer, 0, length * inner, gx.buffer, start * inner, x.shape[ax] * inner, outer, length * inner);
+  const inShape = x.shape;
+  return record(out, 'narrow', [x], [], (g) => {
+    const gx = zeros(inShape, g.dtype, g.backend);
+    g.backend.copyRows(g.buffer, 0, length * inner, gx.buffer, start * inner, inShape[ax] * inner, outer, length * inner);
     return [gx];
   });
 }
@@ -130,8 +135,9 @@ export function gather(x: Tensor, index: Int32Array): Tensor {
   for (const i of index) if (i < 0 || i >= x.shape[0]) throw new Error(`gather: index ${i} outside batch of ${x.shape[0]}`);
   const out = empty([index.length, ...x.shape.slice(1)], x.dtype, x.backend);
   x.backend.gatherRows(x.buffer, index, out.buffer, rowLength);
-  return record(out, 'gather', [x], (g) => {
-    const gx = zeros(x.shape, g.dtype, g.backend);
+  const inShape = x.shape;
+  return record(out, 'gather', [x], [], (g) => {
+    const gx = zeros(inShape, g.dtype, g.backend);
     g.backend.scatterAddRows(g.buffer, index, gx.buffer, rowLength);
     return [gx];
   });
@@ -160,9 +166,10 @@ export function scatterRows(parts: readonly Tensor[], indices: readonly Int32Arr
   parts.forEach((p, k) => {
     if (p.size > 0) p.backend.scatterAddRows(p.buffer, indices[k], out.buffer, rowLength);
   });
-  return record(out, 'scatterRows', parts, (g) =>
-    parts.map((p, k) => {
-      const gp = empty(p.shape, g.dtype, g.backend);
+  const shapes = parts.map((p) => p.shape);
+  return record(out, 'scatterRows', parts, [], (g) =>
+    shapes.map((shape, k) => {
+      const gp = empty(shape, g.dtype, g.backend);
       if (gp.size > 0) g.backend.gatherRows(g.buffer, indices[k], gp.buffer, rowLength);
       return gp;
     }),
@@ -176,16 +183,17 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   const out = empty(x.shape, dtype, x.backend);
   x.backend.cast(x.buffer, x.dtype, out.buffer, dtype, x.size);
   if (!isFloat(dtype)) return out;
-  return record(out, 'cast', [x], (g) => [cast(g, x.dtype)]);
+  const from = x.dtype;
+  return record(out, 'cast', [x], [], (g) => [cast(g, from)]);
 }
 
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
   checkFloat32(op, x);
   const out = empty(x.shape, 'float32', x.backend);
   x.backend.unary(op, x.buffer, out.buffer, x.size);
-  return record(out, op, [x], (g) => {
-    const gx = empty(x.shape, 'float32', x.backend);
-    x.backend.unaryBackward(op, x.buffer, g.buffer, gx.buffer, x.size);
+  return record(out, op, [x], [x], (g, [sx]) => {
+    const gx = empty(sx!.shape, 'float32', g.backend);
+    g.backend.unaryBackward(op, sx!.buffer, g.buffer, gx.buffer, sx!.size);
     return [gx];
   });
 }
@@ -210,7 +218,7 @@ export function affine(x: Tensor, scale: number, shift = 0): Tensor {
   checkFloat32('affine', x);
   const out = empty(x.shape, 'float32', x.backend);
   x.backend.affine(x.buffer, out.buffer, x.size, scale, shift);
-  return record(out, 'affine', [x], (g) => [affine(g, scale, 0)]);
+  return record(out, 'affine', [x], [], (g) => [affine(g, scale, 0)]);
 }
 
 export const mulScalar = (x: Tensor, s: number): Tensor => affine(x, s, 0);
@@ -220,7 +228,7 @@ export function powScalar(x: Tensor, exponent: number): Tensor {
   checkFloat32('pow', x);
   const out = empty(x.shape, 'float32', x.backend);
   x.backend.powScalar(x.buffer, out.buffer, x.size, exponent);
-  return record(out, 'pow', [x], (g) => [mul(g, mulScalar(powScalar(x, exponent - 1), exponent))]);
+  return record(out, 'pow', [x], [x], (g, [sx]) => [mul(g, mulScalar(powScalar(sx!, exponent - 1), exponent))]);
 }
 
 /** Sums g (shaped like a broadcast result) back to `shape`. */
@@ -238,24 +246,30 @@ function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
   const out = empty(shape, 'float32', a.backend);
   a.backend.binary(op, { buf: a.buffer, strides: broadcastStrides(a.shape, shape) }, { buf: b.buffer, strides: broadcastStrides(b.shape, shape) }, out.buffer, shape);
-  return record(out, op, [a, b], (g) => {
-    switch (op) {
-      case 'add':
-        return [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? sumTo(g, b.shape) : null];
-      case 'sub':
-        return [a.requiresGrad ? sumTo(g, a.shape) : null, b.requiresGrad ? sumTo(neg(g), b.shape) : null];
-      case 'mul':
-        return [a.requiresGrad ? sumTo(mul(g, b), a.shape) : null, b.requiresGrad ? sumTo(mul(g, a), b.shape) : null];
-      case 'div':
-        return [
-          a.requiresGrad ? sumTo(div(g, b), a.shape) : null,
-          b.requiresGrad ? sumTo(neg(div(mul(g, a), square(b))), b.shape) : null,
-        ];
-      case 'max':
-      case 'min':
+  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
+  const [shapeA, shapeB] = [a.shape, b.shape];
+  switch (op) {
+    case 'add':
+      return record(out, op, [a, b], [], (g) => [needA ? sumTo(g, shapeA) : null, needB ? sumTo(g, shapeB) : null]);
+    case 'sub':
+      return record(out, op, [a, b], [], (g) => [needA ? sumTo(g, shapeA) : null, needB ? sumTo(neg(g), shapeB) : null]);
+    case 'mul':
+      // dA reads b and dB reads a: only the operands the required gradients read are saved.
+      return record(out, op, [a, b], [needA ? b : null, needB ? a : null], (g, [sb, sa]) => [
+        needA ? sumTo(mul(g, sb!), shapeA) : null,
+        needB ? sumTo(mul(g, sa!), shapeB) : null,
+      ]);
+    case 'div':
+      return record(out, op, [a, b], [b, needB ? a : null], (g, [sb, sa]) => [
+        needA ? sumTo(div(g, sb!), shapeA) : null,
+        needB ? sumTo(neg(div(mul(g, sa!), square(sb!))), shapeB) : null,
+      ]);
+    case 'max':
+    case 'min':
+      return record(out, op, [a, b], [], () => {
         throw new Error(`${op} has no gradient; use it on tensors that do not require grad`);
-    }
-  });
+      });
+  }
 }
 
 export const add = (a: Tensor, b: Tensor): Tensor => binaryOp('add', a, b);
@@ -277,7 +291,8 @@ export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tens
   const shape = keepDims ? kept : x.shape.filter((_, i) => !ax.has(i));
   const result = keepDims ? out : view(out, shape);
   if (!keepDims) out.dispose();
-  return record(result, 'sum', [x], (g) => [broadcastTo(reshape(g, kept), x.shape)]);
+  const inShape = x.shape;
+  return record(result, 'sum', [x], [], (g) => [broadcastTo(reshape(g, kept), inShape)]);
 }
 
 export function mean(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
@@ -334,19 +349,21 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     batch, m, n, k, transA, transB, alpha: 1, beta: 0,
     strideA: batchA === 1 ? 0 : ar * ac, strideB: batchB === 1 ? 0 : br * bc, strideC: m * n,
   });
-  return record(out, 'matmul', [a, b], (g) => {
+  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
+  const [shapeA, shapeB] = [a.shape, b.shape];
+  return record(out, 'matmul', [a, b], [needA ? b : null, needB ? a : null], (g, [sb, sa]) => {
     // dA = g @ op(B)^T (in A's own orientation), dB likewise; batch-broadcast operands sum over the batch.
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      const full = transA ? matmul(b, g, transB, true) : matmul(g, b, false, !transB);
-      ga = a.ndim === 2 && full.ndim === 3 ? sum(full, [0]) : full;
-      if (batchA === 1 && a.ndim === 3) ga = sumTo(ga, a.shape);
+    if (sb) {
+      const full = transA ? matmul(sb, g, transB, true) : matmul(g, sb, false, !transB);
+      ga = shapeA.length === 2 && full.ndim === 3 ? sum(full, [0]) : full;
+      if (batchA === 1 && shapeA.length === 3) ga = sumTo(ga, shapeA);
     }
-    if (b.requiresGrad) {
-      const full = transB ? matmul(g, a, true, transA) : matmul(a, g, !transA, false);
-      gb = b.ndim === 2 && full.ndim === 3 ? sum(full, [0]) : full;
-      if (batchB === 1 && b.ndim === 3) gb = sumTo(gb, b.shape);
+    if (sa) {
+      const full = transB ? matmul(g, sa, true, transA) : matmul(sa, g, !transA, false);
+      gb = shapeB.length === 2 && full.ndim === 3 ? sum(full, [0]) : full;
+      if (batchB === 1 && shapeB.length === 3) gb = sumTo(gb, shapeB);
     }
     return [ga, gb];
   });
@@ -384,20 +401,22 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const y = empty([n, cOut, hOut, wOut], 'float32', x.backend);
   x.backend.conv2d(x.buffer, weight.buffer, bias ? bias.buffer : null, y.buffer, p);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record(y, 'conv2d', inputs, (g) => {
+  const hasBias = bias !== null;
+  const needBias = bias?.requiresGrad ?? false;
+  // dx reads the weight and dw reads x.
+  return record(y, 'conv2d', inputs, [x.requiresGrad ? weight : null, weight.requiresGrad ? x : null], (g, [sw, sx]) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = empty(x.shape, 'float32', x.backend);
-      x.backend.conv2dBackwardData(g.buffer, weight.buffer, gx.buffer, p);
+    if (sw) {
+      gx = empty([n, cIn, h, w], 'float32', g.backend);
+      g.backend.conv2dBackwardData(g.buffer, sw.buffer, gx.buffer, p);
     }
-    if (weight.requiresGrad) {
-      gw = empty(weight.shape, 'float32', x.backend);
-      x.backend.conv2dBackwardFilter(x.buffer, g.buffer, gw.buffer, p);
+    if (sx) {
+      gw = empty([cOut, cIn, kh, kw], 'float32', g.backend);
+      g.backend.conv2dBackwardFilter(sx.buffer, g.buffer, gw.buffer, p);
     }
-    if (bias?.requiresGrad) gb = reshape(sum(g, [0, 2, 3], true), [cOut]);
-    return bias ? [gx, gw, gb] : [gx, gw];
+    const gb = needBias ? reshape(sum(g, [0, 2, 3], true), [cOut]) : null;
+    return hasBias ? [gx, gw, gb] : [gx, gw];
   });
 }
 
@@ -412,13 +431,17 @@ export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number
   const meanT = empty([n, groups], 'float32', x.backend);
   const rstdT = empty([n, groups], 'float32', x.backend);
   x.backend.groupNorm(x.buffer, gamma.buffer, beta.buffer, y.buffer, meanT.buffer, rstdT.buffer, p);
-  return record(y, 'groupNorm', [x, gamma, beta], (g) => {
-    const gx = empty(x.shape, 'float32', x.backend);
-    const gg = empty(gamma.shape, 'float32', x.backend);
-    const gbt = empty(beta.shape, 'float32', x.backend);
-    x.backend.groupNormBackward(x.buffer, gamma.buffer, meanT.buffer, rstdT.buffer, g.buffer, gx.buffer, gg.buffer, gbt.buffer, p);
+  record(y, 'groupNorm', [x, gamma, beta], [x, gamma, meanT, rstdT], (g, [sx, sg, sm, sr]) => {
+    const gx = empty(sx!.shape, 'float32', g.backend);
+    const gg = empty(sg!.shape, 'float32', g.backend);
+    const gbt = empty(sg!.shape, 'float32', g.backend);
+    g.backend.groupNormBackward(sx!.buffer, sg!.buffer, sm!.buffer, sr!.buffer, g.buffer, gx.buffer, gg.buffer, gbt.buffer, p);
     return [gx, gg, gbt];
   });
+  // The statistics live on only in the node (if one was recorded).
+  meanT.dispose();
+  rstdT.dispose();
+  return y;
 }
 
 /**
@@ -433,11 +456,14 @@ export function attention(qkv: Tensor, heads: number): Tensor {
   const out = empty([bsz, c, h, w], 'float32', qkv.backend);
   const weights = empty([p.b, p.l, p.l], 'float32', qkv.backend);
   qkv.backend.attention(qkv.buffer, out.buffer, weights.buffer, p);
-  return record(out, 'attention', [qkv], (g) => {
-    const gq = empty(qkv.shape, 'float32', qkv.backend);
-    qkv.backend.attentionBackward(qkv.buffer, weights.buffer, g.buffer, gq.buffer, p);
+  record(out, 'attention', [qkv], [qkv, weights], (g, [sq, sw]) => {
+    const gq = empty(sq!.shape, 'float32', g.backend);
+    g.backend.attentionBackward(sq!.buffer, sw!.buffer, g.buffer, gq.buffer, p);
     return [gq];
   });
+  // [B*heads, L, L]: freed now unless the node saved it.
+  weights.dispose();
+  return out;
 }
 
 /** EDM's depthwise FIR up/down-sampling by 2 (see ResampleParams). */
@@ -451,9 +477,9 @@ export function resample(x: Tensor, mode: 'up' | 'down', taps: readonly number[]
   const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad };
   const y = empty([n, c, hOut, wOut], 'float32', x.backend);
   x.backend.resample(x.buffer, y.buffer, p);
-  return record(y, 'resample', [x], (g) => {
-    const gx = empty(x.shape, 'float32', x.backend);
-    x.backend.resampleBackward(g.buffer, gx.buffer, p);
+  return record(y, 'resample', [x], [], (g) => {
+    const gx = empty([n, c, h, w], 'float32', g.backend);
+    g.backend.resampleBackward(g.buffer, gx.buffer, p);
     return [gx];
   });
 }
@@ -471,7 +497,9 @@ export function dropout(x: Tensor, p: number, generator: Generator): Tensor {
   x.backend.affine(keepMask.buffer, keepMask.buffer, x.size, 0.5 / (1 - p), 0.5 / (1 - p));
   u.dispose();
   shifted.dispose();
-  return mul(x, keepMask);
+  const y = mul(x, keepMask);
+  keepMask.dispose();
+  return y;
 }
 
 /** Outer product of two vectors: out[i, j] = a[i] * b[j]. */

@@ -2,6 +2,7 @@ import type { Backend, DeviceBuffer } from '../backend/backend.js';
 import { type DType, type HostArray, allocHost } from './dtype.js';
 import { type Shape, formatShape, numel } from './shape.js';
 import { getBackend, track } from './engine.js';
+import type { GradNode } from './autograd.js';
 
 /** A backend buffer shared by every tensor that views it (reshape shares storage); freed with its last view. */
 export class Storage {
@@ -19,14 +20,6 @@ export class Storage {
   release(): void {
     if (--this.refs === 0) this.backend.free(this.buffer);
   }
-}
-
-/** One recorded operation of the autograd tape. */
-export interface GradNode {
-  readonly name: string;
-  readonly inputs: readonly Tensor[];
-  /** Gradients of the inputs given the gradient of the output; null where an input needs none. */
-  backward(gradOutput: Tensor): (Tensor | null)[];
 }
 
 let nextId = 0;
@@ -71,11 +64,15 @@ export class Tensor {
     return this.storageRef === null;
   }
 
+  /**
+   * Frees this tensor's hold on its storage. Its tape node stays: backward still runs through a disposed
+   * intermediate, on what the node saved.
+   */
   dispose(): void {
     if (!this.storageRef) return;
     this.storageRef.release();
     this.storageRef = null;
-    this.node = null;
+    this.node?.release();
     if (this.grad) {
       this.grad.dispose();
       this.grad = null;

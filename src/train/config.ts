@@ -142,7 +142,7 @@ export function resolveTrainConfig(raw: unknown): TrainConfig {
   return c;
 }
 
-const DDPMPP = { augment_dim: 0, dropout: 0.13, embedding_type: 'positional', encoder_type: 'standard', decoder_type: 'standard', channel_mult_noise: 1, resample_filter: [1, 1], channel_mult: [2, 2, 2], num_blocks: 4, attn_resolutions: [16] };
+const DDPMPP = { augment_dim: 9, dropout: 0.13, embedding_type: 'positional', encoder_type: 'standard', decoder_type: 'standard', channel_mult_noise: 1, resample_filter: [1, 1], channel_mult: [2, 2, 2], num_blocks: 4, attn_resolutions: [16] };
 const NCSNPP_DEEP = { augment_dim: 0, dropout: 0.1, embedding_type: 'positional', encoder_type: 'residual', decoder_type: 'standard', channel_mult_noise: 1, resample_filter: [1, 3, 3, 1], channel_mult: [1, 2, 2, 2], num_blocks: 8, attn_resolutions: [16] };
 const EDM_TRAINING = { totalImages: 200_000_000, batchSize: 512, lr: 1e-3, lrRampUpImages: 10_000_000, stageSampling: 'edm-marginal', ema: { kind: 'halflife', halfLifeImages: 500_000, rampUpRatio: 0.05 } };
 const VP_TRAINING = { totalImages: 450_000 * 128, batchSize: 128, lr: 2e-4, lrRampUpImages: 0, warmupSteps: 5000, gradClip: 1, stageSampling: 'uniform', ema: { kind: 'constant', decay: 0.9999 } };

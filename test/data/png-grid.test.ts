@@ -24,7 +24,7 @@ test('a PNG grid round-trips through pngjs: layout, channels, padding', () => {
   const dir = mkdtempSync(join(tmpdir(), 'stagediff-png-'));
   try {
     const path = join(dir, 'grid.png');
-    writePngGrid(path, T.fromArray(data, [b, c, h, w]), { columns: 2, padding: 1 });
+    writePngGrid(path, T.fromArray(data, [b, c, h, w]), { columns: 2, padding: 1, scale: 1 });
     const png = PNG.sync.read(readFileSync(path));
     assert.equal(png.width, 2 * (w + 1) + 1);
     assert.equal(png.height, 3 * (h + 1) + 1);
@@ -46,8 +46,17 @@ test('a PNG grid round-trips through pngjs: layout, channels, padding', () => {
 });
 
 test('grey images fill all three colour channels; other channel counts are refused', () => {
-  const grid = imageGrid(T.fromArray([-1, 0, 0.5, 1], [1, 1, 2, 2]), { padding: 0 });
+  const grid = imageGrid(T.fromArray([-1, 0, 0.5, 1], [1, 1, 2, 2]), { padding: 0, scale: 1 });
   assert.deepEqual([grid.width, grid.height], [2, 2]);
   assert.deepEqual(Array.from(grid.data), [0, 0, 0, 255, 128, 128, 128, 255, 191, 191, 191, 255, 255, 255, 255, 255]);
   assert.throws(() => imageGrid(T.zeros([4, 2, 1, 1])), /1 or 3 channels/);
+});
+
+test('small images are magnified by nearest neighbour so a grid is readable', () => {
+  const grid = imageGrid(T.fromArray([-1, 1, 1, -1], [1, 1, 2, 2]), { padding: 0, scale: 3 });
+  assert.equal(grid.width, 6);
+  assert.equal(grid.height, 6);
+  const red = (x: number, y: number) => grid.data[(y * 6 + x) * 4];
+  assert.deepEqual([red(0, 0), red(2, 2), red(3, 0), red(5, 2), red(0, 3), red(3, 3)], [0, 0, 255, 255, 255, 0]);
+  assert.equal(imageGrid(T.zeros([1, 3, 16, 16]), { padding: 0 }).width, 48, 'default scale shows 16-pixel images at 48 pixels');
 });

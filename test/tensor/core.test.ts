@@ -86,3 +86,85 @@ test('gradients accumulate on leaves across backward calls and noGrad records no
   const y = T.noGrad(() => T.mulScalar(w, 3));
   assert.equal(y.requiresGrad, false);
 });
+
+test('an intermediate disposed by an inner tidy still back-propagates, on what the tape saved', () => {
+  const values = [-0.7, 0.1, 0.9];
+  const w = T.fromArray(values, [3]);
+  w.requiresGrad = true;
+  T.tidy(() => {
+    let u: T.Tensor | null = null;
+    const h = T.tidy(() => {
+      u = T.exp(w);
+      return T.silu(u);
+    });
+    assert.equal(u!.isDisposed, true);
+    T.backward(T.sum(T.mul(h, h)));
+  });
+  // d/dw sum(silu(e^w)^2) = 2 silu(u) silu'(u) u with u = e^w, silu'(u) = s(u) (1 + u (1 - s(u))).
+  const expected = values.map((v) => {
+    const u = Math.exp(v);
+    const s = 1 / (1 + Math.exp(-u));
+    return 2 * u * s * s * (1 + u * (1 - s)) * u;
+  });
+  assertClose(w.grad!.toFloat32Array(), expected, 1e-6);
+});
+
+test('backward runs once per forward: a second pass through a graph fails clearly', () => {
+  const w = T.fromArray([1, 2], [2]);
+  w.requiresGrad = true;
+  T.tidy(() => {
+    const y = T.exp(w);
+    const loss = T.sum(y);
+    T.backward(loss);
+    assert.throws(() => T.backward(loss), /backward through sum a second time.*run the forward pass again/);
+    assert.throws(() => T.backward(T.sum(T.mul(y, y))), /backward through exp a second time/);
+  });
+  assert.deepEqual([...w.grad!.toFloat32Array()], [Math.fround(Math.E), Math.fround(Math.exp(2))]);
+});
+
+test('saved tensors live as long as their graph: freed with the scope, the output or the backward pass', () => {
+  const cpu = cpuBackend();
+  let live = 0;
+  T.setBackend({
+    ...cpu,
+    alloc: (dtype, n) => {
+      live++;
+      return cpu.alloc(dtype, n);
+    },
+    free: (buf) => {
+      live--;
+      cpu.free(buf);
+    },
+  });
+  try {
+    const w = T.fromArray([0.5, -1, 2], [3]);
+    w.requiresGrad = true;
+    const forward = (): T.Tensor => T.sum(T.mul(T.silu(T.exp(T.square(w))), w));
+    T.tidy(() => {
+      forward();
+    });
+    assert.equal(live, 1, 'buffers alive after a tidy around a forward pass that was never back-propagated');
+    // A loss returned from its scope keeps what its graph saved (and nothing else) until it is disposed...
+    const kept = T.tidy(forward);
+    assert.equal(live, 1 + 4, 'the weight, the loss, and the outputs of square, exp and silu (saved by exp, silu and mul)');
+    kept.dispose();
+    assert.equal(live, 1, 'buffers alive after disposing a loss that was never back-propagated');
+    // ... or back-propagated, outside the scope that made it.
+    const loss = T.tidy(forward);
+    T.backward(loss);
+    loss.dispose();
+    assert.equal(live, 2, 'the weight and its gradient');
+    // A leaf disposed before backward gets no gradient (nothing would free it).
+    const scaled = T.tidy(() => {
+      const s = T.fromArray([2], [1]);
+      s.requiresGrad = true;
+      return T.sum(T.mul(w, s));
+    });
+    T.backward(scaled);
+    scaled.dispose();
+    assert.equal(live, 2, 'the weight and its gradient, after back-propagating to a disposed leaf');
+    w.dispose();
+  } finally {
+    T.setBackend(cpu);
+  }
+});

@@ -6,7 +6,7 @@
 import type { Backend } from '../backend.js';
 import type { HostArray } from '../../tensor/dtype.js';
 import { philoxFill } from '../../tensor/philox.js';
-import { allocCpu, f32, raw } from './buffer.js';
+import { allocCpu, f32, freeCpu, raw } from './buffer.js';
 import * as ew from './elementwise.js';
 import * as layout from './layout.js';
 import { matmul } from './matmul.js';
@@ -22,7 +22,7 @@ function create(): Backend {
   return {
     name: 'cpu',
     alloc: allocCpu,
-    free: () => {},
+    free: freeCpu,
     upload: (buf, data) => {
       const d = raw(buf);
       if (d.length < data.length) throw new Error(`upload of ${data.length} elements into a buffer of ${d.length}`);

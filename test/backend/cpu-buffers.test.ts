@@ -1,0 +1,37 @@
+/**
+ * CPU backend memory: float32 buffers are zero-filled shared memory (so the worker threads can use them)
+ * and, once freed, are handed out again for the same length; other dtypes are ordinary arrays.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { allocCpu, freeCpu } from '../../src/backend/cpu/buffer.js';
+
+// A length no other test in this process allocates, so the cache holds nothing of it to begin with.
+const LENGTH = 12_345;
+
+test('float32 buffers are shared memory, zero-filled, and reused (zeroed again) once freed', () => {
+  const first = allocCpu('float32', LENGTH);
+  assert.ok(first.data.buffer instanceof SharedArrayBuffer);
+  assert.ok(first.data.every((v) => v === 0));
+  first.data.fill(7);
+  freeCpu(first);
+  const second = allocCpu('float32', LENGTH);
+  assert.equal(second.data, first.data, 'the freed array was not reused');
+  assert.ok(second.data.every((v) => v === 0), 'a reused array must come back zero-filled');
+  const third = allocCpu('float32', LENGTH);
+  assert.notEqual(third.data, second.data, 'one array was handed out twice');
+});
+
+test('freeing a buffer twice throws (its array may already belong to another buffer)', () => {
+  const b = allocCpu('float32', LENGTH + 1);
+  freeCpu(b);
+  assert.throws(() => freeCpu(b), /freed twice/);
+});
+
+test('other dtypes are ordinary arrays', () => {
+  for (const [dtype, type] of [['int32', Int32Array], ['uint8', Uint8Array], ['bfloat16', Uint16Array], ['float16', Uint16Array]] as const) {
+    const b = allocCpu(dtype, 10);
+    assert.ok(b.data instanceof type && b.data.buffer instanceof ArrayBuffer, dtype);
+    freeCpu(b);
+  }
+});
