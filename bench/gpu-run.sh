@@ -15,8 +15,8 @@ for s in $sections; do
     conformance)
       node --test --test-reporter=spec dist/test/backend/cuda-conformance.test.js 2>&1 | tee "$out/conformance.log" | grep -E "^(✖|✔|ℹ)|rel L2 [0-9.e+-]*$|loss|device" | grep -vE "rel L2 [0-9].*e-(0[6-9]|[1-9][0-9])$|rel L2 0.00e\+0$" ;;
     bench)
-      timeout 300 node dist/bench/train-bench.js ddpmpp --math fp32,tf32 --batch 128,256 --sample 2>&1 | tee "$out/bench.jsonl"
-      timeout 150 node dist/bench/train-bench.js multistage --math tf32 --batch 128 2>&1 | tee -a "$out/bench.jsonl" ;;
+      timeout 300 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32,tf32 --batch 128,256 --sample 2>&1 | tee "$out/bench.txt"
+      timeout 150 node dist/src/cli/main.js bench --arch multistage --device cuda --precision tf32 --batch 128 2>&1 | tee -a "$out/bench.txt" ;;
     anchor)
       ANCHOR_EDM=.anchor/edm PYTHONUNBUFFERED=1 timeout 200 python3 .anchor/anchor_edm.py ddpmpp 2>&1 | tee "$out/anchor.jsonl" ;;
   esac

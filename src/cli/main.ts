@@ -8,6 +8,7 @@ import { trainCommand } from './commands/train.js';
 import { sampleCommand } from './commands/sample.js';
 import { clusterCommand } from './commands/cluster.js';
 import { quickstartCommand } from './commands/quickstart.js';
+import { benchCommand } from './commands/bench.js';
 
 interface Command {
   summary: string;
@@ -19,6 +20,7 @@ const commands: Record<string, Command> = {
   sample: { summary: 'draw images from a checkpoint into a PNG grid', run: sampleCommand },
   cluster: { summary: 'find stage boundaries with the optimal denoiser of the data (Algorithm 1, K stages)', run: clusterCommand },
   quickstart: { summary: 'cluster, train and sample on built-in data in minutes (npm start)', run: quickstartCommand },
+  bench: { summary: 'training and sampling images/s of the paper\'s CIFAR-10 networks', run: benchCommand },
   info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
 };
 

@@ -3,7 +3,7 @@ export { Module, type LoadResult, type BufferOptions } from './module.js';
 export { ModuleDict, ModuleList } from './containers.js';
 export { type InitMode, type InitSource, type WeightInit, weightInit } from './init.js';
 export { Linear, type LinearOptions } from './linear.js';
-export { Conv2d, type Conv2dOptions } from './conv2d.js';
+export { Conv2d } from './conv2d.js';
 export { GroupNorm, type GroupNormOptions } from './group-norm.js';
 export { Dropout } from './dropout.js';
 export { PositionalEmbedding, FourierEmbedding } from './embedding.js';

@@ -1,0 +1,135 @@
+/**
+ * `stagediff bench`: training and sampling throughput of the paper's CIFAR-10 networks, measured as the
+ * PyTorch anchor (reference/ANCHORS.md) measures it: one EDM-loss step (forward, backward, Adam over all
+ * parameters) on random data at a fixed sigma per stage, and EDM Heun sampling with 18 steps
+ * (35 evaluations). One JSON line per measurement, then a table.
+ */
+import * as T from '../../tensor/index.js';
+import { NETWORK_PRESETS } from '../../models/presets.js';
+import { networkFromConfig } from '../../models/factory.js';
+import { Adam } from '../../optim/adam.js';
+import { EDMFormulation } from '../../diffusion/formulations/edm.js';
+import { sample } from '../../diffusion/sample.js';
+import { integerFlag, parseFlags } from '../args.js';
+import { useDevice } from '../device.js';
+
+const USAGE = `usage: stagediff bench [options]
+
+  --arch A            ddpmpp | multistage (default ddpmpp)
+  --device D          auto | cpu | cuda (default auto)
+  --precision P,...   fp32, tf32 (default fp32,tf32 on a GPU)
+  --batch N,...       training batch sizes (default 128)
+  --stages S,...      s0, s1, s2 = sigma 0.5, 5, 20 (default s0 for ddpmpp, all for multistage)
+  --iters N           timed steps per measurement after 3 warm-up steps (default 10)
+  --sample            also time EDM Heun sampling, 18 steps = 35 evaluations
+  --sample-batch N    sampling batch (default 512 for ddpmpp, 256 for multistage)`;
+
+const SIGMA: Record<string, number> = { s0: 0.5, s1: 5, s2: 20 };
+
+interface Row {
+  arch: string;
+  device: string;
+  precision: string;
+  batch: number;
+  what: string;
+  imagesPerSecond?: number;
+  peakMiB?: number;
+  error?: string;
+}
+
+function seconds(backend: T.Tensor['backend'], fn: () => void): number {
+  backend.synchronize();
+  const t = performance.now();
+  fn();
+  backend.synchronize();
+  return (performance.now() - t) / 1000;
+}
+
+type MemoryStats = { peakBytes: number };
+function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null {
+  if (!('memoryStats' in backend) || !('resetPeakMemory' in backend)) return null;
+  const b = backend as { memoryStats(): MemoryStats; resetPeakMemory(): void };
+  return { reset: () => b.resetPeakMemory(), peakMiB: () => Math.round(b.memoryStats().peakBytes / 2 ** 20) };
+}
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const v = parseFlags(
+    argv,
+    {
+      arch: { type: 'string', default: 'ddpmpp' },
+      device: { type: 'string', default: 'auto' },
+      precision: { type: 'string' },
+      batch: { type: 'string', default: '128' },
+      stages: { type: 'string' },
+      iters: { type: 'string', default: '10' },
+      sample: { type: 'boolean' },
+      'sample-batch': { type: 'string' },
+    },
+    USAGE,
+  );
+  if (v.arch !== 'ddpmpp' && v.arch !== 'multistage') throw new Error(`--arch must be ddpmpp or multistage, got "${v.arch}"`);
+  const preset = NETWORK_PRESETS[v.arch === 'ddpmpp' ? 'edm-ddpmpp-cifar10' : 'edm-multistage-cifar10'];
+  const stages = (v.stages ?? (v.arch === 'ddpmpp' ? 's0' : 's0,s1,s2')).split(',');
+  for (const s of stages) if (!(s in SIGMA)) throw new Error(`--stages: unknown stage "${s}" (s0, s1, s2)`);
+  const batches = v.batch!.split(',').map((b) => integerFlag('batch', b, 1)!);
+  const iters = integerFlag('iters', v.iters, 1)!;
+  const sampleBatch = integerFlag('sample-batch', v['sample-batch'] ?? (v.arch === 'ddpmpp' ? '512' : '256'), 1)!;
+  const firstDevice = await useDevice(v.device!, 'fp32');
+  const precisions = (v.precision ?? (firstDevice.startsWith('cuda') ? 'fp32,tf32' : 'fp32')).split(',');
+  const rows: Row[] = [];
+  const emit = (row: Row) => {
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  };
+  const edm = new EDMFormulation();
+
+  for (const precision of precisions) {
+    if (precision !== 'fp32' && precision !== 'tf32') throw new Error(`--precision: unknown "${precision}" (fp32, tf32)`);
+    const device = await useDevice(v.device!, precision);
+    const backend = T.getBackend();
+    const memory = memoryOf(backend);
+    const gen = new T.Generator(0);
+    const net = networkFromConfig(preset, gen);
+    const optimizer = new Adam(net.namedParameters(), { lr: 1e-4 });
+    const base = { arch: v.arch, device, precision };
+    const trainStep = (batch: number, sigma: number) =>
+      T.tidy(() => {
+        net.train();
+        const x0 = T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5);
+        const loss = edm.loss((x, s) => net.forward(x, s, { augmentLabels: T.zeros([batch, 9]), generator: gen }), x0, new Float64Array(batch).fill(sigma), gen.normal(x0.shape));
+        T.backward(T.mulScalar(T.sum(loss), 1 / batch));
+        optimizer.step();
+        optimizer.zeroGrad();
+      });
+    for (const batch of batches) {
+      for (const stage of stages) {
+        try {
+          for (let i = 0; i < 3; i++) trainStep(batch, SIGMA[stage]);
+          memory?.reset();
+          const s = seconds(backend, () => {
+            for (let i = 0; i < iters; i++) trainStep(batch, SIGMA[stage]);
+          });
+          emit({ ...base, batch, what: `train ${stage}`, imagesPerSecond: +((batch * iters) / s).toFixed(1), peakMiB: memory?.peakMiB() });
+        } catch (e) {
+          emit({ ...base, batch, what: `train ${stage}`, error: (e as Error).message.split('\n')[0] });
+        }
+      }
+    }
+    if (v.sample) {
+      net.train(false);
+      const run = () => sample({ model: (x, s) => net.forward(x, s), shape: [3, 32, 32], batch: sampleBatch, seed: 0, sampler: 'heun', steps: 18 }).images.dispose();
+      try {
+        run();
+        memory?.reset();
+        const s = seconds(backend, run);
+        emit({ ...base, batch: sampleBatch, what: 'sample heun 35 NFE', imagesPerSecond: +(sampleBatch / s).toFixed(1), peakMiB: memory?.peakMiB() });
+      } catch (e) {
+        emit({ ...base, batch: sampleBatch, what: 'sample heun 35 NFE', error: (e as Error).message.split('\n')[0] });
+      }
+    }
+    optimizer.dispose();
+    for (const p of net.parameters()) p.dispose();
+  }
+  console.log('\n| arch | device | precision | batch | measurement | images/s | peak MiB |\n|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.arch} | ${r.device} | ${r.precision} | ${r.batch} | ${r.what} | ${r.error ? `error: ${r.error}` : r.imagesPerSecond} | ${r.peakMiB ?? ''} |`);
+}
