@@ -1,5 +1,5 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
-import { type ParallelTask, parallelFor, parallelTask, threadsFor } from './pool.js';
+import { type ParallelTask, parallelFor, parallelTask, threadsFor, chunksFor } from './pool.js';
 
 /**
  * Ops whose elements each cost a transcendental function (10 to 60 ns in V8) rather than a nanosecond or
@@ -25,7 +25,7 @@ interface Unary {
 /** Elements [0, n) in one span per thread, if the op is costly enough to split. */
 function overSpans(task: ParallelTask<Unary>, args: Omit<Unary, 'span'>): void {
   if (args.n === 0) return;
-  const span = Math.ceil(args.n / threadsFor(elementWork(args.op, args.n)));
+  const span = Math.ceil(args.n / chunksFor(elementWork(args.op, args.n)));
   parallelFor(task, { ...args, span }, Math.ceil(args.n / span));
 }
 

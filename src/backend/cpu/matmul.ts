@@ -13,7 +13,7 @@
  * same order whichever block holds it, so the result does not depend on the number of threads.
  */
 import type { MatmulParams } from '../backend.js';
-import { parallelFor, parallelTask, threadsFor } from './pool.js';
+import { parallelFor, parallelTask, threadsFor, chunksFor } from './pool.js';
 import { float64Scratch } from './scratch.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
@@ -42,7 +42,7 @@ const tile = new Float64Array(MR * NR);
 
 /** C = alpha * op(A) @ op(B) + beta * C, op(A) m x k, op(B) k x n. With beta = 0, C's old contents (even NaN) are ignored. */
 export function gemm(m: number, n: number, k: number, alpha: number, a: Operand, b: Operand, beta: number, c: StridedMatrix): void {
-  const threads = threadsFor(m * n * k);
+  const threads = chunksFor(m * n * k);
   if (threads === 1) {
     multiply(m, n, k, alpha, a, b, beta, c);
     return;
@@ -93,7 +93,7 @@ export function matmul(a: Float32Array, b: Float32Array, c: Float32Array, p: Mat
   const { m, n, k, alpha, beta } = p;
   if (p.batch === 1) gemm(m, n, k, alpha, entryOfA(a, p, 0), entryOfB(b, p, 0), beta, entryOfC(c, p, 0));
   else {
-    const runLength = Math.ceil(p.batch / threadsFor(p.batch * m * n * k));
+    const runLength = Math.ceil(p.batch / chunksFor(p.batch * m * n * k));
     parallelFor(batchRuns, { a, b, c, p, runLength }, Math.ceil(p.batch / runLength));
   }
 }

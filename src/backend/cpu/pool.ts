@@ -118,6 +118,11 @@ export function threadsFor(work: number): number {
   return mayUseWorkers() && work >= MIN_PARALLEL_WORK ? cpuThreadCount() : 1;
 }
 
+export function chunksFor(work: number): number {
+  const t = threadsFor(work);
+  return t === 1 ? 1 : t * Number(process.env.SD_CHUNKS ?? 1);
+}
+
 /** False in a worker, inside a chunk, or when configured for one thread. */
 function mayUseWorkers(): boolean {
   return !isPoolWorker && !inParallelRegion && cpuThreadCount() > 1;
