@@ -2,11 +2,12 @@
 # Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
 # suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
 # Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
-# Sections: conformance, bench, anchor (default: all), e.g. `bash bench/gpu-run.sh conformance bench`.
+# Sections: conformance, bench, anchor, cluster (default: all), e.g. `bash bench/gpu-run.sh conformance bench`.
+# The cluster section needs a CIFAR-10 batch staged: ../shared/device/stage.sh ../shared/data/cifar10/data_batch_1.bin
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-sections=${*:-conformance bench anchor}
+sections=${*:-conformance bench anchor cluster}
 export STAGEDIFF_KERNEL_CACHE=/tmp/stagediff-kernels
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 date -u +%F | tee -a "$out/gpu.txt"
@@ -15,8 +16,16 @@ for s in $sections; do
     conformance)
       node --test --test-reporter=spec dist/test/backend/cuda-conformance.test.js 2>&1 | tee "$out/conformance.log" | grep -E "^(✖|✔|ℹ)|rel L2 [0-9.e+-]*$|loss|device" | grep -vE "rel L2 [0-9].*e-(0[6-9]|[1-9][0-9])$|rel L2 0.00e\+0$" ;;
     bench)
-      timeout 300 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32,tf32 --batch 128,256 --sample 2>&1 | tee "$out/bench.txt"
-      timeout 150 node dist/src/cli/main.js bench --arch multistage --device cuda --precision tf32 --batch 128 2>&1 | tee -a "$out/bench.txt" ;;
+      timeout 100 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32 --batch 128 2>&1 | tee "$out/bench.txt"
+      timeout 200 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision tf32 --batch 128,512 --sample 2>&1 | tee -a "$out/bench.txt"
+      timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt" ;;
+    cluster)
+      for device in cuda cpu; do
+        start=$SECONDS
+        timeout 240 node dist/src/cli/main.js cluster --source cifar10 --data .device/extra/data_batch_1.bin \
+          --method algorithm1 --samples 500 --device $device --out "$out/partition-$device.json" 2>&1 | tail -2 | tee -a "$out/cluster.txt"
+        echo "cluster on $device: $((SECONDS - start)) s" | tee -a "$out/cluster.txt"
+      done ;;
     anchor)
       ANCHOR_EDM=.anchor/edm PYTHONUNBUFFERED=1 timeout 200 python3 .anchor/anchor_edm.py ddpmpp 2>&1 | tee "$out/anchor.jsonl" ;;
   esac

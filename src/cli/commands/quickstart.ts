@@ -6,16 +6,18 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { presetConfig } from '../../train/config.js';
-import { parseFlags } from '../args.js';
+import { integerFlag, parseFlags } from '../args.js';
+import { useDevice } from '../device.js';
 import { ProgressBar, formatDuration } from '../progress.js';
 import { runClustering } from './cluster.js';
 import { runTraining } from './train.js';
 
-const USAGE = `usage: stagediff quickstart [--run-dir DIR] [--device auto|cpu|cuda]
+const USAGE = `usage: stagediff quickstart [--run-dir DIR] [--device auto|cpu|cuda] [--images N]
 
 Clusters the built-in 16x16 shapes data into three noise stages with its optimal denoiser, trains a small
 multistage model on it with those boundaries, and writes a sample grid and a report (a few minutes on a
-2-core CPU). Each run gets a new folder: runs/quickstart, runs/quickstart-2, ...`;
+2-core CPU). Each run gets a new folder: runs/quickstart, runs/quickstart-2, ... --images N stops training
+after N images (a shorter, rougher run).`;
 
 function freshRunDir(base: string): string {
   if (!existsSync(base)) return base;
@@ -23,15 +25,16 @@ function freshRunDir(base: string): string {
 }
 
 export async function quickstartCommand(argv: string[]): Promise<void> {
-  const v = parseFlags(argv, { 'run-dir': { type: 'string' }, device: { type: 'string', default: 'auto' } }, USAGE);
+  const v = parseFlags(argv, { 'run-dir': { type: 'string' }, device: { type: 'string', default: 'auto' }, images: { type: 'string' } }, USAGE);
   const started = performance.now();
+  const device = await useDevice(v.device!);
   const runDir = v['run-dir'] ?? freshRunDir('runs/quickstart');
   const config = presetConfig('quickstart') as { data: { resolution: number; count: number }; model: Record<string, unknown>; runDir: string; device: string };
   config.runDir = runDir;
   config.device = v.device!;
 
   const bar = new ProgressBar('cluster');
-  bar.line(`1/2 stage boundaries: Algorithm 1 on the shapes data (optimal denoiser of 1024 images, VP schedule)`);
+  bar.line(`1/2 stage boundaries: Algorithm 1 on the shapes data (optimal denoiser of 1024 images, VP schedule), on ${device}`);
   const partitionPath = join(runDir, 'partition.json');
   mkdirSync(runDir, { recursive: true });
   const clustering = await runClustering(
@@ -43,7 +46,7 @@ export async function quickstartCommand(argv: string[]): Promise<void> {
 
   config.model = { ...config.model, stageBoundaries: null, stagesFrom: partitionPath };
   bar.line('2/2 training the multistage model');
-  const result = await runTraining(config, { resume: false });
+  const result = await runTraining(config, { resume: false, stopAtImages: integerFlag('images', v.images, 1) });
   const seconds = (performance.now() - started) / 1000;
   const report = [
     '# stagediff quickstart',

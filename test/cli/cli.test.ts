@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StagePartition } from '../../src/models/stage-partition.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+test('--help lists the commands and info reports the backends', () => {
+  const help = run(['--help']);
+  assert.equal(help.status, 0);
+  for (const c of ['train', 'sample', 'cluster', 'quickstart', 'bench', 'info']) assert.match(help.stdout, new RegExp(`\\n  ${c}\\s`));
+  const info = run(['info']);
+  assert.equal(info.status, 0);
+  assert.match(info.stdout, /backend cpu: available, \d+ threads/);
+  assert.match(info.stdout, /backend cuda: (available|not available)/);
+  const unknown = run(['frobnicate']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+});
+
+test('the quickstart path runs end to end: clustering, training with its boundaries, grid, report', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'stagediff-qs-')), 'run');
+  const r = run(['quickstart', '--run-dir', dir, '--images', '32', '--device', 'cpu']);
+  assert.equal(r.status, 0, r.stderr);
+  const partition = StagePartition.fromJSON(JSON.parse(readFileSync(join(dir, 'partition.json'), 'utf8')));
+  assert.equal(partition.numStages, 3);
+  const report = readFileSync(join(dir, 'report.md'), 'utf8');
+  assert.match(report, new RegExp(`sigma ${partition.boundaries.map((b) => b.toFixed(3)).join(' / ')}`));
+  assert.match(report, /trained 32 images/);
+  for (const f of ['partition.png', 'log.jsonl', 'grid-000000000032.png', 'checkpoint-000000000032.safetensors']) assert.ok(existsSync(join(dir, f)), f);
+});
+
+test('cluster writes a partition that train reads, and rejects bad settings by name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stagediff-cluster-'));
+  const out = join(dir, 'p.json');
+  const r = run(['cluster', '--source', 'shapes', '--resolution', '8', '--limit', '128', '--method', 'uniform', '--stages', '4', '--out', out, '--device', 'cpu']);
+  assert.equal(r.status, 0, r.stderr);
+  const json = JSON.parse(readFileSync(out, 'utf8')) as { sigma_boundaries: number[]; boundaries: { t: number }[] };
+  // uniform in t over the official axis [1e-3, 1]
+  json.boundaries.forEach((b, k) => assert.ok(Math.abs(b.t - (1e-3 + ((k + 1) * (1 - 1e-3)) / 4)) < 1e-12, `boundary ${k}: t ${b.t}`));
+  assert.equal(StagePartition.fromJSON(json).numStages, 4, 'train reads the partition (model.stagesFrom)');
+  const bad = run(['cluster', '--source', 'shapes', '--method', 'algorithm1', '--alpha', '1.5', '--out', join(dir, 'x.json'), '--device', 'cpu']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /alpha/);
+});
