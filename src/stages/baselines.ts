@@ -1,6 +1,7 @@
 /**
  * The paper's baseline stage splits (Table 4), which need no data:
  * - uniform: equal spans of time;
+ * - snr-equal: equal spans of log-SNR between the ends of the time axis (the issue's literal reading);
  * - snr: the official snr_cluster.py's split, a 1-D clustering of log-SNR: a uniform grid of times
  *   (1000 points in the official code) cut into K contiguous stages that minimise the total absolute
  *   deviation of each point's log-SNR from its stage's median. Every grid point weighs the same, so the
@@ -15,6 +16,25 @@ import { type NoiseLevelAt, logSnrOf, timeGrid } from './noise-level.js';
 export function uniformTimeBoundaries(stages: number, tMin: number, tMax: number): number[] {
   if (!Number.isInteger(stages) || stages < 1) throw new Error(`the number of stages must be a positive integer, got ${stages}`);
   return Array.from({ length: stages - 1 }, (_, k) => tMin + ((tMax - tMin) * (k + 1)) / stages);
+}
+
+/** Times of the K - 1 boundaries that cut [logSNR(tMax), logSNR(tMin)] into equal spans (bisection: log-SNR falls with t). */
+export function equalLogSnrBoundaries(stages: number, levelAt: NoiseLevelAt, tMin: number, tMax: number): number[] {
+  if (!Number.isInteger(stages) || stages < 1) throw new Error(`the number of stages must be a positive integer, got ${stages}`);
+  const hi = logSnrOf(levelAt(tMin));
+  const lo = logSnrOf(levelAt(tMax));
+  if (!(Number.isFinite(hi) && Number.isFinite(lo) && hi > lo)) throw new Error(`log-SNR must be finite and fall from t = ${tMin} to ${tMax}, got ${hi} and ${lo}`);
+  return Array.from({ length: stages - 1 }, (_, k) => {
+    const target = hi - ((hi - lo) * (k + 1)) / stages;
+    let a = tMin;
+    let b = tMax;
+    for (let i = 0; i < 100 && b - a > 1e-12; i++) {
+      const m = 0.5 * (a + b);
+      if (logSnrOf(levelAt(m)) > target) a = m;
+      else b = m;
+    }
+    return 0.5 * (a + b);
+  });
 }
 
 export interface SnrClustering {

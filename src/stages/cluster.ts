@@ -13,7 +13,7 @@ import { StagePartition } from '../models/stage-partition.js';
 import { Generator } from '../tensor/random.js';
 import { DEFAULT_ETA, checkEta } from './agreement.js';
 import { type Algorithm1Boundaries, type Algorithm1Curves, algorithm1Boundaries, algorithm1Curves, checkAlpha } from './algorithm1.js';
-import { type SnrClustering, snrClustering, uniformTimeBoundaries } from './baselines.js';
+import { type SnrClustering, equalLogSnrBoundaries, snrClustering, uniformTimeBoundaries } from './baselines.js';
 import { type GridSimilarity, gridSimilarity } from './grid-similarity.js';
 import { type NoiseLevelAt, sigmaOf, timeGrid } from './noise-level.js';
 import { drawNoisingPairs } from './noising-pairs.js';
@@ -21,7 +21,7 @@ import { OptimalDenoiser, type OptimalDenoiserOptions } from './optimal-denoiser
 import { STAGE_WEIGHTINGS, type StageWeighting, partitionBySimilarity } from './similarity-partition.js';
 import { type VectorDataset, checkDataset } from './vector-dataset.js';
 
-export const CLUSTER_METHODS = ['optimal-denoiser', 'algorithm1', 'uniform', 'snr'] as const;
+export const CLUSTER_METHODS = ['optimal-denoiser', 'algorithm1', 'uniform', 'snr', 'snr-equal'] as const;
 export type ClusterMethod = (typeof CLUSTER_METHODS)[number];
 
 /** Which denoiser output the optimal-denoiser method compares (see grid-similarity.ts). */
@@ -103,6 +103,7 @@ export function clusterStages(options: ClusterOptions): ClusterResult {
   const midpoints = (t: readonly number[], starts: readonly number[]): number[] => starts.map((s) => (t[s - 1] + t[s]) / 2);
 
   if (method === 'uniform') return result(uniformTimeBoundaries(stages, tMin, tMax), {});
+  if (method === 'snr-equal') return result(equalLogSnrBoundaries(stages, levelAt, tMin, tMax), {});
   if (method === 'snr') {
     const gridSize = (settings.gridSize = options.gridSize ?? 1000);
     checkGrid(gridSize, stages);

@@ -281,16 +281,22 @@ export const minimum = (a: Tensor, b: Tensor): Tensor => binaryOp('min', a, b);
 
 // ---------------------------------------------------------------- reductions
 
-/** Sum over `axes` (all when omitted). */
-export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
-  checkFloat32('sum', x);
+/** Reduces x over `axes` (all when omitted) with the backend's sum or max; also returns the kept-dims shape. */
+function reduceAxes(kind: 'sum' | 'max', x: Tensor, axes: readonly number[] | undefined, keepDims: boolean): { result: Tensor; kept: number[] } {
+  checkFloat32(kind, x);
   const ax = new Set((axes ?? x.shape.map((_, i) => i)).map((a) => normalizeAxis(a, x.ndim)));
   const kept = x.shape.map((d, i) => (ax.has(i) ? 1 : d));
   const out = empty(kept, 'float32', x.backend);
-  x.backend.reduceSum(x.buffer, x.shape, out.buffer, kept);
-  const shape = keepDims ? kept : x.shape.filter((_, i) => !ax.has(i));
-  const result = keepDims ? out : view(out, shape);
-  if (!keepDims) out.dispose();
+  (kind === 'sum' ? x.backend.reduceSum : x.backend.reduceMax).call(x.backend, x.buffer, x.shape, out.buffer, kept);
+  if (keepDims) return { result: out, kept };
+  const result = view(out, x.shape.filter((_, i) => !ax.has(i)));
+  out.dispose();
+  return { result, kept };
+}
+
+/** Sum over `axes` (all when omitted). */
+export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
+  const { result, kept } = reduceAxes('sum', x, axes, keepDims);
   const inShape = x.shape;
   return record(result, 'sum', [x], [], (g) => [broadcastTo(reshape(g, kept), inShape)]);
 }
@@ -303,15 +309,7 @@ export function mean(x: Tensor, axes?: readonly number[], keepDims = false): Ten
 
 /** Max over axes; no gradient (used for statistics and stable log-sum-exp). */
 export function max(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
-  checkFloat32('max', x);
-  const ax = new Set((axes ?? x.shape.map((_, i) => i)).map((a) => normalizeAxis(a, x.ndim)));
-  const kept = x.shape.map((d, i) => (ax.has(i) ? 1 : d));
-  const out = empty(kept, 'float32', x.backend);
-  x.backend.reduceMax(x.buffer, x.shape, out.buffer, kept);
-  if (keepDims) return out;
-  const v = view(out, x.shape.filter((_, i) => !ax.has(i)));
-  out.dispose();
-  return v;
+  return reduceAxes('max', x, axes, keepDims).result;
 }
 
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {

@@ -61,7 +61,7 @@ async function checkThreadCountsAgree(c: Case): Promise<void> {
   }
 }
 
-// Every shape below is big enough to split (pool.ts splits work of 2^18 multiply-adds and up).
+// Every shape below is big enough to split (pool.ts splits work of 2^19 multiply-adds and up).
 
 function matmulCase(name: string, p: MatmulParams): Case {
   const sizeA = (p.strideA || p.m * p.k) * (p.strideA ? p.batch : 1);
@@ -71,9 +71,9 @@ function matmulCase(name: string, p: MatmulParams): Case {
 
 const one = { batch: 1, strideA: 0, strideB: 0, strideC: 0 };
 const matmulCases = [
-  matmulCase('matmul split by rows (A transposed, beta 0.75)', { ...one, m: 150, n: 20, k: 100, transA: true, transB: false, alpha: 0.5, beta: 0.75 }),
-  matmulCase('matmul split by columns (B transposed)', { ...one, m: 12, n: 300, k: 90, transA: false, transB: true, alpha: 1, beta: 0 }),
-  matmulCase('batched matmul sharing A', { batch: 4, m: 40, n: 50, k: 60, transA: false, transB: false, alpha: 1, beta: 0, strideA: 0, strideB: 60 * 50, strideC: 40 * 50 }),
+  matmulCase('matmul split by rows (A transposed, beta 0.75)', { ...one, m: 200, n: 30, k: 100, transA: true, transB: false, alpha: 0.5, beta: 0.75 }),
+  matmulCase('matmul split by columns (B transposed)', { ...one, m: 12, n: 500, k: 90, transA: false, transB: true, alpha: 1, beta: 0 }),
+  matmulCase('batched matmul sharing A', { batch: 6, m: 40, n: 50, k: 60, transA: false, transB: false, alpha: 1, beta: 0, strideA: 0, strideB: 60 * 50, strideC: 40 * 50 }),
 ];
 
 function convCase(name: string, n: number, cIn: number, cOut: number, size: number, kernel: number, pad: number, stride: number, bias: boolean): Case {
@@ -96,10 +96,10 @@ function convCase(name: string, n: number, cIn: number, cOut: number, size: numb
 }
 
 const convCases = [
-  convCase('conv 3x3 with bias, images spread over threads', 4, 8, 12, 12, 3, 1, 1, true),
+  convCase('conv 3x3 with bias, images spread over threads', 4, 8, 16, 12, 3, 1, 1, true),
   convCase('conv 3x3 of one image, its products split', 1, 16, 16, 16, 3, 1, 1, false),
   convCase('conv 3x3 stride 2', 3, 16, 16, 17, 3, 1, 2, true),
-  convCase('conv 1x1 (no column matrix)', 4, 32, 24, 12, 1, 0, 1, false),
+  convCase('conv 1x1 (no column matrix)', 4, 32, 32, 12, 1, 0, 1, false),
 ];
 
 function attentionCase(name: string, b: number, c: number, l: number): Case {
@@ -116,7 +116,7 @@ function attentionCase(name: string, b: number, c: number, l: number): Case {
   };
 }
 
-const attentionCases = [attentionCase('attention, entries spread over threads', 4, 16, 64), attentionCase('attention of one entry, its products split', 1, 32, 128)];
+const attentionCases = [attentionCase('attention, entries spread over threads', 4, 24, 64), attentionCase('attention of one entry, its products split', 1, 32, 144)];
 
 const unaryCases = (['silu', 'tanh'] as const).map<Case>((op) => ({
   name: `${op} forward and backward`,

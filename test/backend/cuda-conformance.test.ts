@@ -15,6 +15,7 @@ import { cast as hostCast } from '../../src/backend/cpu/layout.js';
 import { type CudaBackend, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
 import { type DType, type HostArray, allocHost } from '../../src/tensor/dtype.js';
 import * as T from '../../src/tensor/index.js';
+import { relError } from '../helpers/gradcheck.js';
 
 const probe = probeCuda();
 const skip = probe.available ? false : `no usable CUDA GPU: ${probe.missing.join('; ')}`;
@@ -29,15 +30,6 @@ function rand(n: number, lo = -1, hi = 1): Float32Array {
   return Float32Array.from(u, (x) => lo + (hi - lo) * x);
 }
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 interface Arg {
   data?: HostArray;
@@ -70,7 +62,7 @@ function compare(what: string, gpu: Backend, args: Arg[], kernel: (b: Backend, b
   const got = run(gpu, true);
   let worst = 0;
   got.forEach((g, i) => {
-    const e = relErr(g as ArrayLike<number>, want[i] as ArrayLike<number>);
+    const e = relError(g as ArrayLike<number>, want[i] as ArrayLike<number>);
     worst = Number.isNaN(e) ? NaN : Math.max(worst, e);
   });
   log(`${what}: rel L2 ${worst.toExponential(2)}`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { snrClustering, uniformTimeBoundaries, logSnrOf } from '../../src/stages/index.js';
+import { equalLogSnrBoundaries, snrClustering, uniformTimeBoundaries, logSnrOf } from '../../src/stages/index.js';
 import { vpLevel } from './vp.js';
 
 test('uniform splits time into equal spans', () => {
@@ -33,4 +33,13 @@ test('the snr baseline is exact: no other cut of a small grid has less total dev
 
 test('a schedule whose log-SNR does not fall is rejected', () => {
   assert.throws(() => snrClustering(3, (t) => ({ t, scale: 1, std: 0.5 }), 10, 0.1, 1), /log-SNR must be finite and fall/);
+});
+
+test('snr-equal cuts the log-SNR range into equal spans (t1 falls early on the VP schedule)', () => {
+  const times = equalLogSnrBoundaries(3, vpLevel, 0.001, 1);
+  const hi = logSnrOf(vpLevel(0.001));
+  const lo = logSnrOf(vpLevel(1));
+  times.forEach((t, k) => assert.ok(Math.abs(logSnrOf(vpLevel(t)) - (hi - ((hi - lo) * (k + 1)) / 3)) < 1e-6, `boundary ${k} at t ${t}`));
+  assert.ok(times[0] < 0.1 && times[1] > times[0] && times[1] < 1);
+  assert.throws(() => equalLogSnrBoundaries(0, vpLevel, 0.001, 1), /positive integer/);
 });

@@ -95,7 +95,7 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
   const trainer = await Trainer.create(raw, { resume: options.resume });
   const c = trainer.config;
   const bar = new ProgressBar('train');
-  bar.line(`stagediff train: ${c.model.kind} model (${formatCount(trainer.model.net.numParameters())} parameters, stages ${JSON.stringify(trainer.model.partition.boundaries)}), ${c.formulation.kind} formulation, ${trainer.dataset.name} (${trainer.dataset.length} images ${trainer.dataset.imageShape.join('x')}), on ${device}`);
+  bar.line(`stagediff train: ${c.model.kind} model (${formatCount(trainer.model.net.numParameters())} parameters, stages at sigma ${trainer.model.partition.boundaries.map((b) => +b.toPrecision(5)).join(', ') || 'none'}), ${c.formulation.kind} formulation, ${trainer.dataset.name} (${trainer.dataset.length} images ${trainer.dataset.imageShape.join('x')}), on ${device}`);
   if (trainer.resumed) bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images`);
   const result = await trainer.run({
     stopAtImages: options.stopAtImages,
