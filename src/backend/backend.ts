@@ -106,6 +106,11 @@ export interface AdamParams {
 
 export interface Backend {
   readonly name: 'cpu' | 'cuda';
+  /**
+   * Reduced-precision dtypes conv2d and matmul take as operands (accumulating in fp32) besides float32;
+   * autocast (tensor/engine.ts) uses them. Absent: float32 only.
+   */
+  readonly autocastDtypes?: readonly DType[];
 
   // memory
   alloc(dtype: DType, length: number): DeviceBuffer;
@@ -140,7 +145,8 @@ export interface Backend {
   /** out[index[i]] += src[i] for rows of `rowLength` elements. */
   scatterAddRows(src: DeviceBuffer, index: Int32Array, out: DeviceBuffer, rowLength: number): void;
 
-  // dense math
+  // dense math: operands float32 or one of autocastDtypes; matmul's C is float32, conv2d's y, dx and dw
+  // have x's dtype
   matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, p: MatmulParams): void;
   conv2d(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, p: Conv2dParams): void;
   conv2dBackwardData(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, p: Conv2dParams): void;

@@ -4,6 +4,7 @@
  * `tidy(fn)` frees every tensor made inside it except those it returns or `keep`s.
  */
 import type { Backend } from '../backend/backend.js';
+import type { DType } from './dtype.js';
 
 /** What the engine needs of a tensor to manage its lifetime. */
 export interface Disposable {
@@ -13,6 +14,7 @@ export interface Disposable {
 
 let defaultBackend: Backend | null = null;
 let gradEnabled = true;
+let autocast: DType | null = null;
 const scopes: Set<Disposable>[] = [];
 
 export function setBackend(backend: Backend): void {
@@ -40,6 +42,31 @@ export function noGrad<T>(fn: () => T): T {
     return fn();
   } finally {
     gradEnabled = prev;
+  }
+}
+
+/**
+ * Mixed precision as PyTorch's autocast: while set (to 'bfloat16'), conv2d and matmul cast their float32
+ * operands to it on a backend that does matrix work in it (Backend.autocastDtypes) and return float32;
+ * everything else, and the parameters and their gradients, stay float32. A no-op on other backends.
+ */
+export function setAutocast(dtype: DType | null): void {
+  autocast = dtype;
+}
+
+/** The autocast dtype in force on `backend`, or null. */
+export function autocastDtype(backend: Backend): DType | null {
+  return autocast && backend.autocastDtypes?.includes(autocast) ? autocast : null;
+}
+
+/** Runs fn with autocast set to `dtype` (null: off). */
+export function withAutocast<T>(dtype: DType | null, fn: () => T): T {
+  const prev = autocast;
+  autocast = dtype;
+  try {
+    return fn();
+  } finally {
+    autocast = prev;
   }
 }
 

@@ -227,6 +227,15 @@ export class Trainer {
           T.backward(T.sum(T.mul(perSample, weights)));
         });
       }
+      if (!Number.isFinite(weightedLoss)) {
+        // Stop before the weights take the step: nothing written after this point holds NaN weights.
+        this.optimizer.zeroGrad();
+        const last = listCheckpoints(config.runDir).at(-1);
+        throw new Error(
+          `the loss became ${weightedLoss} at step ${this.state.step + 1} (after ${this.state.imagesSeen} images); the weights were not updated. ` +
+            `Lower training.lr or set training.gradClip, then resume${last ? ` from ${last}` : ''} with --resume`,
+        );
+      }
       const params = model.net.parameters();
       if (prepareGradients(params, t.gradClip).repaired) nonFinite++;
       this.optimizer.lr = learningRate({ lr: t.lr, rampUpImages: t.lrRampUpImages, warmupSteps: t.warmupSteps }, before, this.state.step + 1);
@@ -270,9 +279,6 @@ export class Trainer {
       if (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen)) {
         lastCheckpoint = this.checkpoint();
         events.onCheckpoint?.(lastCheckpoint);
-      }
-      if (!Number.isFinite(lastLoss)) {
-        throw new Error(`the loss became ${lastLoss} at step ${this.state.step} (${this.state.imagesSeen} images); lower training.lr or set training.gradClip, then resume from the last checkpoint${lastCheckpoint ? ` (${lastCheckpoint})` : ''}`);
       }
     }
     await iterator.return?.(undefined);

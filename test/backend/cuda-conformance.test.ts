@@ -273,8 +273,11 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
   });
 });
 
-test('CUDA memory stays flat over 200 training steps', { skip }, () => {
-  const gpu = cudaBackend();
+/**
+ * A small conv / group norm / attention / resampling network trained with Adam on one batch: `step(i)`
+ * runs training step i and returns its loss; `dispose()` frees the parameters, moments and batch.
+ */
+function tinyTraining(gpu: CudaBackend): { step: (i: number) => number; dispose: () => void } {
   T.setBackend(gpu);
   const g = new T.Generator(1);
   const param = (shape: number[], scale: number) => {
@@ -309,14 +312,78 @@ test('CUDA memory stays flat over 200 training steps', { skip }, () => {
       });
       return loss.item();
     });
+  const dispose = () => [...params, ...moments.flat(), x].forEach((t) => t.dispose());
+  return { step, dispose };
+}
+
+test('CUDA memory stays flat over 200 training steps', { skip }, () => {
+  const gpu = cudaBackend();
+  const { step, dispose } = tinyTraining(gpu);
   const first = step(0);
   for (let i = 1; i < 10; i++) step(i);
   const after10 = gpu.memoryStats();
   let last = first;
   for (let i = 10; i < 200; i++) last = step(i);
   const after200 = gpu.memoryStats();
+  dispose();
   log(`loss ${first.toFixed(4)} -> ${last.toFixed(4)}; live bytes after 10 steps ${after10.currentBytes}, after 200 ${after200.currentBytes}; reserved ${after10.reservedBytes} -> ${after200.reservedBytes}; cache hits ${after200.cacheHits}/${after200.allocations}`);
   assert.equal(after200.currentBytes, after10.currentBytes, 'live GPU memory grew between step 10 and step 200');
   assert.equal(after200.reservedBytes, after10.reservedBytes, 'reserved GPU memory grew between step 10 and step 200');
   assert.ok(last < first, `loss did not fall (${first} -> ${last})`);
+});
+
+/**
+ * `f` on `inputs` (leaves on `backend` that need gradients) and the gradient of sum(f * r), r uniform in
+ * [-1, 1) from `rSeed`: the output and every input's gradient, as float32 host arrays.
+ */
+function withGradients(backend: Backend, inputs: readonly [Float32Array, number[]][], rSeed: number, f: (xs: T.Tensor[]) => T.Tensor): Float32Array[] {
+  T.setBackend(backend);
+  return T.tidy(() => {
+    const xs = inputs.map(([data, shape]) => {
+      const t = T.fromArray(data, shape);
+      t.requiresGrad = true;
+      return t;
+    });
+    const y = f(xs);
+    const r = Float32Array.from(new T.Generator(rSeed).uniformHost(y.size), (u) => 2 * u - 1);
+    T.backward(T.sum(T.mul(y, T.fromArray(r, y.shape))));
+    return [y, ...xs.map((x) => x.grad!)].map((t) => t.toArray() as Float32Array);
+  });
+}
+
+test('bf16 autocast: conv2d, linear and matmul and their gradients against the CPU in fp32', { skip }, () => {
+  const gpu = cudaBackend();
+  const cases: [string, number[][], (xs: T.Tensor[]) => T.Tensor][] = [
+    ['conv2d 3x3 + bias [8,64,16,16] -> 128', [[8, 64, 16, 16], [128, 64, 3, 3], [128]], ([x, w, b]) => T.conv2d(x, w, b, { pad: 1 })],
+    ['conv2d 3x3 stride 2 [4,32,15,15] -> 48', [[4, 32, 15, 15], [48, 32, 3, 3]], ([x, w]) => T.conv2d(x, w, null, { pad: 1, stride: 2 })],
+    ['conv2d 1x1 + bias [4,96,8,8] -> 288', [[4, 96, 8, 8], [288, 96, 1, 1], [288]], ([x, w, b]) => T.conv2d(x, w, b)],
+    ['linear [256,512] -> 384', [[256, 512], [384, 512], [384]], ([x, w, b]) => T.linear(x, w, b)],
+    ['batched matmul [4,32,64]ᵀ @ [32,48]', [[4, 32, 64], [32, 48]], ([a, b]) => T.matmul(a, b, true, false)],
+  ];
+  for (const [what, shapes, f] of cases) {
+    const inputs = shapes.map((shape): [Float32Array, number[]] => [rand(shape.reduce((a, b) => a * b, 1)), shape]);
+    const want = withGradients(cpu, inputs, seed, f);
+    const got = T.withAutocast('bfloat16', () => withGradients(gpu, inputs, seed, f));
+    const errors = got.map((g, i) => relError(g, want[i]));
+    log(`bf16 ${what}: rel L2 output ${errors[0].toExponential(2)}, gradients ${errors.slice(1).map((e) => e.toExponential(2)).join(' ')}`);
+    errors.forEach((e, i) => assert.ok(e < 1e-2, `bf16 ${what}: ${i === 0 ? 'output' : `gradient ${i}`} relative L2 error ${e} exceeds 1e-2`));
+  }
+});
+
+test('bf16 autocast: training losses follow fp32 training', { skip }, () => {
+  const gpu = cudaBackend();
+  const losses = (autocast: T.DType | null): number[] =>
+    T.withAutocast(autocast, () => {
+      const { step, dispose } = tinyTraining(gpu);
+      const out = Array.from({ length: 30 }, (_, i) => step(i));
+      dispose();
+      return out;
+    });
+  const fp32 = losses(null);
+  const bf16 = losses('bfloat16');
+  const worst = Math.max(...fp32.map((l, i) => Math.abs(bf16[i] - l) / l));
+  log(`training losses fp32 ${fp32[0].toFixed(5)} -> ${fp32[29].toFixed(5)}, bf16 ${bf16[0].toFixed(5)} -> ${bf16[29].toFixed(5)}; largest relative difference ${worst.toExponential(2)}`);
+  assert.ok(Math.abs(bf16[0] - fp32[0]) / fp32[0] < 1e-2, `first bf16 loss ${bf16[0]} is not within 1% of fp32's ${fp32[0]}`);
+  assert.ok(worst < 3e-2, `bf16 losses drift from fp32's by ${worst}`);
+  assert.ok(bf16[29] < bf16[0], `bf16 loss did not fall (${bf16[0]} -> ${bf16[29]})`);
 });

@@ -151,3 +151,19 @@ test('bad input fails with a message that names the problem, and loses nothing',
   assert.ok(readFileSync(kept.at(-1)!).equals(before));
   assert.ok(existsSync(kept.at(-1)!));
 });
+
+test('a NaN loss stops the run before the weights change, naming the last checkpoint', async () => {
+  const dir = tempDir();
+  const config = tinyConfig(dir, { training: { ...(tinyConfig(dir).training as object), totalImages: 128 } });
+  await (await Trainer.create({ ...config, training: { ...(config.training as object), totalImages: 64 } })).run();
+  const trainer = await Trainer.create(config, { resume: true });
+  const before = tensorsOf(listCheckpoints(dir).at(-1)!);
+  const weights = () => trainer.model.net.parameters().map((p) => Buffer.from(p.toFloat32Array().buffer));
+  const start = weights();
+  const original = trainer.model.loss.bind(trainer.model);
+  trainer.model.loss = (x0, sigma, noise, g) => T.mulScalar(original(x0, sigma, noise, g), NaN);
+  await assert.rejects(trainer.run(), /the loss became NaN at step 5 \(after 64 images\); the weights were not updated[^]*resume from .*checkpoint-000000000064/);
+  weights().forEach((w, i) => assert.ok(w.equals(start[i]), `parameter ${i} changed`));
+  assert.equal(listCheckpoints(dir).length, 1);
+  assert.deepEqual([...tensorsOf(listCheckpoints(dir)[0]).keys()], [...before.keys()]);
+});

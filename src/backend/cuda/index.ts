@@ -260,6 +260,7 @@ function create(core: Core, math: MathMode): CudaBackend {
 
   const backend: CudaBackend = {
     name: 'cuda',
+    autocastDtypes: ['bfloat16'],
     device: ctx.deviceName,
     math,
 

@@ -11,13 +11,13 @@ import { Adam } from '../../optim/adam.js';
 import { EDMFormulation } from '../../diffusion/formulations/edm.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../device.js';
 
 const USAGE = `usage: stagediff bench [options]
 
   --arch A            ddpmpp | multistage (default ddpmpp)
   --device D          auto | cpu | cuda (default auto)
-  --precision P,...   fp32, tf32 (default fp32,tf32 on a GPU)
+  --precision P,...   fp32, tf32, bf16 (default fp32,tf32 on a GPU)
   --batch N,...       training batch sizes (default 128)
   --stages S,...      s0, s1, s2 = sigma 0.5, 5, 20 (default s0 for ddpmpp, all for multistage)
   --iters N           timed steps per measurement after 3 warm-up steps (default 10)
@@ -84,7 +84,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const edm = new EDMFormulation();
 
   for (const precision of precisions) {
-    if (precision !== 'fp32' && precision !== 'tf32') throw new Error(`--precision: unknown "${precision}" (fp32, tf32)`);
+    if (!isPrecision(precision)) throw new Error(`--precision: unknown "${precision}" (${PRECISIONS.join(', ')})`);
     const device = await useDevice(v.device!, precision);
     const backend = T.getBackend();
     const memory = memoryOf(backend);
