@@ -17,7 +17,7 @@ for s in $sections; do
       node --test --test-reporter=spec dist/test/backend/cuda-conformance.test.js 2>&1 | tee "$out/conformance.log" | grep -E "^(✖|✔|ℹ)|rel L2 [0-9.e+-]*$|loss|device" | grep -vE "rel L2 [0-9].*e-(0[6-9]|[1-9][0-9])$|rel L2 0.00e\+0$" ;;
     bench)
       timeout 100 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32 --batch 128 2>&1 | tee "$out/bench.txt"
-      timeout 200 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision tf32 --batch 128,512 --sample 2>&1 | tee -a "$out/bench.txt"
+      timeout 240 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision bf16,tf32 --batch 128,512 --sample 2>&1 | tee -a "$out/bench.txt"
       timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt" ;;
     cluster)
       for device in cuda cpu; do

@@ -10,7 +10,7 @@ import type { AttentionParams, BinaryOp, Conv2dParams, GroupNormParams, Resample
 import type { DType } from './dtype.js';
 import { isFloat } from './dtype.js';
 import { bindAutogradOps, record } from './autograd.js';
-import { autocastDtype } from './engine.js';
+import { autocastDtype, noGrad } from './engine.js';
 import { type Shape, broadcastShapes, broadcastStrides, formatShape, normalizeAxis, numel, resolveReshape, sameShape } from './shape.js';
 import { Tensor, empty, fromArray, view, zeros } from './tensor.js';
 import type { Generator } from './random.js';
@@ -248,7 +248,6 @@ function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const out = empty(shape, 'float32', a.backend);
   a.backend.binary(op, { buf: a.buffer, strides: broadcastStrides(a.shape, shape) }, { buf: b.buffer, strides: broadcastStrides(b.shape, shape) }, out.buffer, shape);
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
-  const dtype = a.dtype;
   const [shapeA, shapeB] = [a.shape, b.shape];
   switch (op) {
     case 'add':
@@ -329,29 +328,39 @@ export function mse(a: Tensor, b: Tensor): Tensor {
 
 /**
  * Matrix product of the last two axes; a leading batch axis on either side broadcasts. Under autocast the
- * operands are multiplied in its dtype (fp32 accumulation); the product and the gradients are float32.
+ * operands are cast to its dtype inside the op (fp32 accumulation); the product and the gradients are float32.
  */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   checkSameBackend(a, b);
   checkFloat32('matmul', a, b);
-  const half = autocastDtype(a.backend);
-  if (!half) return matmulOf(a, b, transA, transB);
-  return withCasts([a, b], half, ([ah, bh]) => matmulOf(ah, bh, transA, transB));
-}
-
-/**
- * fn applied to `inputs` cast to `dtype`; the casts are freed as it returns (what fn's node saved stays
- * alive through it), their backward brings the gradients back to float32.
- */
-function withCasts(inputs: readonly Tensor[], dtype: DType, fn: (casts: Tensor[]) => Tensor): Tensor {
-  const casts = inputs.map((t) => cast(t, dtype));
-  const out = fn(casts);
-  for (const t of casts) t.dispose();
+  const dtype = autocastDtype(a.backend) ?? 'float32';
+  const [ac, bc] = noGrad(() => [cast(a, dtype), cast(b, dtype)]);
+  const out = product(ac, bc, transA, transB);
+  const [shapeA, shapeB] = [a.shape, b.shape];
+  record(out, 'matmul', [a, b], [a.requiresGrad ? bc : null, b.requiresGrad ? ac : null], (g32, [sb, sa]) => {
+    // dA = g @ op(B)^T (in A's own orientation), dB likewise; batch-broadcast operands sum over the batch.
+    const g = cast(g32, dtype);
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (sb) {
+      const full = transA ? product(sb, g, transB, true) : product(g, sb, false, !transB);
+      ga = shapeA.length === 2 && full.ndim === 3 ? sum(full, [0]) : full;
+      if (shapeA.length === 3 && shapeA[0] === 1) ga = sumTo(ga, shapeA);
+    }
+    if (sa) {
+      const full = transB ? product(g, sa, true, transA) : product(sa, g, !transA, false);
+      gb = shapeB.length === 2 && full.ndim === 3 ? sum(full, [0]) : full;
+      if (shapeB.length === 3 && shapeB[0] === 1) gb = sumTo(gb, shapeB);
+    }
+    return [ga, gb];
+  });
+  // The reduced-precision copies live on only where the node saved them.
+  for (const t of [ac, bc]) if (t !== a && t !== b) t.dispose();
   return out;
 }
 
-/** matmul of two operands of one dtype (float32 or an autocast dtype) into float32. */
-function matmulOf(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+/** The float32 product of two operands of one dtype (float32 or an autocast dtype), not recorded. */
+function product(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   if (a.dtype !== b.dtype) throw new Error(`matmul of ${a.dtype} and ${b.dtype} operands`);
   if (a.ndim < 2 || b.ndim < 2 || a.ndim > 3 || b.ndim > 3) throw new Error(`matmul needs 2-D or 3-D tensors, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
   const [ar, ac] = a.shape.slice(-2);
@@ -371,27 +380,7 @@ function matmulOf(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tenso
     batch, m, n, k, transA, transB, alpha: 1, beta: 0,
     strideA: batchA === 1 ? 0 : ar * ac, strideB: batchB === 1 ? 0 : br * bc, strideC: m * n,
   });
-  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
-  const dtype = a.dtype;
-  const [shapeA, shapeB] = [a.shape, b.shape];
-  return record(out, 'matmul', [a, b], [needA ? b : null, needB ? a : null], (g32, [sb, sa]) => {
-    // dA = g @ op(B)^T (in A's own orientation), dB likewise; batch-broadcast operands sum over the batch.
-    // The products take g in the operands' dtype and give float32 gradients (as cast's backward would).
-    const g = cast(g32, dtype);
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (sb) {
-      const full = transA ? matmulOf(sb, g, transB, true) : matmulOf(g, sb, false, !transB);
-      ga = shapeA.length === 2 && full.ndim === 3 ? sum(full, [0]) : full;
-      if (batchA === 1 && shapeA.length === 3) ga = sumTo(ga, shapeA);
-    }
-    if (sa) {
-      const full = transB ? matmulOf(g, sa, true, transA) : matmulOf(sa, g, !transA, false);
-      gb = shapeB.length === 2 && full.ndim === 3 ? sum(full, [0]) : full;
-      if (batchB === 1 && shapeB.length === 3) gb = sumTo(gb, shapeB);
-    }
-    return [ga, gb];
-  });
+  return out;
 }
 
 /** y = x @ W^T + b with PyTorch's Linear layout (W: [out, in]). */
@@ -409,29 +398,14 @@ export interface Conv2dOptions {
 }
 
 /**
- * 2-D convolution, NCHW, weight [out, in, kh, kw]. Under autocast x and the weight are convolved in its
- * dtype (fp32 accumulation) and the result is returned as float32.
+ * 2-D convolution, NCHW, weight [out, in, kh, kw]. Under autocast x, the weight and the bias are cast to
+ * its dtype for the backend (cuDNN accumulates in fp32 and writes the output in the input dtype), and the
+ * output comes back as float32; the gradients are float32 too.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   checkSameBackend(x, weight);
   checkFloat32('conv2d', x, weight);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) throw new Error(`conv2d: bias ${formatShape(bias.shape)} does not match ${weight.shape[0]} output channels`);
-  const half = autocastDtype(x.backend);
-  if (!half) return conv2dOf(x, weight, bias, options);
-  // cuDNN writes a reduced-precision convolution's output in the input dtype: cast it back, then add the
-  // bias in float32 (its gradient stays the float32 sum over the batch and pixels).
-  const yh = withCasts([x, weight], half, ([xh, wh]) => conv2dOf(xh, wh, null, options));
-  const y = cast(yh, 'float32');
-  yh.dispose();
-  if (!bias) return y;
-  const out = add(y, reshape(bias, [1, bias.size, 1, 1]));
-  y.dispose();
-  return out;
-}
-
-/** conv2d with every tensor in one dtype (float32 or an autocast dtype). */
-function conv2dOf(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Tensor {
-  if (weight.dtype !== x.dtype || (bias && bias.dtype !== x.dtype)) throw new Error(`conv2d of ${x.dtype} input, ${weight.dtype} weight${bias ? `, ${bias.dtype} bias` : ''}`);
   const pad = options.pad ?? 0;
   const stride = options.stride ?? 1;
   if (x.ndim !== 4 || weight.ndim !== 4 || x.shape[1] !== weight.shape[1]) {
@@ -443,27 +417,37 @@ function conv2dOf(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2
   const wOut = Math.floor((w + 2 * pad - kw) / stride) + 1;
   if (hOut <= 0 || wOut <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} with padding ${pad} does not fit input ${formatShape(x.shape)}`);
   const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, pad, stride, hOut, wOut };
-  const dtype = x.dtype;
-  const y = empty([n, cOut, hOut, wOut], dtype, x.backend);
-  x.backend.conv2d(x.buffer, weight.buffer, bias ? bias.buffer : null, y.buffer, p);
+  // One op with the casts inside (not cast ops around a bf16 conv): the bias is added by cuDNN in place
+  // and its gradient is the float32 sum of the incoming float32 gradient. In float32, casts return their input.
+  const dtype = autocastDtype(x.backend) ?? 'float32';
+  const [xc, wc, bc] = noGrad(() => [cast(x, dtype), cast(weight, dtype), bias && cast(bias, dtype)]);
+  const yc = empty([n, cOut, hOut, wOut], dtype, x.backend);
+  x.backend.conv2d(xc.buffer, wc.buffer, bc ? bc.buffer : null, yc.buffer, p);
+  const y = noGrad(() => cast(yc, 'float32'));
   const inputs = bias ? [x, weight, bias] : [x, weight];
   const hasBias = bias !== null;
   const needBias = bias?.requiresGrad ?? false;
   // dx reads the weight and dw reads x.
-  return record(y, 'conv2d', inputs, [x.requiresGrad ? weight : null, weight.requiresGrad ? x : null], (g, [sw, sx]) => {
+  record(y, 'conv2d', inputs, [x.requiresGrad ? wc : null, weight.requiresGrad ? xc : null], (g32, [sw, sx]) => {
+    const g = cast(g32, dtype);
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     if (sw) {
-      gx = empty([n, cIn, h, w], dtype, g.backend);
-      g.backend.conv2dBackwardData(g.buffer, sw.buffer, gx.buffer, p);
+      const gxc = empty([n, cIn, h, w], dtype, g.backend);
+      g.backend.conv2dBackwardData(g.buffer, sw.buffer, gxc.buffer, p);
+      gx = cast(gxc, 'float32');
     }
     if (sx) {
-      gw = empty([cOut, cIn, kh, kw], dtype, g.backend);
-      g.backend.conv2dBackwardFilter(sx.buffer, g.buffer, gw.buffer, p);
+      const gwc = empty([cOut, cIn, kh, kw], dtype, g.backend);
+      g.backend.conv2dBackwardFilter(sx.buffer, g.buffer, gwc.buffer, p);
+      gw = cast(gwc, 'float32');
     }
-    const gb = needBias ? reshape(sum(g, [0, 2, 3], true), [cOut]) : null;
+    const gb = needBias ? reshape(sum(g32, [0, 2, 3], true), [cOut]) : null;
     return hasBias ? [gx, gw, gb] : [gx, gw];
   });
+  // The reduced-precision copies live on only where the node saved them.
+  for (const t of [xc, wc, bc, yc]) if (t && t !== x && t !== weight && t !== bias && t !== y) t.dispose();
+  return y;
 }
 
 /** GroupNorm over [N, C, ...] with per-channel affine gamma, beta. */

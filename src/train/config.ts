@@ -4,7 +4,7 @@
  */
 import { type ObjectSpec, documentSchema, mergeConfig, validateObject } from '../config/schema.js';
 import { STAGE_SAMPLING_KINDS } from './stage-sampling.js';
-import type { Precision } from '../cli/device.js';
+import type { Precision } from '../tensor/device.js';
 
 export interface TrainConfig {
   seed: number;

@@ -252,7 +252,15 @@ function create(core: Core, math: MathMode): CudaBackend {
     put(red[0], 2);
     put(red[1], 3);
     const what = () => `${isMax ? 'max' : 'sum'} of ${JSON.stringify(inShape)} to ${JSON.stringify(outShape)}`;
-    if (nRed >= 256 || nOut < core.ctx.multiprocessors * 4) k(LAYOUT, 'reduce_block').launch(Math.min(nOut, 65535 * 4), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
+    const sms = core.ctx.multiprocessors;
+    if (nOut < sms * 4 && nRed >= 2048 && nRed < 2 ** 31) {
+      // about 8 blocks per multiprocessor, each slice at least 1024 elements long
+      const slices = Math.min(Math.ceil(nRed / 1024), Math.ceil((sms * 8) / nOut), 65535);
+      const part = allocator.alloc(nOut * slices * 8, 'uint8', nOut * slices * 8);
+      k(LAYOUT, 'reduce_partial').launch([Math.min(nOut, 65535), slices, 1], 256, 0, [x.ptr, part.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
+      k(LAYOUT, 'reduce_finish').launch(grid(nOut), 256, 0, [part.ptr, out.ptr, nOut, slices, isMax ? 1 : 0], what);
+      allocator.release(part);
+    } else if (nRed >= 256 || nOut < sms * 4) k(LAYOUT, 'reduce_block').launch(Math.min(nOut, 65535 * 4), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
     else k(LAYOUT, 'reduce_thread').launch(grid(nOut), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
   };
 

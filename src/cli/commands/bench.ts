@@ -11,7 +11,7 @@ import { Adam } from '../../optim/adam.js';
 import { EDMFormulation } from '../../diffusion/formulations/edm.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { PRECISIONS, isPrecision, useDevice } from '../device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
 
 const USAGE = `usage: stagediff bench [options]
 

@@ -4,7 +4,7 @@ import { LinearVPSchedule } from '../../diffusion/schedules/linear-vp.js';
 import { type ClusterMethod, type ClusterResult, CLUSTER_METHODS, clusterPlot, clusterStages, imageVectors } from '../../stages/index.js';
 import type { NoiseLevel } from '../../stages/noise-level.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../device.js';
+import { useDevice } from '../../tensor/device.js';
 import { ProgressBar } from '../progress.js';
 
 const USAGE = `usage: stagediff cluster --source S [--data PATH] --out partition.json [options]

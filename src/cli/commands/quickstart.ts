@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { presetConfig } from '../../train/config.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../device.js';
+import { useDevice } from '../../tensor/device.js';
 import { ProgressBar, formatDuration } from '../progress.js';
 import { runClustering } from './cluster.js';
 import { runTraining } from './train.js';

@@ -2,7 +2,7 @@ import { writePngGrid } from '../../data/png.js';
 import { sample } from '../../diffusion/sample.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../device.js';
+import { useDevice } from '../../tensor/device.js';
 
 const USAGE = `usage: stagediff sample --checkpoint PATH [options]
 

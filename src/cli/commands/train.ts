@@ -4,7 +4,7 @@ import { TRAIN_PRESETS, presetConfig, resolveTrainConfig } from '../../train/con
 import { Trainer } from '../../train/trainer.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { ProgressBar, formatCount, formatDuration } from '../progress.js';
-import { useDevice } from '../device.js';
+import { useDevice } from '../../tensor/device.js';
 
 const USAGE = `usage: stagediff train [--preset NAME] [--config FILE.json] [--set field=value ...] [options]
 

@@ -46,6 +46,66 @@ extern "C" __global__ void reduce_block(const float* x, float* out, i64 nOut, i6
   }
 }
 
+// Few outputs, long reductions (a bias gradient, [N, C, H*W] to [C]): one block per output cannot fill
+// the GPU, so gridDim.y blocks each reduce one slice of an output's range into part[o * gridDim.y + slice],
+// and reduce_finish combines the slices in order (deterministic, no atomics). The host keeps nRed under
+// 2^31, so indices are 32-bit; a thread steps along the innermost reduced axis and decodes the outer
+// reduced axes (divisions) only when it wraps past that axis's end.
+__device__ __forceinline__ i64 decode_outer(unsigned q, const Red& s) {
+  i64 off = 0;
+  for (int d = s.nr - 2; d >= 0; --d) {
+    const unsigned dim = (unsigned)s.rdim[d];
+    const unsigned next = q / dim;
+    off += (i64)(q - next * dim) * s.rstride[d];
+    q = next;
+  }
+  return off;
+}
+
+extern "C" __global__ void reduce_partial(const float* x, double* part, i64 nOut, i64 nRed, int isMax, Red s) {
+  __shared__ double sh[32];
+  __shared__ float shf[32];
+  const unsigned chunk = (unsigned)((nRed + gridDim.y - 1) / gridDim.y);
+  const unsigned lo = blockIdx.y * chunk;
+  const unsigned hi = (unsigned)min(nRed, (i64)lo + chunk);
+  const unsigned inner = (unsigned)s.rdim[s.nr - 1];
+  const i64 innerStride = s.rstride[s.nr - 1];
+  for (i64 o = blockIdx.x; o < nOut; o += gridDim.x) {
+    const i64 base = decode(o, s.nk, s.kdim, s.kstride);
+    double acc = 0.0;
+    float m = NEG_INF;
+    unsigned r = lo + threadIdx.x;
+    unsigned outer = r / inner;
+    unsigned i = r - outer * inner;
+    i64 outerOff = decode_outer(outer, s);
+    for (; r < hi; r += blockDim.x) {
+      const float v = x[base + outerOff + (i64)i * innerStride];
+      if (isMax) { if (v > m) m = v; } else acc += v;
+      i += blockDim.x;
+      if (i >= inner) {
+        outer += i / inner;
+        i %= inner;
+        outerOff = decode_outer(outer, s);
+      }
+    }
+    if (isMax) {
+      m = blockMax(m, shf);
+      if (threadIdx.x == 0) part[o * gridDim.y + blockIdx.y] = m;
+    } else {
+      acc = blockSum(acc, sh);
+      if (threadIdx.x == 0) part[o * gridDim.y + blockIdx.y] = acc;
+    }
+  }
+}
+
+extern "C" __global__ void reduce_finish(const double* part, float* out, i64 nOut, i64 slices, int isMax) {
+  GRID_STRIDE(o, nOut) {
+    double acc = isMax ? part[o * slices] : 0.0;
+    for (i64 j = 0; j < slices; ++j) acc = isMax ? fmax(acc, part[o * slices + j]) : acc + part[o * slices + j];
+    out[o] = (float)acc;
+  }
+}
+
 // One thread per output element: short reductions over many outputs (sums over the batch axis).
 extern "C" __global__ void reduce_thread(const float* x, float* out, i64 nOut, i64 nRed, int isMax, Red s) {
   GRID_STRIDE(o, nOut) {
@@ -100,6 +160,8 @@ export const LAYOUT: KernelModule = {
   kernels: {
     reduce_block: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
     reduce_thread: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
+    reduce_partial: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
+    reduce_finish: ['ptr', 'ptr', 'i64', 'i64', 'i32'],
     permute_4: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
     permute_2: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
     permute_1: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],

@@ -1,4 +1,4 @@
-import { setAutocast, setBackend } from '../tensor/engine.js';
+import { setAutocast, setBackend } from './engine.js';
 import { cpuBackend } from '../backend/cpu/index.js';
 import { cudaBackend, probeCuda } from '../backend/cuda/index.js';
 
