@@ -43,7 +43,10 @@ test('cluster writes a partition that train reads, and rejects bad settings by n
   const json = JSON.parse(readFileSync(out, 'utf8')) as { sigma_boundaries: number[]; boundaries: { t: number }[] };
   // uniform in t over the official axis [1e-3, 1]
   json.boundaries.forEach((b, k) => assert.ok(Math.abs(b.t - (1e-3 + ((k + 1) * (1 - 1e-3)) / 4)) < 1e-12, `boundary ${k}: t ${b.t}`));
-  assert.equal(StagePartition.fromJSON(json).numStages, 4, 'train reads the partition (model.stagesFrom)');
+  assert.equal(StagePartition.fromJSON(json).numStages, 4);
+  const resolved = run(['train', '--stages-from', out, '--print-config']);
+  assert.equal(resolved.status, 0, resolved.stderr);
+  assert.equal((JSON.parse(resolved.stdout) as { model: { stagesFrom: string } }).model.stagesFrom, out);
   const bad = run(['cluster', '--source', 'shapes', '--method', 'algorithm1', '--alpha', '1.5', '--out', join(dir, 'x.json'), '--device', 'cpu']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /alpha/);

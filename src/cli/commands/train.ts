@@ -15,6 +15,7 @@ Trains a diffusion model; settings come from a preset, then a config file, then 
   --config FILE        JSON config (fields as docs/config.md)
   --set a.b=value      override one field (value parsed as JSON when it can be); repeatable
   --data PATH          data.path
+  --stages-from FILE   model.stagesFrom: stage boundaries from \`stagediff cluster --out FILE\`
   --run-dir DIR        runDir: checkpoints, log.jsonl, grids
   --device D           auto | cpu | cuda
   --seed N             seed of every random number of the run
@@ -25,7 +26,7 @@ Trains a diffusion model; settings come from a preset, then a config file, then 
   --print-config       print the resolved config and exit`;
 
 /** Builds the raw config from a preset, a file, overrides and flags (validated by the trainer). */
-export function configFromFlags(values: { preset?: string; config?: string; set?: string[]; data?: string; 'run-dir'?: string; device?: string; seed?: string }): Record<string, unknown> {
+export function configFromFlags(values: { preset?: string; config?: string; set?: string[]; data?: string; 'stages-from'?: string; 'run-dir'?: string; device?: string; seed?: string }): Record<string, unknown> {
   let raw: unknown = values.preset ? presetConfig(values.preset) : {};
   if (values.config) {
     let text: string;
@@ -47,6 +48,7 @@ export function configFromFlags(values: { preset?: string; config?: string; set?
     setPath(out, s.slice(0, eq), s.slice(eq + 1));
   }
   if (values.data !== undefined) setPath(out, 'data.path', JSON.stringify(values.data));
+  if (values['stages-from'] !== undefined) setPath(out, 'model.stagesFrom', JSON.stringify(values['stages-from']));
   if (values['run-dir'] !== undefined) out.runDir = values['run-dir'];
   if (values.device !== undefined) out.device = values.device;
   if (values.seed !== undefined) out.seed = integerFlag('seed', values.seed);
@@ -61,6 +63,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       config: { type: 'string' },
       set: { type: 'string', multiple: true },
       data: { type: 'string' },
+      'stages-from': { type: 'string' },
       'run-dir': { type: 'string' },
       device: { type: 'string' },
       seed: { type: 'string' },
