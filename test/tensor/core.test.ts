@@ -52,7 +52,7 @@ test('elementwise and reduction gradients match finite differences', () => {
   gradCheck(([a]) => T.sum(T.exp(a), [0, 2], true), [x]);
   gradCheck(([a]) => T.mean(T.sin(a), [1]), [x]);
   gradCheck(([a]) => T.permute(T.tanh(a), [2, 0, 1]), [x]);
-  gradCheck(([a, b]) => T.concat([a, T.reshape(T.sigmoid(a), [2, 3, 4])], 1), [x, y].slice(0, 1));
+  gradCheck(([a]) => T.concat([a, T.sigmoid(a)], 1), [x]);
   gradCheck(([a]) => T.narrow(a, 2, 1, 2), [x]);
   gradCheck(([a]) => T.gather(a, Int32Array.from([1, 0, 1])), [x]);
 });
