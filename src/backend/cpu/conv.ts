@@ -10,7 +10,7 @@
 import type { Conv2dParams } from '../backend.js';
 import { NR, type StridedMatrix, gemm } from './matmul.js';
 import { col2imAdd, im2col } from './im2col.js';
-import { forEachUnit, parallelFor, parallelTask, threadsFor, chunksFor } from './pool.js';
+import { chunksFor, forEachUnit, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch } from './scratch.js';
 
 const columns = float32Scratch();
@@ -101,7 +101,7 @@ export function conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Floa
     dw.fill(0, 0, p.cOut * k);
     return;
   }
-  // One range of whole product panels per thread.
+  // Ranges of whole product panels.
   const rangeSize = Math.ceil(Math.ceil(k / NR) / chunksFor(work(p))) * NR;
   parallelFor(filterColumns, { x, dy, dw, p, rangeSize }, Math.ceil(k / rangeSize));
 }

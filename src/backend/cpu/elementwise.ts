@@ -1,5 +1,5 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
-import { type ParallelTask, parallelFor, parallelTask, threadsFor, chunksFor } from './pool.js';
+import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
 
 /**
  * Ops whose elements each cost a transcendental function (10 to 60 ns in V8) rather than a nanosecond or
@@ -22,7 +22,7 @@ interface Unary {
   span: number;
 }
 
-/** Elements [0, n) in one span per thread, if the op is costly enough to split. */
+/** Elements [0, n) in spans over the threads, if the op is costly enough to split. */
 function overSpans(task: ParallelTask<Unary>, args: Omit<Unary, 'span'>): void {
   if (args.n === 0) return;
   const span = Math.ceil(args.n / chunksFor(elementWork(args.op, args.n)));

@@ -13,7 +13,7 @@
  * same order whichever block holds it, so the result does not depend on the number of threads.
  */
 import type { MatmulParams } from '../backend.js';
-import { parallelFor, parallelTask, threadsFor, chunksFor } from './pool.js';
+import { chunksFor, parallelFor, parallelTask } from './pool.js';
 import { float64Scratch } from './scratch.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
@@ -42,16 +42,16 @@ const tile = new Float64Array(MR * NR);
 
 /** C = alpha * op(A) @ op(B) + beta * C, op(A) m x k, op(B) k x n. With beta = 0, C's old contents (even NaN) are ignored. */
 export function gemm(m: number, n: number, k: number, alpha: number, a: Operand, b: Operand, beta: number, c: StridedMatrix): void {
-  const threads = chunksFor(m * n * k);
-  if (threads === 1) {
+  const chunks = chunksFor(m * n * k);
+  if (chunks === 1) {
     multiply(m, n, k, alpha, a, b, beta, c);
     return;
   }
-  // One block per thread, along the dimension with more panels, so blocks stay whole panels wide and
-  // every thread re-packs as little of the other operand as it can.
+  // Blocks of whole panels along the dimension with more of them, so each block re-packs as little of
+  // the other operand as it can.
   const byRows = Math.ceil(m / MR) >= Math.ceil(n / NR);
   const [length, panel] = byRows ? [m, MR] : [n, NR];
-  const blockSize = Math.ceil(Math.ceil(length / panel) / threads) * panel;
+  const blockSize = Math.ceil(Math.ceil(length / panel) / chunks) * panel;
   parallelFor(gemmBlocks, { m, n, k, alpha, a, b, beta, c, byRows, blockSize }, Math.ceil(length / blockSize));
 }
 
@@ -87,7 +87,7 @@ function multiply(m: number, n: number, k: number, alpha: number, a: Operand, b:
 
 /**
  * The Backend's batched matmul: dense row-major operands; a batch stride of 0 shares (and packs once per
- * thread) that operand. One matrix splits inside gemm; a batch splits into a run of entries per thread.
+ * run of entries) that operand. One matrix splits inside gemm; a batch splits into runs of entries.
  */
 export function matmul(a: Float32Array, b: Float32Array, c: Float32Array, p: MatmulParams): void {
   const { m, n, k, alpha, beta } = p;
