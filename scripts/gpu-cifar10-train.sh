@@ -5,13 +5,15 @@
 set -euo pipefail
 OUT=${OUT:-/tmp/stagediff-out}
 MINUTES=${MINUTES:-8}
+PRECISION=${PRECISION:-bf16}
+BATCH=${BATCH:-256}
 mkdir -p "$OUT"
 node dist/src/cli/main.js info | tee "$OUT/info.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/info.txt"
 # Short-run settings: the LR ramp of 10M images and EMA half-life of 500k images are scaled to minutes.
 node dist/src/cli/main.js train --preset cifar10-edm-multistage --data .device/extra/data_batch_1.bin \
-  --run-dir /tmp/cifar-run --device cuda --set precision=tf32 --set training.batchSize=128 \
-  --set training.lrRampUpImages=20000 --set output.logEveryImages=6400 \
+  --run-dir /tmp/cifar-run --device cuda --set precision=$PRECISION --set training.batchSize=$BATCH \
+  --set training.lrRampUpImages=20000 --set output.logEveryImages=25600 \
   --set output.snapshotEveryImages=1000000000 --set output.checkpointEveryImages=1000000000 \
   --minutes "$MINUTES" 2>&1 | tee "$OUT/train.txt"
 cp /tmp/cifar-run/log.jsonl "$OUT/log.jsonl"

@@ -3,7 +3,7 @@
  */
 export * from './tensor/index.js';
 export type { Backend, DeviceBuffer } from './backend/backend.js';
-export { cpuBackend } from './backend/cpu/index.js';
+export { cpuBackend, cpuThreadCount, setCpuThreadCount } from './backend/cpu/index.js';
 export { cudaBackend, probeCuda, type CudaBackend, type CudaOptions, type CudaProbe } from './backend/cuda/index.js';
 export * from './nn/index.js';
 export type { Conv2dOptions as Conv2dLayerOptions } from './nn/conv2d.js';

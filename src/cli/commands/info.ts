@@ -1,4 +1,5 @@
-import { availableParallelism, cpus } from 'node:os';
+import { cpus } from 'node:os';
+import { cpuThreadCount } from '../../backend/cpu/index.js';
 import { probeCuda } from '../../backend/cuda/index.js';
 import { packageVersion } from '../version.js';
 
@@ -6,7 +7,7 @@ export function infoCommand(): void {
   const lines = [
     `stagediff ${packageVersion()}`,
     `node ${process.version} on ${process.platform}-${process.arch}`,
-    `backend cpu: available, ${availableParallelism()} threads (${cpus()[0]?.model.trim() ?? 'unknown CPU'})`,
+    `backend cpu: available, ${cpuThreadCount()} threads of ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}; STAGEDIFF_CPU_THREADS sets the count)`,
   ];
   const cuda = probeCuda();
   if (cuda.available) {
