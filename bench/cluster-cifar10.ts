@@ -20,9 +20,9 @@ import { parseArgs } from 'node:util';
 import * as T from '../src/tensor/index.js';
 import { cpuBackend } from '../src/backend/cpu/index.js';
 import { loadCifar10 } from '../src/data/index.js';
-import { LinearVPSchedule } from '../src/diffusion/index.js';
+import { LinearVPSchedule, noiseLevelAt } from '../src/diffusion/index.js';
 import {
-  type Algorithm1Curves, DEFAULT_ETA, STAGE_WEIGHTINGS, type NoiseLevel, OptimalDenoiser, algorithm1Boundaries, algorithm1Curves,
+  type Algorithm1Curves, DEFAULT_ETA, STAGE_WEIGHTINGS, OptimalDenoiser, algorithm1Boundaries, algorithm1Curves,
   algorithm1Plot, clusterStages, curvesFromSamples, drawNoisingPairs, gridSimilarity, imageVectors, partitionBySimilarity, similarityPlot,
   timeGrid,
 } from '../src/stages/index.js';
@@ -61,10 +61,7 @@ async function selectBackend(device: string): Promise<void> {
 }
 
 const schedule = new LinearVPSchedule();
-const levelAt = (t: number): NoiseLevel => {
-  const logAlpha = schedule.logAlpha(t);
-  return { t, scale: Math.exp(logAlpha), std: Math.sqrt(-Math.expm1(2 * logAlpha)) };
-};
+const levelAt = noiseLevelAt(schedule);
 
 interface Seconds {
   wall: number;

@@ -6,7 +6,7 @@ export type { Formulation } from './formulations/formulation.js';
 export { type Preconditioning, perSample, preconditioned } from './formulations/preconditioning.js';
 export { EDMFormulation, type EDMOptions } from './formulations/edm.js';
 export { VPFormulation } from './formulations/vp.js';
-export { partitionFromSteps, partitionFromTimes } from './stage-conversions.js';
+export { noiseLevelAt, partitionFromSteps, partitionFromTimes } from './stage-conversions.js';
 export { GaussianMixture, type MixtureComponent, type MixturePosterior } from './gaussian-mixture.js';
 export { Evaluator } from './samplers/evaluator.js';
 export { type Spacing, type VPGridOptions, edmSigmaSteps } from './samplers/time-steps.js';

@@ -5,6 +5,7 @@
 import { StagePartition } from '../models/stage-partition.js';
 import type { DiscreteVPSchedule } from './schedules/discrete-vp.js';
 import type { VPSchedule } from './schedules/vp-schedule.js';
+import type { NoiseLevel } from '../stages/noise-level.js';
 
 /**
  * score_sde's multistage rule, t in (b[k-1], b[k]] is stage k, is sigma(t) in (sigma(b[k-1]), sigma(b[k])]: the
@@ -24,4 +25,12 @@ export function partitionFromTimes(schedule: VPSchedule, times: readonly number[
 export function partitionFromSteps(schedule: DiscreteVPSchedule, steps: readonly number[]): StagePartition {
   for (const k of steps) if (!Number.isInteger(k) || k < 1 || k >= schedule.steps) throw new Error(`stage boundary step ${k} outside 1..${schedule.steps - 1}`);
   return new StagePartition(steps.map((k) => schedule.sigma(schedule.timeOfStep(k - 0.5))));
+}
+
+/** A VP schedule as the timestep clustering reads it: x_t = scale x0 + std eps at time t. */
+export function noiseLevelAt(schedule: VPSchedule): (t: number) => NoiseLevel {
+  return (t) => {
+    const logAlpha = schedule.logAlpha(t);
+    return { t, scale: Math.exp(logAlpha), std: Math.sqrt(-Math.expm1(2 * logAlpha)) };
+  };
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { openDataset } from '../../data/open-dataset.js';
 import { LinearVPSchedule } from '../../diffusion/schedules/linear-vp.js';
 import { type ClusterMethod, type ClusterResult, CLUSTER_METHODS, clusterPlot, clusterStages, imageVectors } from '../../stages/index.js';
-import type { NoiseLevel } from '../../stages/noise-level.js';
+import { noiseLevelAt } from '../../diffusion/stage-conversions.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { useDevice } from '../../tensor/device.js';
 import { ProgressBar } from '../progress.js';
@@ -28,14 +28,6 @@ reads the partition with --set model.stagesFrom=partition.json.
   --device D        auto | cpu | cuda (the denoiser's matrix products)
   --out FILE        partition JSON (default partition.json); the plot goes to FILE with .png`;
 
-/** The linear VP schedule as the clustering reads it: x_t = scale x0 + std eps. */
-export function vpNoiseLevel(schedule: LinearVPSchedule): (t: number) => NoiseLevel {
-  return (t) => {
-    const logAlpha = schedule.logAlpha(t);
-    return { t, scale: Math.exp(logAlpha), std: Math.sqrt(-Math.expm1(2 * logAlpha)) };
-  };
-}
-
 export interface ClusterRun {
   source: 'shapes' | 'cifar10' | 'mnist' | 'folder';
   data: string | null;
@@ -59,7 +51,7 @@ export async function runClustering(run: ClusterRun, bar: ProgressBar): Promise<
   const result = clusterStages({
     method: run.method,
     stages: run.stages,
-    levelAt: vpNoiseLevel(new LinearVPSchedule()),
+    levelAt: noiseLevelAt(new LinearVPSchedule()),
     dataset: imageVectors(dataset, Math.min(run.limit ?? dataset.length, dataset.length)),
     alpha: run.alpha,
     eta: run.eta,
