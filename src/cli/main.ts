@@ -56,6 +56,14 @@ async function main(argv: string[]): Promise<void> {
   await command.run(rest);
 }
 
+// A reader that closes early (`stagediff info | head -1`) ends the output, not the process with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).catch((e: unknown) => {
   // Errors carry their own explanation; a stack trace only when asked for.
   const message = e instanceof Error ? e.message : String(e);
