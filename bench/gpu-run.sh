@@ -2,7 +2,7 @@
 # Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
 # suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
 # Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
-# Sections: conformance, bench, anchor, cluster (default: all), e.g. `bash bench/gpu-run.sh conformance bench`.
+# Sections: conformance, bench, profile, anchor, cluster (default: all but profile), e.g. `bash bench/gpu-run.sh conformance bench`.
 # The cluster section needs a CIFAR-10 batch staged: ../shared/device/stage.sh ../shared/data/cifar10/data_batch_1.bin
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -18,7 +18,9 @@ for s in $sections; do
     bench)
       timeout 100 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32 --batch 128 2>&1 | tee "$out/bench.txt"
       timeout 240 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision bf16,tf32 --batch 128,512 --sample 2>&1 | tee -a "$out/bench.txt"
-      timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt" ;;
+      timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16,tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt" ;;
+    profile)
+      timeout 150 node dist/bench/profile-step.js --arch ddpmpp --precision bf16 --batch 512 2>&1 | tee "$out/profile.txt" ;;
     cluster)
       for device in cuda cpu; do
         start=$SECONDS

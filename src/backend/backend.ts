@@ -3,8 +3,10 @@
  * kernel, forward and backward. Kernels write into outputs the caller allocated (destination passing), so
  * the tensor layer owns allocation and a GPU backend can reuse blocks through its caching allocator.
  *
- * Conventions: every buffer is a dense row-major array of its dtype; shapes are passed explicitly; all
- * kernels take float32 buffers unless a parameter says otherwise. Index arrays (gather/scatter) are host
+ * Conventions: every buffer is a dense row-major array of its dtype; shapes are passed explicitly; the
+ * float kernels take float32 buffers, and on a backend with autocastDtypes (the GPU's bfloat16 activations)
+ * buffers of those too, computing in float32 and storing in each buffer's own dtype; statistics, normalisation
+ * parameters and optimizer state are always float32. Index arrays (gather/scatter) are host
  * Int32Arrays: routing decisions are made on the host.
  */
 import type { DType, HostArray } from '../tensor/dtype.js';
@@ -63,6 +65,8 @@ export interface GroupNormParams {
   hw: number;
   groups: number;
   eps: number;
+  /** Applies SiLU to the normalised output (the norm-then-SiLU of every U-Net block, fused). */
+  silu: boolean;
 }
 
 /**
@@ -145,14 +149,15 @@ export interface Backend {
   /** out[index[i]] += src[i] for rows of `rowLength` elements. */
   scatterAddRows(src: DeviceBuffer, index: Int32Array, out: DeviceBuffer, rowLength: number): void;
 
-  // dense math: operands float32 or one of autocastDtypes; matmul's C is float32, conv2d's y, dx and dw
-  // have x's dtype
+  // dense math: operands float32 or one of autocastDtypes, accumulating in float32; the output's dtype is
+  // its buffer's (matmul's C, conv2d's y); conv2d's dx and dw have dy's and x's dtype
   matmul(a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, p: MatmulParams): void;
   conv2d(x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer | null, y: DeviceBuffer, p: Conv2dParams): void;
   conv2dBackwardData(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, p: Conv2dParams): void;
   conv2dBackwardFilter(x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer, p: Conv2dParams): void;
   groupNorm(x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, y: DeviceBuffer, mean: DeviceBuffer, rstd: DeviceBuffer, p: GroupNormParams): void;
-  groupNormBackward(x: DeviceBuffer, gamma: DeviceBuffer, mean: DeviceBuffer, rstd: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer, p: GroupNormParams): void;
+  /** Needs beta only with p.silu (the pre-activation is recomputed, not saved). */
+  groupNormBackward(x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, mean: DeviceBuffer, rstd: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer, p: GroupNormParams): void;
   attention(qkv: DeviceBuffer, out: DeviceBuffer, weights: DeviceBuffer, p: AttentionParams): void;
   attentionBackward(qkv: DeviceBuffer, weights: DeviceBuffer, dout: DeviceBuffer, dqkv: DeviceBuffer, p: AttentionParams): void;
   resample(x: DeviceBuffer, y: DeviceBuffer, p: ResampleParams): void;
@@ -161,6 +166,12 @@ export interface Backend {
   // random numbers: Philox 4x32-10; element i uses counter block (counterOffset + floor(i / 4)), lane i % 4
   randomUniform(out: DeviceBuffer, length: number, key: readonly [number, number], counterOffset: number): void;
   randomNormal(out: DeviceBuffer, length: number, key: readonly [number, number], counterOffset: number): void;
+  /**
+   * Inverted dropout with the mask drawn from the same stream: out[i] = x[i] / (1 - p) where uniform i
+   * (randomUniform's) is >= p, else 0. Applied to the gradient with the same key and counter, it is the
+   * backward pass.
+   */
+  dropout(x: DeviceBuffer, out: DeviceBuffer, length: number, p: number, key: readonly [number, number], counterOffset: number): void;
 
   // optimizer
   adam(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, length: number, p: AdamParams): void;

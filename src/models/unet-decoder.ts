@@ -4,7 +4,7 @@ import { GroupNorm } from '../nn/group-norm.js';
 import type { InitSource } from '../nn/init.js';
 import { UNetBlock } from '../nn/unet-block.js';
 import { tidy } from '../tensor/engine.js';
-import { add, concat, silu } from '../tensor/ops.js';
+import { add, concat } from '../tensor/ops.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type ResolvedUNetOptions, songBlockOptions } from './unet-options.js';
@@ -61,9 +61,9 @@ export class UNetDecoder extends ModuleDict<UNetBlock | Conv2d | GroupNorm> {
         if (name.includes('aux_up')) {
           aux = (block as Conv2d).forward(aux!);
         } else if (name.includes('aux_norm')) {
-          tmp = (block as GroupNorm).forward(x);
+          tmp = (block as GroupNorm).forward(x, true);
         } else if (name.includes('aux_conv')) {
-          tmp = (block as Conv2d).forward(silu(tmp!));
+          tmp = (block as Conv2d).forward(tmp!);
           aux = aux ? add(tmp, aux) : tmp;
         } else {
           const b = block as UNetBlock;

@@ -27,7 +27,8 @@ export class GroupNorm extends Module {
     this.bias = this.registerParameter('bias', zeros([numChannels]));
   }
 
-  forward(x: Tensor): Tensor {
-    return groupNorm(x, this.weight, this.bias, this.numGroups, this.eps);
+  /** With `silu`, SiLU of the result, in the same kernel. */
+  forward(x: Tensor, silu = false): Tensor {
+    return groupNorm(x, this.weight, this.bias, this.numGroups, this.eps, silu);
   }
 }

@@ -89,14 +89,14 @@ export class UNetBlock extends Module {
     // The block's temporaries are freed as it returns, except what the tape saved for backward: training
     // holds the activations backward reads, sampling one block's at a time.
     return tidy(() => {
-      let h = this.conv0.forward(silu(this.norm0.forward(x)));
+      let h = this.conv0.forward(this.norm0.forward(x, true));
       const params = reshape(this.affine.forward(emb), [emb.shape[0], -1, 1, 1]);
       if (this.adaptiveScale) {
         const scale = narrow(params, 1, 0, this.outChannels);
         const shift = narrow(params, 1, this.outChannels, this.outChannels);
         h = silu(add(shift, mul(this.norm1.forward(h), addScalar(scale, 1))));
       } else {
-        h = silu(this.norm1.forward(add(h, params)));
+        h = this.norm1.forward(add(h, params), true);
       }
       h = this.conv1.forward(this.dropout.forward(h, generator));
       h = mulScalar(add(h, this.skip ? this.skip.forward(x) : x), this.skipScale);

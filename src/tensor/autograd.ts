@@ -1,6 +1,7 @@
 import { isGradEnabled, keep, noGrad, tidy } from './engine.js';
 import { Tensor, full, view } from './tensor.js';
 import { formatShape, sameShape } from './shape.js';
+import type { DType } from './dtype.js';
 
 /**
  * Gradients of an op's inputs given the gradient of its output and the views the op saved (in the order it
@@ -170,7 +171,9 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
       if (!sameShape(gi.shape, input.shape)) {
         throw new Error(`internal: ${node.name} backward gave a gradient of ${formatShape(gi.shape)} for an input of ${formatShape(input.shape)}`);
       }
-      if (used.has(gi) || gi === gradient) gi = cloneOf(gi);
+      // Each input gets its gradient in its own dtype (a bf16 activation's gradient is bf16, a weight's float32).
+      if (gi.dtype !== input.dtype) gi = castImpl!(gi, input.dtype);
+      else if (used.has(gi) || gi === gradient) gi = cloneOf(gi);
       used.add(gi);
       const prev = grads.get(input.id);
       grads.set(input.id, prev ? addInto(prev, gi) : gi);
@@ -181,9 +184,11 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
 
 // Late-bound to avoid an import cycle with ops.ts.
 let addImpl: ((a: Tensor, b: Tensor) => Tensor) | null = null;
+let castImpl: ((a: Tensor, dtype: DType) => Tensor) | null = null;
 let cloneImpl: ((a: Tensor) => Tensor) | null = null;
-export function bindAutogradOps(add: (a: Tensor, b: Tensor) => Tensor, clone: (a: Tensor) => Tensor): void {
+export function bindAutogradOps(add: (a: Tensor, b: Tensor) => Tensor, cast: (a: Tensor, dtype: DType) => Tensor, clone: (a: Tensor) => Tensor): void {
   addImpl = add;
+  castImpl = cast;
   cloneImpl = clone;
 }
 function addInto(a: Tensor, b: Tensor): Tensor {

@@ -22,10 +22,22 @@ function checkSameBackend(...ts: Tensor[]): void {
   }
 }
 
-function checkFloat32(op: string, ...ts: Tensor[]): void {
+/** float32, or a reduced-precision dtype the backend computes in (its autocast dtypes: bf16 activations). */
+function checkFloat(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
-    if (t.dtype !== 'float32') throw new Error(`${op} needs float32 tensors, got ${t.dtype} ${formatShape(t.shape)}`);
+    if (t.dtype !== 'float32' && !t.backend.autocastDtypes?.includes(t.dtype)) {
+      throw new Error(`${op} needs float32 tensors${t.backend.autocastDtypes ? ` (or ${t.backend.autocastDtypes.join(', ')})` : ''} on the ${t.backend.name} backend, got ${t.dtype} ${formatShape(t.shape)}`);
+    }
   }
+}
+
+function checkFloat32Params(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op} needs float32 parameters, got ${t.dtype} ${formatShape(t.shape)}`);
+}
+
+/** The dtype of an op on a and b, as PyTorch promotes: their own if they agree, else float32. */
+function promote(a: Tensor, b: Tensor): DType {
+  return a.dtype === b.dtype ? a.dtype : 'float32';
 }
 
 // ---------------------------------------------------------------- shape
@@ -76,6 +88,7 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new Error('concat of no tensors');
   checkSameBackend(...xs);
+  if (xs.some((t) => t.dtype !== xs[0].dtype)) return concat(xs.map((t) => cast(t, 'float32')), axis);
   const ax = normalizeAxis(axis, xs[0].ndim);
   for (const t of xs) {
     if (t.ndim !== xs[0].ndim || t.shape.some((d, i) => i !== ax && d !== xs[0].shape[i])) {
@@ -138,8 +151,9 @@ export function gather(x: Tensor, index: Int32Array): Tensor {
   x.backend.gatherRows(x.buffer, index, out.buffer, rowLength);
   const inShape = x.shape;
   return record(out, 'gather', [x], [], (g) => {
-    const gx = zeros(inShape, g.dtype, g.backend);
-    g.backend.scatterAddRows(g.buffer, index, gx.buffer, rowLength);
+    // scatter-add accumulates in float32 (an index may repeat)
+    const gx = zeros(inShape, 'float32', g.backend);
+    g.backend.scatterAddRows(cast(g, 'float32').buffer, index, gx.buffer, rowLength);
     return [gx];
   });
 }
@@ -150,6 +164,8 @@ export function gather(x: Tensor, index: Int32Array): Tensor {
  */
 export function scatterRows(parts: readonly Tensor[], indices: readonly Int32Array[], batchSize: number): Tensor {
   if (parts.length === 0) throw new Error('scatterRows of no parts');
+  // assembled by scatter-add, which is float32
+  if (parts.some((p) => p.dtype !== 'float32')) return cast(scatterRows(parts.map((p) => cast(p, 'float32')), indices, batchSize), parts[0].dtype);
   const rowShape = parts[0].shape.slice(1);
   const covered = new Uint8Array(batchSize);
   parts.forEach((p, k) => {
@@ -189,11 +205,11 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 }
 
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
-  checkFloat32(op, x);
-  const out = empty(x.shape, 'float32', x.backend);
+  checkFloat(op, x);
+  const out = empty(x.shape, x.dtype, x.backend);
   x.backend.unary(op, x.buffer, out.buffer, x.size);
   return record(out, op, [x], [x], (g, [sx]) => {
-    const gx = empty(sx!.shape, 'float32', g.backend);
+    const gx = empty(sx!.shape, sx!.dtype, g.backend);
     g.backend.unaryBackward(op, sx!.buffer, g.buffer, gx.buffer, sx!.size);
     return [gx];
   });
@@ -216,8 +232,8 @@ export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
 
 /** x * scale + shift with scalar scale and shift. */
 export function affine(x: Tensor, scale: number, shift = 0): Tensor {
-  checkFloat32('affine', x);
-  const out = empty(x.shape, 'float32', x.backend);
+  checkFloat('affine', x);
+  const out = empty(x.shape, x.dtype, x.backend);
   x.backend.affine(x.buffer, out.buffer, x.size, scale, shift);
   return record(out, 'affine', [x], [], (g) => [affine(g, scale, 0)]);
 }
@@ -226,8 +242,8 @@ export const mulScalar = (x: Tensor, s: number): Tensor => affine(x, s, 0);
 export const addScalar = (x: Tensor, s: number): Tensor => affine(x, 1, s);
 
 export function powScalar(x: Tensor, exponent: number): Tensor {
-  checkFloat32('pow', x);
-  const out = empty(x.shape, 'float32', x.backend);
+  checkFloat('pow', x);
+  const out = empty(x.shape, x.dtype, x.backend);
   x.backend.powScalar(x.buffer, out.buffer, x.size, exponent);
   return record(out, 'pow', [x], [x], (g, [sx]) => [mul(g, mulScalar(powScalar(sx!, exponent - 1), exponent))]);
 }
@@ -241,11 +257,12 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return padded.length === shape.length ? out : view(out, shape);
 }
 
-function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+/** A broadcasting binary op; its output has the promoted dtype unless `outDtype` says otherwise. */
+function binaryOp(op: BinaryOp, a: Tensor, b: Tensor, outDtype: DType = promote(a, b)): Tensor {
   checkSameBackend(a, b);
-  checkFloat32(op, a, b);
+  checkFloat(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape);
-  const out = empty(shape, 'float32', a.backend);
+  const out = empty(shape, outDtype, a.backend);
   a.backend.binary(op, { buf: a.buffer, strides: broadcastStrides(a.shape, shape) }, { buf: b.buffer, strides: broadcastStrides(b.shape, shape) }, out.buffer, shape);
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
   const [shapeA, shapeB] = [a.shape, b.shape];
@@ -283,11 +300,11 @@ export const minimum = (a: Tensor, b: Tensor): Tensor => binaryOp('min', a, b);
 // ---------------------------------------------------------------- reductions
 
 /** Reduces x over `axes` (all when omitted) with the backend's sum or max; also returns the kept-dims shape. */
-function reduceAxes(kind: 'sum' | 'max', x: Tensor, axes: readonly number[] | undefined, keepDims: boolean): { result: Tensor; kept: number[] } {
-  checkFloat32(kind, x);
+function reduceAxes(kind: 'sum' | 'max', x: Tensor, axes: readonly number[] | undefined, keepDims: boolean, outDtype: DType = x.dtype): { result: Tensor; kept: number[] } {
+  checkFloat(kind, x);
   const ax = new Set((axes ?? x.shape.map((_, i) => i)).map((a) => normalizeAxis(a, x.ndim)));
   const kept = x.shape.map((d, i) => (ax.has(i) ? 1 : d));
-  const out = empty(kept, 'float32', x.backend);
+  const out = empty(kept, outDtype, x.backend);
   (kind === 'sum' ? x.backend.reduceSum : x.backend.reduceMax).call(x.backend, x.buffer, x.shape, out.buffer, kept);
   if (keepDims) return { result: out, kept };
   const result = view(out, x.shape.filter((_, i) => !ax.has(i)));
@@ -295,9 +312,9 @@ function reduceAxes(kind: 'sum' | 'max', x: Tensor, axes: readonly number[] | un
   return { result, kept };
 }
 
-/** Sum over `axes` (all when omitted). */
-export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
-  const { result, kept } = reduceAxes('sum', x, axes, keepDims);
+/** Sum over `axes` (all when omitted), in x's dtype unless `dtype` says otherwise (accumulating in float64). */
+export function sum(x: Tensor, axes?: readonly number[], keepDims = false, dtype: DType = x.dtype): Tensor {
+  const { result, kept } = reduceAxes('sum', x, axes, keepDims, dtype);
   const inShape = x.shape;
   return record(result, 'sum', [x], [], (g) => [broadcastTo(reshape(g, kept), inShape)]);
 }
@@ -315,7 +332,7 @@ export function max(x: Tensor, axes?: readonly number[], keepDims = false): Tens
 
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (sameShape(x.shape, shape)) return clone(x);
-  const out = zeros(shape, 'float32', x.backend);
+  const out = zeros(shape, x.dtype, x.backend);
   return add(out, x);
 }
 
@@ -328,18 +345,18 @@ export function mse(a: Tensor, b: Tensor): Tensor {
 
 /**
  * Matrix product of the last two axes; a leading batch axis on either side broadcasts. Under autocast the
- * operands are cast to its dtype inside the op (fp32 accumulation); the product and the gradients are float32.
+ * operands are cast to its dtype inside the op and the product is in that dtype (fp32 accumulation), as
+ * PyTorch's autocast does; the gradients come back in each operand's own dtype.
  */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   checkSameBackend(a, b);
-  checkFloat32('matmul', a, b);
+  checkFloat('matmul', a, b);
   const dtype = autocastDtype(a.backend) ?? 'float32';
   const [ac, bc] = noGrad(() => [cast(a, dtype), cast(b, dtype)]);
   const out = product(ac, bc, transA, transB);
   const [shapeA, shapeB] = [a.shape, b.shape];
-  record(out, 'matmul', [a, b], [a.requiresGrad ? bc : null, b.requiresGrad ? ac : null], (g32, [sb, sa]) => {
+  record(out, 'matmul', [a, b], [a.requiresGrad ? bc : null, b.requiresGrad ? ac : null], (g, [sb, sa]) => {
     // dA = g @ op(B)^T (in A's own orientation), dB likewise; batch-broadcast operands sum over the batch.
-    const g = cast(g32, dtype);
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (sb) {
@@ -359,7 +376,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   return out;
 }
 
-/** The float32 product of two operands of one dtype (float32 or an autocast dtype), not recorded. */
+/** The product of two operands of one dtype (float32 or an autocast dtype), in that dtype, not recorded. */
 function product(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   if (a.dtype !== b.dtype) throw new Error(`matmul of ${a.dtype} and ${b.dtype} operands`);
   if (a.ndim < 2 || b.ndim < 2 || a.ndim > 3 || b.ndim > 3) throw new Error(`matmul needs 2-D or 3-D tensors, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
@@ -375,7 +392,7 @@ function product(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matmul: batch sizes ${batchA} and ${batchB} differ`);
   const batch = Math.max(batchA, batchB);
   const outShape = a.ndim === 3 || b.ndim === 3 ? [batch, m, n] : [m, n];
-  const out = empty(outShape, 'float32', a.backend);
+  const out = empty(outShape, a.dtype, a.backend);
   a.backend.matmul(a.buffer, b.buffer, out.buffer, {
     batch, m, n, k, transA, transB, alpha: 1, beta: 0,
     strideA: batchA === 1 ? 0 : ar * ac, strideB: batchB === 1 ? 0 : br * bc, strideC: m * n,
@@ -389,7 +406,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     throw new Error(`linear: input ${formatShape(x.shape)} does not match weight ${formatShape(weight.shape)} (expected [N, ${weight.shape[1]}])`);
   }
   const y = matmul(x, weight, false, true);
-  return bias ? add(y, bias) : y;
+  // Under autocast the bias joins the product's dtype (as PyTorch's addmm), so a bf16 activation stays bf16.
+  return bias ? add(y, cast(bias, y.dtype)) : y;
 }
 
 export interface Conv2dOptions {
@@ -399,12 +417,13 @@ export interface Conv2dOptions {
 
 /**
  * 2-D convolution, NCHW, weight [out, in, kh, kw]. Under autocast x, the weight and the bias are cast to
- * its dtype for the backend (cuDNN accumulates in fp32 and writes the output in the input dtype), and the
- * output comes back as float32; the gradients are float32 too.
+ * its dtype for the backend (cuDNN accumulates in fp32) and the output stays in it: activations flow in
+ * bfloat16 from one convolution to the next, as under PyTorch's autocast. Gradients come back in each
+ * input's dtype (the weight's and bias's float32).
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   checkSameBackend(x, weight);
-  checkFloat32('conv2d', x, weight);
+  checkFloat('conv2d', x, weight);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) throw new Error(`conv2d: bias ${formatShape(bias.shape)} does not match ${weight.shape[0]} output channels`);
   const pad = options.pad ?? 0;
   const stride = options.stride ?? 1;
@@ -417,55 +436,57 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const wOut = Math.floor((w + 2 * pad - kw) / stride) + 1;
   if (hOut <= 0 || wOut <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} with padding ${pad} does not fit input ${formatShape(x.shape)}`);
   const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, pad, stride, hOut, wOut };
-  // One op with the casts inside (not cast ops around a bf16 conv): the bias is added by cuDNN in place
-  // and its gradient is the float32 sum of the incoming float32 gradient. In float32, casts return their input.
+  // One op with the casts inside (not cast ops around a bf16 conv): the bias is added by cuDNN in place and
+  // its gradient is the float32 sum of the incoming gradient; the backward hands dx and dw back in the
+  // compute dtype and the tape casts them to x's and the weight's. In float32, casts return their input.
   const dtype = autocastDtype(x.backend) ?? 'float32';
   const [xc, wc, bc] = noGrad(() => [cast(x, dtype), cast(weight, dtype), bias && cast(bias, dtype)]);
-  const yc = empty([n, cOut, hOut, wOut], dtype, x.backend);
-  x.backend.conv2d(xc.buffer, wc.buffer, bc ? bc.buffer : null, yc.buffer, p);
-  const y = noGrad(() => cast(yc, 'float32'));
+  const y = empty([n, cOut, hOut, wOut], dtype, x.backend);
+  x.backend.conv2d(xc.buffer, wc.buffer, bc ? bc.buffer : null, y.buffer, p);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   const hasBias = bias !== null;
   const needBias = bias?.requiresGrad ?? false;
   // dx reads the weight and dw reads x.
-  record(y, 'conv2d', inputs, [x.requiresGrad ? wc : null, weight.requiresGrad ? xc : null], (g32, [sw, sx]) => {
-    const g = cast(g32, dtype);
+  record(y, 'conv2d', inputs, [x.requiresGrad ? wc : null, weight.requiresGrad ? xc : null], (g, [sw, sx]) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     if (sw) {
-      const gxc = empty([n, cIn, h, w], dtype, g.backend);
-      g.backend.conv2dBackwardData(g.buffer, sw.buffer, gxc.buffer, p);
-      gx = cast(gxc, 'float32');
+      gx = empty([n, cIn, h, w], dtype, g.backend);
+      g.backend.conv2dBackwardData(g.buffer, sw.buffer, gx.buffer, p);
     }
     if (sx) {
-      const gwc = empty([cOut, cIn, kh, kw], dtype, g.backend);
-      g.backend.conv2dBackwardFilter(sx.buffer, g.buffer, gwc.buffer, p);
-      gw = cast(gwc, 'float32');
+      gw = empty([cOut, cIn, kh, kw], dtype, g.backend);
+      g.backend.conv2dBackwardFilter(sx.buffer, g.buffer, gw.buffer, p);
     }
-    const gb = needBias ? reshape(sum(g32, [0, 2, 3], true), [cOut]) : null;
+    const gb = needBias ? reshape(sum(g, [0, 2, 3], true, 'float32'), [cOut]) : null;
     return hasBias ? [gx, gw, gb] : [gx, gw];
   });
   // The reduced-precision copies live on only where the node saved them.
-  for (const t of [xc, wc, bc, yc]) if (t && t !== x && t !== weight && t !== bias && t !== y) t.dispose();
+  for (const t of [xc, wc, bc]) if (t && t !== x && t !== weight && t !== bias) t.dispose();
   return y;
 }
 
-/** GroupNorm over [N, C, ...] with per-channel affine gamma, beta. */
-export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number): Tensor {
-  checkFloat32('groupNorm', x, gamma, beta);
+/**
+ * GroupNorm over [N, C, ...] with per-channel affine gamma, beta, in x's dtype (statistics in float32);
+ * with `silu`, SiLU of it in the same kernel (what every U-Net block does after a norm).
+ */
+export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number, silu = false): Tensor {
+  checkFloat('groupNorm', x, gamma, beta);
   const [n, c] = x.shape;
   if (x.ndim < 2 || c % groups !== 0) throw new Error(`groupNorm: ${c} channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
   if (gamma.size !== c || beta.size !== c) throw new Error(`groupNorm: gamma/beta have ${gamma.size}/${beta.size} elements for ${c} channels`);
-  const p: GroupNormParams = { n, c, hw: x.size / (n * c), groups, eps };
-  const y = empty(x.shape, 'float32', x.backend);
+  checkFloat32Params('groupNorm', gamma, beta);
+  const p: GroupNormParams = { n, c, hw: x.size / (n * c), groups, eps, silu };
+  const y = empty(x.shape, x.dtype, x.backend);
   const meanT = empty([n, groups], 'float32', x.backend);
   const rstdT = empty([n, groups], 'float32', x.backend);
   x.backend.groupNorm(x.buffer, gamma.buffer, beta.buffer, y.buffer, meanT.buffer, rstdT.buffer, p);
-  record(y, 'groupNorm', [x, gamma, beta], [x, gamma, meanT, rstdT], (g, [sx, sg, sm, sr]) => {
-    const gx = empty(sx!.shape, 'float32', g.backend);
+  record(y, silu ? 'groupNormSilu' : 'groupNorm', [x, gamma, beta], [x, gamma, silu ? beta : null, meanT, rstdT], (g, [sx, sg, sb, sm, sr]) => {
+    const gx = empty(sx!.shape, sx!.dtype, g.backend);
     const gg = empty(sg!.shape, 'float32', g.backend);
     const gbt = empty(sg!.shape, 'float32', g.backend);
-    g.backend.groupNormBackward(sx!.buffer, sg!.buffer, sm!.buffer, sr!.buffer, g.buffer, gx.buffer, gg.buffer, gbt.buffer, p);
+    // beta is read only with SiLU; without, any float32 buffer of the right size stands in
+    g.backend.groupNormBackward(sx!.buffer, sg!.buffer, (sb ?? sg)!.buffer, sm!.buffer, sr!.buffer, g.buffer, gx.buffer, gg.buffer, gbt.buffer, p);
     return [gx, gg, gbt];
   });
   // The statistics live on only in the node (if one was recorded).
@@ -478,7 +499,8 @@ export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number
  * EDM's self-attention core: qkv [B, C*3, H, W] from the 1x1 qkv conv, `heads` heads; returns [B, C, H, W].
  */
 export function attention(qkv: Tensor, heads: number): Tensor {
-  checkFloat32('attention', qkv);
+  // Scores and softmax in float32 whatever the activations' dtype, as EDM's AttentionOp does.
+  if (qkv.dtype !== 'float32') return attention(cast(qkv, 'float32'), heads);
   const [bsz, c3, h, w] = qkv.shape;
   if (qkv.ndim !== 4 || c3 % (3 * heads) !== 0) throw new Error(`attention: qkv ${formatShape(qkv.shape)} is not [B, 3*C, H, W] with C divisible by ${heads} heads`);
   const c = c3 / 3;
@@ -498,38 +520,38 @@ export function attention(qkv: Tensor, heads: number): Tensor {
 
 /** EDM's depthwise FIR up/down-sampling by 2 (see ResampleParams). */
 export function resample(x: Tensor, mode: 'up' | 'down', taps: readonly number[], pad: number): Tensor {
-  checkFloat32('resample', x);
+  checkFloat('resample', x);
   if (x.ndim !== 4) throw new Error(`resample needs [N, C, H, W], got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape;
   const k = taps.length;
   const hOut = mode === 'up' ? (h - 1) * 2 - 2 * pad + k : Math.floor((h + 2 * pad - k) / 2) + 1;
   const wOut = mode === 'up' ? (w - 1) * 2 - 2 * pad + k : Math.floor((w + 2 * pad - k) / 2) + 1;
   const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad };
-  const y = empty([n, c, hOut, wOut], 'float32', x.backend);
+  const y = empty([n, c, hOut, wOut], x.dtype, x.backend);
   x.backend.resample(x.buffer, y.buffer, p);
   return record(y, 'resample', [x], [], (g) => {
-    const gx = empty([n, c, h, w], 'float32', g.backend);
+    const gx = empty([n, c, h, w], g.dtype, g.backend);
     g.backend.resampleBackward(g.buffer, gx.buffer, p);
     return [gx];
   });
 }
 
-/** Inverted dropout: zeroes with probability p and scales the rest by 1/(1-p). */
+/**
+ * Inverted dropout: zeroes where the generator's uniform is below p and scales the rest by 1/(1-p). The
+ * mask is not stored: backward draws it again from the same stream position.
+ */
 export function dropout(x: Tensor, p: number, generator: Generator): Tensor {
   if (p <= 0) return x;
   if (p >= 1) throw new Error(`dropout probability must be below 1, got ${p}`);
-  const u = generator.uniform(x.shape, x.backend);
-  const keepMask = empty(x.shape, 'float32', x.backend);
-  // mask = (u >= p) / (1 - p) computed as sign(u - p) mapped to {0, 1}
-  const shifted = empty(x.shape, 'float32', x.backend);
-  x.backend.affine(u.buffer, shifted.buffer, x.size, 1, -p);
-  x.backend.unary('sign', shifted.buffer, keepMask.buffer, x.size);
-  x.backend.affine(keepMask.buffer, keepMask.buffer, x.size, 0.5 / (1 - p), 0.5 / (1 - p));
-  u.dispose();
-  shifted.dispose();
-  const y = mul(x, keepMask);
-  keepMask.dispose();
-  return y;
+  checkFloat('dropout', x);
+  const { key, counter } = generator.take(x.size);
+  const y = empty(x.shape, x.dtype, x.backend);
+  x.backend.dropout(x.buffer, y.buffer, x.size, p, key, counter);
+  return record(y, 'dropout', [x], [], (g) => {
+    const gx = empty(g.shape, g.dtype, g.backend);
+    g.backend.dropout(g.buffer, gx.buffer, g.size, p, key, counter);
+    return [gx];
+  });
 }
 
 /** Outer product of two vectors: out[i, j] = a[i] * b[j]. */
@@ -543,7 +565,7 @@ export function arange(n: number): Tensor {
   return fromArray(data, [n]);
 }
 
-bindAutogradOps(add, (t) => {
+bindAutogradOps(add, cast, (t) => {
   const out = empty(t.shape, t.dtype, t.backend);
   t.backend.copyRows(t.buffer, 0, 0, out.buffer, 0, 0, 1, t.size);
   return out;

@@ -28,6 +28,8 @@ export class Tensor {
   readonly id = nextId++;
   readonly shape: readonly number[];
   readonly size: number;
+  /** Known after dispose too: the tape casts an input's gradient to it. */
+  readonly dtype: DType;
   requiresGrad = false;
   grad: Tensor | null = null;
   node: GradNode | null = null;
@@ -38,6 +40,7 @@ export class Tensor {
     this.size = numel(shape);
     if (this.size > storage.length) throw new Error(`shape ${formatShape(shape)} exceeds its storage of ${storage.length} elements`);
     this.storageRef = storage;
+    this.dtype = storage.dtype;
     track(this);
   }
 
@@ -47,9 +50,6 @@ export class Tensor {
   }
   get buffer(): DeviceBuffer {
     return this.storage.buffer;
-  }
-  get dtype(): DType {
-    return this.storage.dtype;
   }
   get backend(): Backend {
     return this.storage.backend;

@@ -39,7 +39,7 @@ export interface TrainConfig {
 export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
   seed: { type: 'integer', min: 0, default: 0, doc: 'Seed of every random number of the run (data order, flips, noise, dropout, initial weights).' },
   device: { type: 'string', enum: ['auto', 'cpu', 'cuda'], default: 'auto', doc: '`auto` uses the GPU when the CUDA backend can start, else the CPU.' },
-  precision: { type: 'string', enum: ['fp32', 'tf32', 'bf16'], default: 'fp32', doc: 'GPU matrix math: `fp32` (as EDM trains; exact against the CPU backend), `tf32` (tensor cores, about 1.5x faster) or `bf16` (mixed precision as PyTorch autocast: convolutions and matrix products in bfloat16 with fp32 accumulation, the rest, the weights and the gradients in fp32; experimental: one CIFAR-10 run diverged, see docs/training.md). The CPU always computes in fp32.' },
+  precision: { type: 'string', enum: ['fp32', 'tf32', 'bf16'], default: 'fp32', doc: 'GPU matrix math: `fp32` (as EDM trains; exact against the CPU backend), `tf32` (tensor cores, about 1.5x faster) or `bf16` (mixed precision as PyTorch autocast: convolutions and matrix products in bfloat16 with fp32 accumulation, activations in bfloat16 between them, weights, their gradients, Adam and the loss in fp32; about 1.7x TF32 on an H200). The CPU always computes in fp32.' },
   runDir: { type: 'string', default: 'runs/train', doc: 'Folder of the run: checkpoints, log.jsonl, sample grids, report.' },
   data: {
     type: 'object',

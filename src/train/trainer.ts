@@ -44,6 +44,7 @@ export interface LogEntry {
   step: number;
   images: number;
   lr: number;
+  /** Mean weighted loss of the steps since the last entry. */
   loss: number;
   /** Mean unweighted per-sample loss of each stage since the last entry (null: no sample in that stage). */
   lossPerStage: (number | null)[];
@@ -190,6 +191,10 @@ export class Trainer {
     const stageSums = new Float64Array(k);
     const stageCounts = new Float64Array(k);
     let lastLoss = NaN;
+    // The logged loss is the mean over the steps since the previous entry: one step's loss swings with
+    // the stage its batch drew.
+    let lossSum = 0;
+    let lossSteps = 0;
     let nonFinite = 0;
     let lastLogImages = this.state.imagesSeen;
     let lastLogTime = performance.now();
@@ -246,6 +251,8 @@ export class Trainer {
       this.state.imagesSeen += t.batchSize;
       this.state.elapsedSeconds = (performance.now() - startedAt) / 1000;
       lastLoss = weightedLoss;
+      lossSum += weightedLoss;
+      lossSteps++;
       const now = performance.now();
       const rate = (this.state.imagesSeen - lastLogImages) / Math.max((now - lastLogTime) / 1000, 1e-9);
       events.onStep?.({ images: this.state.imagesSeen, totalImages: t.totalImages, loss: lastLoss, imagesPerSecond: rate });
@@ -257,7 +264,7 @@ export class Trainer {
           step: this.state.step,
           images: this.state.imagesSeen,
           lr: this.optimizer.lr,
-          loss: lastLoss,
+          loss: lossSum / lossSteps,
           lossPerStage: lastLossPerStage,
           samplesPerStage: Array.from(stageCounts),
           imagesPerSecond: rate,
@@ -268,6 +275,8 @@ export class Trainer {
         events.onLog?.(entry);
         stageSums.fill(0);
         stageCounts.fill(0);
+        lossSum = 0;
+        lossSteps = 0;
         nonFinite = 0;
         lastLogImages = this.state.imagesSeen;
         lastLogTime = now;

@@ -289,6 +289,14 @@ for (const [shape, groups, eps] of groupNormCases) {
   });
 }
 
+test('groupNorm fused with SiLU: values and gradients of x, gamma, beta against silu(groupNorm) in float64', () => {
+  const shape = [2, 6, 3, 4];
+  const norm = groupNormReference(shape, 3, 1e-5);
+  const silu64: Reference = (xs) => norm(xs).map((v) => v / (1 + Math.exp(-v)));
+  const x = { data: Float32Array.from(randomArray(numel(shape), 43), (v, i) => 3 * v + (i % 5) - 1), shape };
+  checkAgainstReference(([a, g, b]) => T.groupNorm(a, g, b, 3, 1e-5, true), silu64, [x, input([6], 44), input([6], 45)]);
+});
+
 // ---------------------------------------------------------------- attention
 
 for (const [shape, heads] of [[[2, 12, 3, 3], 1], [[2, 12, 2, 3], 2], [[1, 9, 1, 5], 1]] as [number[], number][]) {

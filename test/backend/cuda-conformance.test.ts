@@ -43,9 +43,12 @@ interface Arg {
  * Runs `kernel` on both backends with the same inputs and compares every output. GPU-only outputs start as
  * NaN unless they carry data (accumulating kernels).
  */
-function compare(what: string, gpu: Backend, args: Arg[], kernel: (b: Backend, bufs: DeviceBuffer[]) => void, tol: number): number {
+function compare(what: string, gpu: Backend, args: Arg[], kernel: (b: Backend, bufs: DeviceBuffer[]) => void, tol: number,
+    custom: (b: Backend, i: number) => { buf: DeviceBuffer; read: () => HostArray } | null = () => null): number {
   const run = (b: Backend, poison: boolean): HostArray[] => {
-    const bufs = args.map((a) => {
+    const made = args.map((_, i) => custom(b, i));
+    const bufs = args.map((a, i) => {
+      if (made[i]) return made[i]!.buf;
       const dtype = a.dtype ?? 'float32';
       const buf = b.alloc(dtype, a.length);
       if (a.data) b.upload(buf, a.data);
@@ -54,7 +57,7 @@ function compare(what: string, gpu: Backend, args: Arg[], kernel: (b: Backend, b
       return buf;
     });
     kernel(b, bufs);
-    const outs = args.flatMap((a, i) => (a.out ? [b.download(bufs[i], a.dtype ?? 'float32', a.length)] : []));
+    const outs = args.flatMap((a, i) => (a.out ? [made[i] ? made[i]!.read() : b.download(bufs[i], a.dtype ?? 'float32', a.length)] : []));
     bufs.forEach((x) => b.free(x));
     return outs;
   };
@@ -72,6 +75,43 @@ function compare(what: string, gpu: Backend, args: Arg[], kernel: (b: Backend, b
 }
 
 const input = (data: HostArray, dtype?: DType): Arg => ({ data, length: data.length, dtype });
+
+/** An argument stored as bfloat16 on the GPU (`bf16`) or float32; the CPU gets float32 of the same values. */
+interface MixedArg {
+  data?: Float32Array;
+  length: number;
+  bf16: boolean;
+  out?: boolean;
+}
+const mixed = (data: Float32Array, bf16: boolean): MixedArg => ({ data, length: data.length, bf16 });
+const bf = (data: Float32Array): MixedArg => mixed(data, true);
+const f = (data: Float32Array): MixedArg => mixed(data, false);
+const bfOut = (length: number): MixedArg => ({ length, bf16: true, out: true });
+
+function toBf16Bits(x: Float32Array): Uint16Array {
+  const bits = allocHost('bfloat16', x.length) as Uint16Array;
+  hostCast(x, 'float32', bits, 'bfloat16', x.length);
+  return bits;
+}
+
+function widen(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  hostCast(bits, 'bfloat16', out, 'float32', bits.length);
+  return out;
+}
+
+/** compare() for kernels on bfloat16 storage: the CPU reference runs in float32 on the bf16-rounded inputs. */
+function compareBf16(what: string, gpu: Backend, args: MixedArg[], kernel: (b: Backend, bufs: DeviceBuffer[]) => void, tol: number): number {
+  const rounded = args.map((a) => (a.data && a.bf16 ? widen(toBf16Bits(a.data)) : a.data));
+  return compare(`bf16 ${what}`, gpu, args.map((a, i) => ({ data: rounded[i], length: a.length, out: a.out })), kernel, tol, (b, i) => {
+    const a = args[i];
+    if (b === cpu || !a.bf16) return null;
+    const buf = b.alloc('bfloat16', a.length);
+    if (rounded[i]) b.upload(buf, toBf16Bits(rounded[i]!));
+    else b.fill(buf, a.length, NaN);
+    return { buf, read: () => widen(b.download(buf, 'bfloat16', a.length) as Uint16Array) };
+  });
+}
 const output = (length: number, dtype?: DType): Arg => ({ length, dtype, out: true });
 
 test('CUDA backend matches the CPU backend', { skip }, async (t) => {
@@ -110,7 +150,7 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
   });
 
   await t.test('reductions', () => {
-    const cases: [number[], number[]][] = [[[32, 16, 8, 8], [1, 16, 1, 1]], [[4, 5, 6], [4, 1, 6]], [[4, 5, 6], [1, 1, 1]], [[64, 3, 4], [1, 3, 4]], [[3, 20000], [3, 1]], [[100000], [1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[7, 24, 33, 17], [1, 24, 1, 1]], [[64, 32, 32, 32], [1, 32, 1, 1]], [[9, 5, 300, 2], [9, 1, 300, 1]]];
+    const cases: [number[], number[]][] = [[[32, 16, 8, 8], [1, 16, 1, 1]], [[4, 5, 6], [4, 1, 6]], [[4, 5, 6], [1, 1, 1]], [[64, 3, 4], [1, 3, 4]], [[3, 20000], [3, 1]], [[100000], [1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[7, 24, 33, 17], [1, 24, 1, 1]], [[64, 32, 32, 32], [1, 32, 1, 1]], [[9, 5, 300, 2], [9, 1, 300, 1]], [[256, 64, 16], [256, 64, 1]], [[128, 33, 5, 5], [128, 33, 1, 1]], [[128, 33, 5, 5], [1, 33, 1, 1]]];
     for (const [si, so] of cases) {
       const n = si.reduce((a, b) => a * b, 1);
       const m = so.reduce((a, b) => a * b, 1);
@@ -128,6 +168,7 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       compare(`permute bf16 ${JSON.stringify(shape)}`, gpu, [input(bits, 'bfloat16'), output(n, 'bfloat16')], (b, [x, y]) => b.permute(x, shape, perm, y), 0);
     }
     compare('copyRows strided', gpu, [input(rand(1000)), { data: rand(1200), length: 1200, out: true }], (b, [s, d]) => b.copyRows(s, 7, 50, d, 3, 60, 19, 40), 0);
+    compare('copyRows strided, 16-byte aligned', gpu, [input(rand(1000)), { data: rand(1200), length: 1200, out: true }], (b, [s, d]) => b.copyRows(s, 8, 64, d, 16, 96, 10, 32), 0);
     compare('copyRows contiguous', gpu, [input(rand(1000)), { data: rand(1000), length: 1000, out: true }], (b, [s, d]) => b.copyRows(s, 100, 0, d, 5, 0, 1, 800), 0);
     const idx = Int32Array.from([3, 0, 3, 7, 1, 1, 5]);
     compare('gatherRows', gpu, [input(rand(8 * 33)), output(idx.length * 33)], (b, [s, o]) => b.gatherRows(s, idx, o, 33), 0);
@@ -158,6 +199,55 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       compare(`uniform n=${n} counter=${counter}`, gpu, [output(n)], (b, [o]) => b.randomUniform(o, n, key, counter), 0);
       compare(`normal n=${n} counter=${counter}`, gpu, [output(n)], (b, [o]) => b.randomNormal(o, n, key, counter), 1e-6);
     }
+  });
+
+  await t.test('dropout: the mask of the uniform stream', () => {
+    const key: [number, number] = [0x2468ace, 0x13579bd];
+    for (const n of [1, 1003, 65536]) compare(`dropout p=0.13 n=${n}`, gpu, [input(rand(n)), output(n)], (b, [x, y]) => b.dropout(x, y, n, 0.13, key, 77), 0);
+  });
+
+  await t.test('bfloat16 storage: every kernel that takes bf16 activations', () => {
+    // The CPU computes in float32 on the bf16-rounded inputs; the GPU reads and writes bf16 (1e-2: one
+    // rounding of each output to 8 bits of mantissa).
+    const tol = 1e-2;
+    const ew = 10007;
+    for (const op of ['silu', 'exp', 'neg', 'square'] as UnaryOp[]) {
+      compareBf16(`unary ${op}`, gpu, [bf(rand(ew, -3, 3)), bfOut(ew)], (b, [x, y]) => b.unary(op, x, y, ew), tol);
+      compareBf16(`unaryBackward ${op}`, gpu, [bf(rand(ew, -3, 3)), bf(rand(ew)), bfOut(ew)], (b, [x, dy, dx]) => b.unaryBackward(op, x, dy, dx, ew), tol);
+    }
+    compareBf16('affine', gpu, [bf(rand(ew)), bfOut(ew)], (b, [x, y]) => b.affine(x, y, ew, 0.7071, 0.1), tol);
+    const shape = [8, 16, 7, 7];
+    const n = 8 * 16 * 49;
+    for (const [ta, tb, to] of [[1, 1, 1], [1, 0, 0], [0, 1, 0], [1, 0, 1], [1, 1, 0]]) {
+      for (const [sb, what] of [[shape, 'dense'], [[1, 16, 1, 1], 'broadcast']] as [number[], string][]) {
+        const nb = sb.reduce((a, b) => a * b, 1);
+        compareBf16(`binary mul ${what} ${['f32', 'bf16'][ta]} x ${['f32', 'bf16'][tb]} -> ${['f32', 'bf16'][to]}`, gpu,
+          [mixed(rand(n), ta === 1), mixed(rand(nb, 0.5, 2), tb === 1), { length: n, bf16: to === 1, out: true }],
+          (b, [x, y, o]) => b.binary('mul', { buf: x, strides: T.broadcastStrides(shape, shape) }, { buf: y, strides: T.broadcastStrides(sb, shape) }, o, shape), tol);
+      }
+    }
+    for (const [si, so] of [[[64, 32, 16, 16], [1, 32, 1, 1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[3, 20000], [3, 1]]] as [number[], number[]][]) {
+      const m = so.reduce((a, b) => a * b, 1);
+      const x = rand(si.reduce((a, b) => a * b, 1), -2, 2);
+      compareBf16(`reduceSum bf16 -> f32 ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [bf(x), { length: m, bf16: false, out: true }], (b, [xb, o]) => b.reduceSum(xb, si, o, so), 1e-5);
+      compareBf16(`reduceSum bf16 -> bf16 ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [bf(x), bfOut(m)], (b, [xb, o]) => b.reduceSum(xb, si, o, so), tol);
+    }
+    for (const silu of [false, true]) {
+      const p = { n: 4, c: 128, hw: 256, groups: 32, eps: 1e-5, silu };
+      const size = p.n * p.c * p.hw;
+      const x = rand(size, -2, 3);
+      const g = rand(p.c, 0.5, 1.5);
+      const be = rand(p.c);
+      const stats = [rand(p.n * p.groups, 0.4, 0.6), rand(p.n * p.groups, 0.3, 0.5)];
+      compareBf16(`groupNorm${silu ? '+SiLU' : ''}`, gpu, [bf(x), f(g), f(be), bfOut(size), { length: 128, bf16: false, out: true }, { length: 128, bf16: false, out: true }],
+        (b, [xb, gb, bb, y, mean, rstd]) => b.groupNorm(xb, gb, bb, y, mean, rstd, p), tol);
+      compareBf16(`groupNormBackward${silu ? '+SiLU' : ''}`, gpu, [bf(x), f(g), f(be), f(stats[0]), f(stats[1]), bf(rand(size)), bfOut(size), { length: p.c, bf16: false, out: true }, { length: p.c, bf16: false, out: true }],
+        (b, [xb, gb, bb, mean, rstd, dy, dx, dg, db]) => b.groupNormBackward(xb, gb, bb, mean, rstd, dy, dx, dg, db, p), tol);
+    }
+    const rp: ResampleParams = { n: 8, c: 32, h: 16, w: 16, hOut: 8, wOut: 8, mode: 'down', taps: [1, 1], pad: 0 };
+    compareBf16('resample down', gpu, [bf(rand(8 * 32 * 256)), bfOut(8 * 32 * 64)], (b, [x, y]) => b.resample(x, y, rp), tol);
+    compareBf16('resampleBackward down', gpu, [bf(rand(8 * 32 * 64)), bfOut(8 * 32 * 256)], (b, [dy, dx]) => b.resampleBackward(dy, dx, rp), tol);
+    compareBf16('dropout', gpu, [bf(rand(ew)), bfOut(ew)], (b, [x, y]) => b.dropout(x, y, ew, 0.2, [5, 6], 9), tol);
   });
 
   await t.test('Adam, per tensor and all tensors in one launch', () => {
@@ -236,13 +326,13 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
     attentionCases(tf32, 1e-2, 'tf32');
   });
 
-  await t.test('groupNorm forward and backward', () => {
-    for (const [n, c, hw, groups] of [[2, 32, 64, 8], [4, 128, 256, 32], [3, 6, 25, 3], [2, 256, 1024, 32]]) {
-      const p = { n, c, hw, groups, eps: 1e-5 };
+  await t.test('groupNorm (+SiLU) forward and backward', () => {
+    for (const [n, c, hw, groups, silu] of [[2, 32, 64, 8, 0], [4, 128, 256, 32, 1], [3, 6, 25, 3, 1], [2, 256, 1024, 32, 0], [2, 384, 16, 16, 1]]) {
+      const p = { n, c, hw, groups, eps: 1e-5, silu: silu === 1 };
       const x = rand(n * c * hw, -2, 3);
       const g = rand(c, 0.5, 1.5);
       const be = rand(c);
-      const tag = `[${n},${c},${hw}] g${groups}`;
+      const tag = `[${n},${c},${hw}] g${groups}${p.silu ? ' +SiLU' : ''}`;
       compare(`groupNorm ${tag}`, gpu, [input(x), input(g), input(be), output(x.length), output(n * groups), output(n * groups)], (b, [xb, gb, bb, y, mean, rstd]) => b.groupNorm(xb, gb, bb, y, mean, rstd, p), 1e-5);
       const stats = (() => {
         const bufs = [x, g, be].map((a) => { const d = cpu.alloc('float32', a.length); cpu.upload(d, a); return d; });
@@ -252,8 +342,8 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
         cpu.groupNorm(bufs[0], bufs[1], bufs[2], y, mean, rstd, p);
         return [cpu.download(mean, 'float32', n * groups), cpu.download(rstd, 'float32', n * groups)];
       })();
-      compare(`groupNormBackward ${tag}`, gpu, [input(x), input(g), input(stats[0]), input(stats[1]), input(rand(x.length)), output(x.length), output(c), output(c)],
-        (b, [xb, gb, mean, rstd, dy, dx, dg, db]) => b.groupNormBackward(xb, gb, mean, rstd, dy, dx, dg, db, p), 1e-5);
+      compare(`groupNormBackward ${tag}`, gpu, [input(x), input(g), input(be), input(stats[0]), input(stats[1]), input(rand(x.length)), output(x.length), output(c), output(c)],
+        (b, [xb, gb, bb, mean, rstd, dy, dx, dg, db]) => b.groupNormBackward(xb, gb, bb, mean, rstd, dy, dx, dg, db, p), 1e-5);
     }
   });
 
@@ -298,7 +388,7 @@ function tinyTraining(gpu: CudaBackend): { step: (i: number) => number; dispose:
   const step = (i: number): number =>
     T.tidy(() => {
       let h = T.conv2d(x, w1, b1, { pad: 1 });
-      h = T.silu(T.groupNorm(h, gamma, beta, 8, 1e-5));
+      h = T.groupNorm(h, gamma, beta, 8, 1e-5, true);
       h = T.resample(h, 'down', [1, 1], 0);
       const a = T.attention(T.conv2d(h, wq, null), 1);
       h = T.resample(T.add(h, a), 'up', [1, 1], 0);
@@ -347,7 +437,8 @@ function withGradients(backend: Backend, inputs: readonly [Float32Array, number[
     const y = f(xs);
     const r = Float32Array.from(new T.Generator(rSeed).uniformHost(y.size), (u) => 2 * u - 1);
     T.backward(T.sum(T.mul(y, T.fromArray(r, y.shape))));
-    return [y, ...xs.map((x) => x.grad!)].map((t) => t.toArray() as Float32Array);
+    // under autocast the output is bfloat16: compared as float32
+    return [T.cast(y, 'float32'), ...xs.map((x) => x.grad!)].map((t) => t.toFloat32Array());
   });
 }
 

@@ -4,6 +4,42 @@
  * (c / groups) * hw elements in NCHW. Sums are taken in float64 (two passes for the variance).
  */
 import type { GroupNormParams } from '../backend.js';
+import { unary, unaryBackward } from './elementwise.js';
+import { float32Scratch } from './scratch.js';
+
+const preActivation = float32Scratch();
+const preActivationGrad = float32Scratch();
+
+/** GroupNorm, then SiLU in place when p.silu: the same numbers as the two ops one after the other. */
+export function groupNormSilu(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, p: GroupNormParams): void {
+  groupNorm(x, gamma, beta, y, mean, rstd, p);
+  if (p.silu) unary('silu', y, y, p.n * p.c * p.hw);
+}
+
+/** The backward of groupNormSilu: with SiLU, the pre-activation is recomputed from the saved statistics. */
+export function groupNormSiluBackward(x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: GroupNormParams): void {
+  if (!p.silu) return groupNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, p);
+  const size = p.n * p.c * p.hw;
+  const pre = preActivation.take(size);
+  normalizeWithStatistics(x, gamma, beta, mean, rstd, pre, p);
+  const dpre = preActivationGrad.take(size);
+  unaryBackward('silu', pre, dy, dpre, size);
+  groupNormBackward(x, gamma, mean, rstd, dpre, dx, dgamma, dbeta, p);
+}
+
+function normalizeWithStatistics(x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array, y: Float32Array, p: GroupNormParams): void {
+  const channelsPerGroup = p.c / p.groups;
+  const count = channelsPerGroup * p.hw;
+  for (let s = 0; s < p.n * p.groups; s++) {
+    const firstChannel = (s % p.groups) * channelsPerGroup;
+    for (let cg = 0; cg < channelsPerGroup; cg++) {
+      const scale = rstd[s] * gamma[firstChannel + cg];
+      const shift = beta[firstChannel + cg] - mean[s] * scale;
+      const base = s * count + cg * p.hw;
+      for (let e = base; e < base + p.hw; e++) y[e] = x[e] * scale + shift;
+    }
+  }
+}
 
 export function groupNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, p: GroupNormParams): void {
   const { n, c, hw, groups, eps } = p;

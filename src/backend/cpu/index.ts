@@ -15,6 +15,7 @@ import * as gn from './groupnorm.js';
 import * as attn from './attention.js';
 import * as rs from './resample.js';
 import { adam } from './adam.js';
+import { dropout } from './dropout.js';
 
 export { cpuPoolStats, cpuThreadCount, setCpuThreadCount } from './pool.js';
 
@@ -48,8 +49,8 @@ function create(): Backend {
     conv2d: (x, w, bias, y, p) => conv.conv2d(f32(x), f32(w), bias ? f32(bias) : null, f32(y), p),
     conv2dBackwardData: (dy, w, dx, p) => conv.conv2dBackwardData(f32(dy), f32(w), f32(dx), p),
     conv2dBackwardFilter: (x, dy, dw, p) => conv.conv2dBackwardFilter(f32(x), f32(dy), f32(dw), p),
-    groupNorm: (x, g, b, y, mean, rstd, p) => gn.groupNorm(f32(x), f32(g), f32(b), f32(y), f32(mean), f32(rstd), p),
-    groupNormBackward: (x, g, mean, rstd, dy, dx, dg, db, p) => gn.groupNormBackward(f32(x), f32(g), f32(mean), f32(rstd), f32(dy), f32(dx), f32(dg), f32(db), p),
+    groupNorm: (x, g, b, y, mean, rstd, p) => gn.groupNormSilu(f32(x), f32(g), f32(b), f32(y), f32(mean), f32(rstd), p),
+    groupNormBackward: (x, g, b, mean, rstd, dy, dx, dg, db, p) => gn.groupNormSiluBackward(f32(x), f32(g), f32(b), f32(mean), f32(rstd), f32(dy), f32(dx), f32(dg), f32(db), p),
     attention: (qkv, out, w, p) => attn.attention(f32(qkv), f32(out), f32(w), p),
     attentionBackward: (qkv, w, dout, dqkv, p) => attn.attentionBackward(f32(qkv), f32(w), f32(dout), f32(dqkv), p),
     resample: (x, y, p) => rs.resample(f32(x), f32(y), p),
@@ -57,6 +58,7 @@ function create(): Backend {
 
     randomUniform: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, false),
     randomNormal: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, true),
+    dropout: (x, out, n, p, key, counter) => dropout(f32(x), f32(out), n, p, key, counter),
     adam: (param, grad, m, v, n, p) => adam(f32(param), f32(grad), f32(m), f32(v), n, p),
     nanToNum: (x, n, posinf) => ew.nanToNum(f32(x), n, posinf),
     synchronize: () => {},

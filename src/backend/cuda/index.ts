@@ -18,6 +18,7 @@ import { type AllocatorStats, CachingAllocator, CudaBuffer } from './allocator.j
 import { Matmul, type MathMode } from './matmul.js';
 import { Conv } from './conv.js';
 import { BINARY_CODES, DTYPE_CODES, ELEMENTWISE, MAX_DIMS, BCAST_BYTES, UNARY_CODES } from './kernels/elementwise.js';
+import { type FloatSuffix, floatSuffix } from './kernels/common.js';
 import { LAYOUT, MAX_PERM_DIMS, MAX_RED_DIMS, PERM_BYTES, RED_BYTES } from './kernels/layout.js';
 import { RANDOM } from './kernels/random.js';
 import { ADAM } from './kernels/adam.js';
@@ -172,6 +173,19 @@ function f32(b: DeviceBuffer, what: string): CudaBuffer {
   return c;
 }
 
+/** A float32 or bfloat16 buffer and the suffix of the kernels instantiated for its type. */
+function fl(b: DeviceBuffer, what: string): { ptr: number; s: FloatSuffix } {
+  const c = buf(b);
+  return { ptr: c.ptr, s: floatSuffix(c.dtype, what) };
+}
+
+/** One storage type for all of an op's tensors: its kernel suffix. */
+function sameFloat(what: string, ...bs: DeviceBuffer[]): FloatSuffix {
+  const types = bs.map((b) => fl(b, what).s);
+  if (types.some((t) => t !== types[0])) throw new Error(`${what}: tensors of one dtype expected, got ${bs.map((b) => buf(b).dtype).join(', ')}`);
+  return types[0];
+}
+
 /** Writes an int32 count followed by int64 arrays (padded to `dims` each): the layout of the kernels' structs. */
 function packStruct(bytes: number, ints: readonly number[], arrays: readonly (readonly number[])[], dims: number): Uint8Array {
   const out = new Uint8Array(bytes);
@@ -210,6 +224,7 @@ function create(core: Core, math: MathMode): CudaBackend {
   // cuDNN loads (and initialises) on the first convolution only.
   const conv = (): Conv => (convImpl ??= new Conv(ctx, allocator, math));
   const k = (m: Parameters<CudaContext['kernel']>[0], name: string) => ctx.kernel(m, name);
+  // Blocks for n threads' work (the dense elementwise kernels take 8 elements a thread: grid(n / 8)).
   const grid = (n: number, block = 256): number => Math.max(1, Math.min(Math.ceil(n / block), core.blocksCap));
 
   const uploadIndex = (index: Int32Array): CudaBuffer => {
@@ -219,8 +234,26 @@ function create(core: Core, math: MathMode): CudaBackend {
   };
 
   const reduce = (isMax: boolean, xb: DeviceBuffer, inShape: readonly number[], ob: DeviceBuffer, outShape: readonly number[]): void => {
-    const x = f32(xb, 'reduce');
-    const out = f32(ob, 'reduce');
+    const x = fl(xb, 'reduce');
+    const out = fl(ob, 'reduce');
+    // Sums whose innermost axes are reduced start with contiguous row sums (coalesced, vectorised); the
+    // rest of the reduction, if any, runs on those float32 partial sums.
+    let inner = 1;
+    let firstInner = inShape.length;
+    while (firstInner > 0 && (inShape[firstInner - 1] === 1 || outShape[firstInner - 1] === 1)) inner *= inShape[--firstInner];
+    const rows = inShape.reduce((a, b) => a * b, 1) / inner;
+    if (!isMax && inner > 1 && inner < 2 ** 31 && rows >= core.ctx.multiprocessors * 4) {
+      const rest = [...inShape.slice(0, firstInner), ...inShape.slice(firstInner).map(() => 1)];
+      const done = rest.every((d, a) => d === outShape[a]);
+      const partial = done ? null : allocator.alloc(rows * 4, 'float32', rows);
+      k(LAYOUT, `row_sum_${x.s}_${partial ? 'f32' : out.s}`).launch(grid(rows * 32), 256, 0, [x.ptr, partial ? partial.ptr : out.ptr, rows, inner]);
+      if (partial) {
+        reduce(false, partial, rest, ob, outShape);
+        allocator.release(partial);
+      }
+      return;
+    }
+    const types = `${x.s}_${out.s}`;
     const inStrides = stridesOf(inShape);
     const kept: number[][] = [[], []];
     const red: number[][] = [[], []];
@@ -257,11 +290,11 @@ function create(core: Core, math: MathMode): CudaBackend {
       // about 8 blocks per multiprocessor, each slice at least 1024 elements long
       const slices = Math.min(Math.ceil(nRed / 1024), Math.ceil((sms * 8) / nOut), 65535);
       const part = allocator.alloc(nOut * slices * 8, 'uint8', nOut * slices * 8);
-      k(LAYOUT, 'reduce_partial').launch([Math.min(nOut, 65535), slices, 1], 256, 0, [x.ptr, part.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
-      k(LAYOUT, 'reduce_finish').launch(grid(nOut), 256, 0, [part.ptr, out.ptr, nOut, slices, isMax ? 1 : 0], what);
+      k(LAYOUT, `reduce_partial_${types}`).launch([Math.min(nOut, 65535), slices, 1], 256, 0, [x.ptr, part.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
+      k(LAYOUT, `reduce_finish_${types}`).launch(grid(nOut), 256, 0, [part.ptr, out.ptr, nOut, slices, isMax ? 1 : 0], what);
       allocator.release(part);
-    } else if (nRed >= 256 || nOut < sms * 4) k(LAYOUT, 'reduce_block').launch(Math.min(nOut, 65535 * 4), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
-    else k(LAYOUT, 'reduce_thread').launch(grid(nOut), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
+    } else if (nRed >= 256 || nOut < sms * 4) k(LAYOUT, `reduce_block_${types}`).launch(Math.min(nOut, 65535 * 4), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
+    else k(LAYOUT, `reduce_thread_${types}`).launch(grid(nOut), 256, 0, [x.ptr, out.ptr, nOut, nRed, isMax ? 1 : 0, s], what);
   };
 
   const rowKernel = (base: string, dtype: DType): string => `${base}_${bytesPerElement(dtype)}`;
@@ -315,6 +348,9 @@ function create(core: Core, math: MathMode): CudaBackend {
       const o = buf(ob);
       if (n === 0) return;
       if (xd === od) return void check(d, d.cuMemcpyDtoDAsync(o.ptr, x.ptr, n * bytesPerElement(xd), ctx.stream), 'cuMemcpyDtoDAsync (cast)');
+      if ((xd === 'float32' || xd === 'bfloat16') && (od === 'float32' || od === 'bfloat16')) {
+        return void k(ELEMENTWISE, `cast_${floatSuffix(xd, 'cast')}_${floatSuffix(od, 'cast')}`).launch(grid(n / 8), 256, 0, [x.ptr, o.ptr, n]);
+      }
       k(ELEMENTWISE, 'cast').launch(grid(n), 256, 0, [x.ptr, DTYPE_CODES[xd], o.ptr, DTYPE_CODES[od], n]);
     },
     copyRows: (sb, so, ss, db, d0, ds, rows, len) => {
@@ -326,38 +362,46 @@ function create(core: Core, math: MathMode): CudaBackend {
         check(d, d.cuMemcpyDtoDAsync(dst.ptr + d0 * es, src.ptr + so * es, rows * len * es, ctx.stream), 'cuMemcpyDtoDAsync (copyRows)');
         return;
       }
+      // 16 bytes a thread where every offset allows (concatenating channels of NCHW activations)
+      const units = [so, ss, d0, ds, len].map((v) => v * es);
+      if (units.every((b) => b % 16 === 0) && src.ptr % 16 === 0 && dst.ptr % 16 === 0) {
+        const [so16, ss16, d016, ds16, len16] = units.map((b) => b / 16);
+        k(LAYOUT, 'copy_rows_16').launch(grid(rows * len16), 256, 0, [src.ptr, so16, ss16, dst.ptr, d016, ds16, len16, rows * len16]);
+        return;
+      }
       const n = rows * len;
       k(LAYOUT, rowKernel('copy_rows', src.dtype)).launch(grid(n), 256, 0, [src.ptr, so, ss, dst.ptr, d0, ds, len, n]);
     },
 
     unary: (op: UnaryOp, x, out, n) => {
-      if (n > 0) k(ELEMENTWISE, 'unary_f32').launch(grid(n), 256, 0, [f32(x, op).ptr, f32(out, op).ptr, n, UNARY_CODES[op]]);
+      if (n > 0) k(ELEMENTWISE, `unary_${sameFloat(op, x, out)}`).launch(grid(n / 8), 256, 0, [buf(x).ptr, buf(out).ptr, n, UNARY_CODES[op]]);
     },
     unaryBackward: (op, x, dy, dx, n) => {
-      if (n > 0) k(ELEMENTWISE, 'unary_backward_f32').launch(grid(n), 256, 0, [f32(x, op).ptr, f32(dy, op).ptr, f32(dx, op).ptr, n, UNARY_CODES[op]]);
+      if (n > 0) k(ELEMENTWISE, `unary_backward_${sameFloat(op, x, dy, dx)}`).launch(grid(n / 8), 256, 0, [buf(x).ptr, buf(dy).ptr, buf(dx).ptr, n, UNARY_CODES[op]]);
     },
     affine: (x, out, n, scale, shift) => {
-      if (n > 0) k(ELEMENTWISE, 'affine_f32').launch(grid(n), 256, 0, [f32(x, 'affine').ptr, f32(out, 'affine').ptr, n, scale, shift]);
+      if (n > 0) k(ELEMENTWISE, `affine_${sameFloat('affine', x, out)}`).launch(grid(n / 8), 256, 0, [buf(x).ptr, buf(out).ptr, n, scale, shift]);
     },
     powScalar: (x, out, n, e) => {
-      if (n > 0) k(ELEMENTWISE, 'pow_f32').launch(grid(n), 256, 0, [f32(x, 'pow').ptr, f32(out, 'pow').ptr, n, e]);
+      if (n > 0) k(ELEMENTWISE, `pow_${sameFloat('pow', x, out)}`).launch(grid(n), 256, 0, [buf(x).ptr, buf(out).ptr, n, e]);
     },
     binary: (op: BinaryOp, a: StridedOperand, b: StridedOperand, ob, shape) => {
       const n = shape.reduce((x, y) => x * y, 1);
       if (n === 0) return;
-      const A = f32(a.buf, op);
-      const B = f32(b.buf, op);
-      const out = f32(ob, op);
+      const A = fl(a.buf, op);
+      const B = fl(b.buf, op);
+      const out = fl(ob, op);
+      const types = `${A.s}_${B.s}_${out.s}`;
       const dense = stridesOf(shape);
       const c = collapse(shape, [a.strides, b.strides, dense]);
       // both operands dense and shaped like the output: no index arithmetic
       if (c.dims.length === 0 || (c.dims.length === 1 && c.strides[0][0] === 1 && c.strides[1][0] === 1)) {
-        k(ELEMENTWISE, 'binary_dense_f32').launch(grid(n), 256, 0, [A.ptr, B.ptr, out.ptr, n, BINARY_CODES[op]]);
+        k(ELEMENTWISE, `binary_dense_${types}`).launch(grid(n / 8), 256, 0, [A.ptr, B.ptr, out.ptr, n, BINARY_CODES[op]]);
         return;
       }
       if (c.dims.length > MAX_DIMS) throw new Error(`binary ${op} over ${JSON.stringify(shape)}: more than ${MAX_DIMS} broadcast dims after merging`);
       const s = packStruct(BCAST_BYTES, [c.dims.length], [c.dims, c.strides[0], c.strides[1]], MAX_DIMS);
-      k(ELEMENTWISE, 'binary_f32').launch(grid(n), 256, 0, [A.ptr, B.ptr, out.ptr, n, BINARY_CODES[op], s], () => `${op} over ${JSON.stringify(shape)}`);
+      k(ELEMENTWISE, `binary_${types}`).launch(grid(n), 256, 0, [A.ptr, B.ptr, out.ptr, n, BINARY_CODES[op], s], () => `${op} over ${JSON.stringify(shape)}`);
     },
     reduceSum: (x, inShape, out, outShape) => reduce(false, x, inShape, out, outShape),
     reduceMax: (x, inShape, out, outShape) => reduce(true, x, inShape, out, outShape),
@@ -394,13 +438,16 @@ function create(core: Core, math: MathMode): CudaBackend {
     conv2dBackwardFilter: (x, dy, dw, p) => conv().backwardFilter(buf(x), buf(dy), buf(dw), p),
 
     groupNorm: (x, g, b, y, mean, rstd, p: GroupNormParams) => {
-      const what = () => `groupNorm of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
-      k(GROUP_NORM, 'group_norm_forward').launch(p.n * p.groups, 256, 0, [f32(x, 'groupNorm').ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, f32(y, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, p.c, p.hw, p.groups, p.eps], what);
+      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+      const s = sameFloat('groupNorm', x, y);
+      k(GROUP_NORM, `group_norm_forward_${s}`).launch(p.n * p.groups, 256, 0, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, buf(y).ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, p.c, p.hw, p.groups, p.eps, p.silu ? 1 : 0], what);
     },
-    groupNormBackward: (x, g, mean, rstd, dy, dx, dg, db, p) => {
-      const what = () => `groupNorm backward of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+    groupNormBackward: (x, g, b, mean, rstd, dy, dx, dg, db, p) => {
+      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} backward of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+      const s = sameFloat('groupNorm backward', x, dy, dx);
       const sums = allocator.alloc(p.n * p.c * 2 * 4, 'float32', p.n * p.c * 2);
-      k(GROUP_NORM, 'group_norm_backward').launch(p.n * p.groups, 256, 0, [f32(x, 'groupNorm').ptr, f32(g, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, f32(dy, 'groupNorm').ptr, f32(dx, 'groupNorm').ptr, sums.ptr, p.c, p.hw, p.groups], what);
+      const cpg = p.c / p.groups;
+      k(GROUP_NORM, `group_norm_backward_${s}`).launch(p.n * p.groups, 256, cpg * 2 * 4, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, buf(dy).ptr, buf(dx).ptr, sums.ptr, p.c, p.hw, p.groups, p.silu ? 1 : 0], what);
       k(GROUP_NORM, 'group_norm_param_grads').launch(grid(p.c), 256, 0, [sums.ptr, f32(dg, 'groupNorm').ptr, f32(db, 'groupNorm').ptr, p.n, p.c], what);
       allocator.release(sums);
     },
@@ -439,11 +486,14 @@ function create(core: Core, math: MathMode): CudaBackend {
       allocator.release(ds);
     },
 
-    resample: (x, y, p: ResampleParams) => fir(f32(x, 'resample'), p.h, p.w, f32(y, 'resample'), p.hOut, p.wOut, p.mode === 'up', p),
-    resampleBackward: (dy, dx, p) => fir(f32(dy, 'resample'), p.hOut, p.wOut, f32(dx, 'resample'), p.h, p.w, p.mode === 'down', p),
+    resample: (x, y, p: ResampleParams) => fir(buf(x), p.h, p.w, buf(y), p.hOut, p.wOut, p.mode === 'up', p),
+    resampleBackward: (dy, dx, p) => fir(buf(dy), p.hOut, p.wOut, buf(dx), p.h, p.w, p.mode === 'down', p),
 
     randomUniform: (out, n, key, counter) => philox(out, n, key, counter, false),
     randomNormal: (out, n, key, counter) => philox(out, n, key, counter, true),
+    dropout: (x, out, n, p, key, counter) => {
+      if (n > 0) k(RANDOM, `dropout_${sameFloat('dropout', x, out)}`).launch(grid(Math.ceil(n / 4)), 256, 0, [buf(x).ptr, buf(out).ptr, n, key[0] >>> 0, key[1] >>> 0, counter, p, 1 / (1 - p)]);
+    },
 
     adam: (param, grad, m, v, n, p: AdamParams) => {
       if (n === 0) return;
@@ -470,7 +520,7 @@ function create(core: Core, math: MathMode): CudaBackend {
       allocator.release(dev);
     },
     nanToNum: (x, n, posinf) => {
-      if (n > 0) k(ELEMENTWISE, 'nan_to_num_f32').launch(grid(n), 256, 0, [f32(x, 'nanToNum').ptr, n, posinf]);
+      if (n > 0) k(ELEMENTWISE, `nan_to_num_${fl(x, 'nanToNum').s}`).launch(grid(n), 256, 0, [buf(x).ptr, n, posinf]);
     },
     synchronize: () => ctx.synchronize(),
 
@@ -513,7 +563,7 @@ function create(core: Core, math: MathMode): CudaBackend {
     v.setFloat32(44, (p.mode === 'up' ? 4 : 1) / (tapSum * tapSum), true);
     const planes = p.n * p.c;
     const n = planes * outH * outW;
-    if (n > 0) k(RESAMPLE, 'fir2d').launch(grid(n), 256, 0, [src.ptr, inH, inW, dst.ptr, outH, outW, planes, s], () => `resample ${p.mode} of [${p.n}, ${p.c}, ${p.h}, ${p.w}]`);
+    if (n > 0) k(RESAMPLE, `fir2d_${sameFloat('resample', src, dst)}`).launch(grid(n), 256, 0, [src.ptr, inH, inW, dst.ptr, outH, outW, planes, s], () => `resample ${p.mode} of [${p.n}, ${p.c}, ${p.h}, ${p.w}]`);
   }
 
   function philox(out: DeviceBuffer, n: number, key: readonly [number, number], counter: number, normal: boolean): void {

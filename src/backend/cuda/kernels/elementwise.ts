@@ -1,14 +1,15 @@
 /**
  * Elementwise kernels: unary ops and their derivatives, affine, pow, broadcasting binary ops, nan_to_num,
- * dtype casts.
+ * dtype casts; each for float32 and bfloat16 storage (binary ops for every mix of operand and output types),
+ * computing in float.
  * Same formulas as src/backend/cpu/elementwise.ts and layout.ts (cast). Memory-bound, so the op is a
  * run-time switch (uniform across the grid) rather than one compiled kernel per op; affine and pow compute
  * in double as the CPU reference does (free in a memory-bound kernel).
  */
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import type { DType } from '../../../tensor/dtype.js';
-import type { KernelModule } from '../context.js';
-import { COMMON } from './common.js';
+import type { ArgKind, KernelModule } from '../context.js';
+import { COMMON, FLOAT_TYPES, floatTuples } from './common.js';
 
 export const UNARY_CODES: Record<UnaryOp, number> = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, sin: 5, cos: 6, tanh: 7,
@@ -64,22 +65,6 @@ __device__ __forceinline__ float unaryGrad(int op, float x, float g) {
   }
 }
 
-extern "C" __global__ void unary_f32(const float* x, float* y, i64 n, int op) {
-  GRID_STRIDE(i, n) y[i] = unaryF(op, x[i]);
-}
-
-extern "C" __global__ void unary_backward_f32(const float* x, const float* dy, float* dx, i64 n, int op) {
-  GRID_STRIDE(i, n) dx[i] = unaryGrad(op, x[i], dy[i]);
-}
-
-extern "C" __global__ void affine_f32(const float* x, float* y, i64 n, double scale, double shift) {
-  GRID_STRIDE(i, n) y[i] = (float)((double)x[i] * scale + shift);
-}
-
-extern "C" __global__ void pow_f32(const float* x, float* y, i64 n, double e) {
-  GRID_STRIDE(i, n) y[i] = (float)pow((double)x[i], e);
-}
-
 __device__ __forceinline__ float binaryF(int op, float a, float b) {
   switch (op) {
     case 0: return a + b;
@@ -92,13 +77,63 @@ __device__ __forceinline__ float binaryF(int op, float a, float b) {
 }
 
 struct Bcast { int nd; int pad; i64 dim[6]; i64 sa[6]; i64 sb[6]; };
+`;
 
-// Both operands dense and shaped like the output.
-extern "C" __global__ void binary_dense_f32(const float* a, const float* b, float* out, i64 n, int op) {
-  GRID_STRIDE(i, n) out[i] = binaryF(op, a[i], b[i]);
+/** Kernels over one storage type: unary ops, their derivatives, affine, pow, nan_to_num. */
+const perType = (S: string, T: string): string => String.raw`
+extern "C" __global__ void unary_${S}(const ${T}* x, ${T}* y, i64 n, int op) {
+  forEach8(n, aligned16(x) && aligned16(y), [&](i64 i, int w) {
+    float v[8];
+    ldn(x, i, w, v);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) if (k < w) v[k] = unaryF(op, v[k]);
+    stn(y, i, w, v);
+  });
 }
+extern "C" __global__ void unary_backward_${S}(const ${T}* x, const ${T}* dy, ${T}* dx, i64 n, int op) {
+  forEach8(n, aligned16(x) && aligned16(dy) && aligned16(dx), [&](i64 i, int w) {
+    float v[8], g[8];
+    ldn(x, i, w, v);
+    ldn(dy, i, w, g);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) if (k < w) v[k] = unaryGrad(op, v[k], g[k]);
+    stn(dx, i, w, v);
+  });
+}
+extern "C" __global__ void affine_${S}(const ${T}* x, ${T}* y, i64 n, double scale, double shift) {
+  forEach8(n, aligned16(x) && aligned16(y), [&](i64 i, int w) {
+    float v[8];
+    ldn(x, i, w, v);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) if (k < w) v[k] = (float)((double)v[k] * scale + shift);
+    stn(y, i, w, v);
+  });
+}
+extern "C" __global__ void pow_${S}(const ${T}* x, ${T}* y, i64 n, double e) {
+  GRID_STRIDE(i, n) st(y, i, (float)pow((double)ld(x, i), e));
+}
+extern "C" __global__ void nan_to_num_${S}(${T}* x, i64 n, float posinf) {
+  GRID_STRIDE(i, n) {
+    const float v = ld(x, i);
+    if (v != v) st(x, i, 0.0f);
+    else if (isinf(v)) st(x, i, v > 0.0f ? posinf : -posinf);
+  }
+}
+`;
 
-extern "C" __global__ void binary_f32(const float* a, const float* b, float* out, i64 n, int op, Bcast s) {
+/** Binary ops for operand types A, B and output type O; the name lists the three. */
+const perTriple = ([SA, TA]: readonly string[], [SB, TB]: readonly string[], [SO, TO]: readonly string[]): string => String.raw`
+extern "C" __global__ void binary_dense_${SA}_${SB}_${SO}(const ${TA}* a, const ${TB}* b, ${TO}* out, i64 n, int op) {
+  forEach8(n, aligned16(a) && aligned16(b) && aligned16(out), [&](i64 i, int w) {
+    float u[8], v[8];
+    ldn(a, i, w, u);
+    ldn(b, i, w, v);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) if (k < w) u[k] = binaryF(op, u[k], v[k]);
+    stn(out, i, w, u);
+  });
+}
+extern "C" __global__ void binary_${SA}_${SB}_${SO}(const ${TA}* a, const ${TB}* b, ${TO}* out, i64 n, int op, Bcast s) {
   GRID_STRIDE(i, n) {
     i64 r = i, ia = 0, ib = 0;
     for (int d = s.nd - 1; d >= 0; --d) {
@@ -108,18 +143,23 @@ extern "C" __global__ void binary_f32(const float* a, const float* b, float* out
       ib += c * s.sb[d];
       r = q;
     }
-    out[i] = binaryF(op, a[ia], b[ib]);
+    st(out, i, binaryF(op, ld(a, ia), ld(b, ib)));
   }
 }
+`;
 
-extern "C" __global__ void nan_to_num_f32(float* x, i64 n, float posinf) {
-  GRID_STRIDE(i, n) {
-    const float v = x[i];
-    if (v != v) x[i] = 0.0f;
-    else if (isinf(v)) x[i] = v > 0.0f ? posinf : -posinf;
-  }
+/** The common casts, float32 <-> bfloat16, without the general cast's per-element type switch. */
+const floatCast = ([SX, TX]: readonly string[], [SY, TY]: readonly string[]): string => SX === SY ? '' : String.raw`
+extern "C" __global__ void cast_${SX}_${SY}(const ${TX}* x, ${TY}* y, i64 n) {
+  forEach8(n, aligned16(x) && aligned16(y), [&](i64 i, int w) {
+    float v[8];
+    ldn(x, i, w, v);
+    stn(y, i, w, v);
+  });
 }
+`;
 
+const CAST = String.raw`
 __device__ __forceinline__ double loadAs(const void* p, int t, i64 i) {
   switch (t) {
     case 0: return ((const float*)p)[i];
@@ -144,17 +184,27 @@ extern "C" __global__ void cast(const void* x, int xt, void* y, int yt, i64 n) {
 }
 `;
 
+const kernels: Record<string, readonly ArgKind[]> = { cast: ['ptr', 'i32', 'ptr', 'i32', 'i64'] };
+for (const [S] of FLOAT_TYPES) {
+  kernels[`unary_${S}`] = ['ptr', 'ptr', 'i64', 'i32'];
+  kernels[`unary_backward_${S}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32'];
+  kernels[`affine_${S}`] = ['ptr', 'ptr', 'i64', 'f64', 'f64'];
+  kernels[`pow_${S}`] = ['ptr', 'ptr', 'i64', 'f64'];
+  kernels[`nan_to_num_${S}`] = ['ptr', 'i64', 'f32'];
+}
+for (const [[SA], [SB], [SO]] of floatTuples(3)) {
+  kernels[`binary_dense_${SA}_${SB}_${SO}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32'];
+  kernels[`binary_${SA}_${SB}_${SO}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32', { bytes: BCAST_BYTES }];
+}
+for (const [[SX], [SY]] of floatTuples(2)) if (SX !== SY) kernels[`cast_${SX}_${SY}`] = ['ptr', 'ptr', 'i64'];
+
 export const ELEMENTWISE: KernelModule = {
   name: 'elementwise.cu',
-  source: SOURCE,
-  kernels: {
-    unary_f32: ['ptr', 'ptr', 'i64', 'i32'],
-    unary_backward_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i32'],
-    affine_f32: ['ptr', 'ptr', 'i64', 'f64', 'f64'],
-    pow_f32: ['ptr', 'ptr', 'i64', 'f64'],
-    binary_dense_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i32'],
-    binary_f32: ['ptr', 'ptr', 'ptr', 'i64', 'i32', { bytes: BCAST_BYTES }],
-    nan_to_num_f32: ['ptr', 'i64', 'f32'],
-    cast: ['ptr', 'i32', 'ptr', 'i32', 'i64'],
-  },
+  source:
+    SOURCE +
+    FLOAT_TYPES.map(([S, T]) => perType(S, T)).join('') +
+    floatTuples(3).map(([a, b, o]) => perTriple(a, b, o)).join('') +
+    floatTuples(2).map(([x, y]) => floatCast(x, y)).join('') +
+    CAST,
+  kernels,
 };

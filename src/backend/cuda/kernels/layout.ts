@@ -1,10 +1,11 @@
 /**
  * Layout and reduction kernels: sum/max over axes, permute, strided row copies, gather and scatter-add of
  * batch rows. Same semantics as src/backend/cpu/layout.ts. Copies work on raw elements of 1, 2 or 4 bytes,
- * so they serve every dtype. Sums accumulate in double, as the CPU reference does.
+ * so they serve every dtype. Reductions read float32 or bfloat16 and write either; sums accumulate in double,
+ * as the CPU reference does.
  */
-import type { KernelModule } from '../context.js';
-import { COMMON } from './common.js';
+import type { ArgKind, KernelModule } from '../context.js';
+import { COMMON, floatTuples } from './common.js';
 
 /** Reduction geometry: kept dims and reduced dims, each with their strides in the input (struct Red). */
 export const MAX_RED_DIMS = 6;
@@ -26,26 +27,6 @@ __device__ __forceinline__ i64 decode(i64 r, int nd, const i64* dim, const i64* 
   return off;
 }
 
-// One block per output element: long reductions.
-extern "C" __global__ void reduce_block(const float* x, float* out, i64 nOut, i64 nRed, int isMax, Red s) {
-  __shared__ double sh[32];
-  __shared__ float shf[32];
-  for (i64 o = blockIdx.x; o < nOut; o += gridDim.x) {
-    const i64 base = decode(o, s.nk, s.kdim, s.kstride);
-    if (isMax) {
-      float m = NEG_INF;
-      for (i64 r = threadIdx.x; r < nRed; r += blockDim.x) { const float v = x[base + decode(r, s.nr, s.rdim, s.rstride)]; if (v > m) m = v; }
-      m = blockMax(m, shf);
-      if (threadIdx.x == 0) out[o] = m;
-    } else {
-      double acc = 0.0;
-      for (i64 r = threadIdx.x; r < nRed; r += blockDim.x) acc += x[base + decode(r, s.nr, s.rdim, s.rstride)];
-      acc = blockSum(acc, sh);
-      if (threadIdx.x == 0) out[o] = (float)acc;
-    }
-  }
-}
-
 // Few outputs, long reductions (a bias gradient, [N, C, H*W] to [C]): one block per output cannot fill
 // the GPU, so gridDim.y blocks each reduce one slice of an output's range into part[o * gridDim.y + slice],
 // and reduce_finish combines the slices in order (deterministic, no atomics). The host keeps nRed under
@@ -62,7 +43,31 @@ __device__ __forceinline__ i64 decode_outer(unsigned q, const Red& s) {
   return off;
 }
 
-extern "C" __global__ void reduce_partial(const float* x, double* part, i64 nOut, i64 nRed, int isMax, Red s) {
+`;
+
+/** Reductions reading storage type X (sums in double, max in float) and writing type Y. */
+const reductions = ([SX, X]: readonly string[], [SY, Y]: readonly string[]): string => String.raw`
+// One block per output element: long reductions.
+extern "C" __global__ void reduce_block_${SX}_${SY}(const ${X}* x, ${Y}* out, i64 nOut, i64 nRed, int isMax, Red s) {
+  __shared__ double sh[32];
+  __shared__ float shf[32];
+  for (i64 o = blockIdx.x; o < nOut; o += gridDim.x) {
+    const i64 base = decode(o, s.nk, s.kdim, s.kstride);
+    if (isMax) {
+      float m = NEG_INF;
+      for (i64 r = threadIdx.x; r < nRed; r += blockDim.x) { const float v = ld(x, base + decode(r, s.nr, s.rdim, s.rstride)); if (v > m) m = v; }
+      m = blockMax(m, shf);
+      if (threadIdx.x == 0) st(out, o, m);
+    } else {
+      double acc = 0.0;
+      for (i64 r = threadIdx.x; r < nRed; r += blockDim.x) acc += ld(x, base + decode(r, s.nr, s.rdim, s.rstride));
+      acc = blockSum(acc, sh);
+      if (threadIdx.x == 0) st(out, o, (float)acc);
+    }
+  }
+}
+
+extern "C" __global__ void reduce_partial_${SX}_${SY}(const ${X}* x, double* part, i64 nOut, i64 nRed, int isMax, Red s) {
   __shared__ double sh[32];
   __shared__ float shf[32];
   const unsigned chunk = (unsigned)((nRed + gridDim.y - 1) / gridDim.y);
@@ -79,7 +84,7 @@ extern "C" __global__ void reduce_partial(const float* x, double* part, i64 nOut
     unsigned i = r - outer * inner;
     i64 outerOff = decode_outer(outer, s);
     for (; r < hi; r += blockDim.x) {
-      const float v = x[base + outerOff + (i64)i * innerStride];
+      const float v = ld(x, base + outerOff + (i64)i * innerStride);
       if (isMax) { if (v > m) m = v; } else acc += v;
       i += blockDim.x;
       if (i >= inner) {
@@ -98,30 +103,60 @@ extern "C" __global__ void reduce_partial(const float* x, double* part, i64 nOut
   }
 }
 
-extern "C" __global__ void reduce_finish(const double* part, float* out, i64 nOut, i64 slices, int isMax) {
+extern "C" __global__ void reduce_finish_${SX}_${SY}(const double* part, ${Y}* out, i64 nOut, i64 slices, int isMax) {
   GRID_STRIDE(o, nOut) {
     double acc = isMax ? part[o * slices] : 0.0;
     for (i64 j = 0; j < slices; ++j) acc = isMax ? fmax(acc, part[o * slices + j]) : acc + part[o * slices + j];
-    out[o] = (float)acc;
+    st(out, o, (float)acc);
+  }
+}
+
+// Sums of contiguous rows (the reduced axes innermost: [N, C, H*W] to [N, C], the first half of a bias
+// gradient): one warp per row, eight elements a load where rows are 16-byte aligned, float partial sums
+// per lane combined in double.
+extern "C" __global__ void row_sum_${SX}_${SY}(const ${X}* x, ${Y}* out, i64 rows, int len) {
+  const i64 warp = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  const i64 warps = ((i64)gridDim.x * blockDim.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  const bool vec = len % 8 == 0 && aligned16(x);
+  for (i64 r = warp; r < rows; r += warps) {
+    const ${X}* p = x + r * len;
+    float acc = 0.0f;
+    if (vec) {
+      for (int i = lane * 8; i < len; i += 256) {
+        float v[8];
+        ld8(p, i, v);
+        #pragma unroll
+        for (int k = 0; k < 8; ++k) acc += v[k];
+      }
+    } else {
+      for (int i = lane; i < len; i += 32) acc += ld(p, i);
+    }
+    double d = acc;
+    for (int o = 16; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+    if (lane == 0) st(out, r, (float)d);
   }
 }
 
 // One thread per output element: short reductions over many outputs (sums over the batch axis).
-extern "C" __global__ void reduce_thread(const float* x, float* out, i64 nOut, i64 nRed, int isMax, Red s) {
+extern "C" __global__ void reduce_thread_${SX}_${SY}(const ${X}* x, ${Y}* out, i64 nOut, i64 nRed, int isMax, Red s) {
   GRID_STRIDE(o, nOut) {
     const i64 base = decode(o, s.nk, s.kdim, s.kstride);
     if (isMax) {
       float m = NEG_INF;
-      for (i64 r = 0; r < nRed; ++r) { const float v = x[base + decode(r, s.nr, s.rdim, s.rstride)]; if (v > m) m = v; }
-      out[o] = m;
+      for (i64 r = 0; r < nRed; ++r) { const float v = ld(x, base + decode(r, s.nr, s.rdim, s.rstride)); if (v > m) m = v; }
+      st(out, o, m);
     } else {
       double acc = 0.0;
-      for (i64 r = 0; r < nRed; ++r) acc += x[base + decode(r, s.nr, s.rdim, s.rstride)];
-      out[o] = (float)acc;
+      for (i64 r = 0; r < nRed; ++r) acc += ld(x, base + decode(r, s.nr, s.rdim, s.rstride));
+      st(out, o, (float)acc);
     }
   }
 }
 
+`;
+
+const COPIES = String.raw`
 struct Perm { int nd; int pad; i64 dim[8]; i64 stride[8]; };
 
 #define PERMUTE(NAME, T) \
@@ -136,6 +171,7 @@ PERMUTE(permute_1, unsigned char)
 extern "C" __global__ void NAME(const T* src, i64 srcOffset, i64 srcStride, T* dst, i64 dstOffset, i64 dstStride, i64 rowLength, i64 n) { \
   GRID_STRIDE(i, n) { const i64 r = i / rowLength, j = i - r * rowLength; dst[dstOffset + r * dstStride + j] = src[srcOffset + r * srcStride + j]; } \
 }
+COPY_ROWS(copy_rows_16, uint4)
 COPY_ROWS(copy_rows_4, u32)
 COPY_ROWS(copy_rows_2, u16)
 COPY_ROWS(copy_rows_1, unsigned char)
@@ -154,17 +190,22 @@ extern "C" __global__ void scatter_add_rows_f32(const float* src, const int* ind
 }
 `;
 
+const reductionKernels: Record<string, readonly ArgKind[]> = {};
+for (const [[SX], [SY]] of floatTuples(2)) {
+  for (const kind of ['block', 'thread', 'partial']) reductionKernels[`reduce_${kind}_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }];
+  reductionKernels[`row_sum_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i32'];
+  reductionKernels[`reduce_finish_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32'];
+}
+
 export const LAYOUT: KernelModule = {
   name: 'layout.cu',
-  source: SOURCE,
+  source: SOURCE + floatTuples(2).map(([x, y]) => reductions(x, y)).join('') + COPIES,
   kernels: {
-    reduce_block: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
-    reduce_thread: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
-    reduce_partial: ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }],
-    reduce_finish: ['ptr', 'ptr', 'i64', 'i64', 'i32'],
+    ...reductionKernels,
     permute_4: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
     permute_2: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
     permute_1: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
+    copy_rows_16: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_4: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_2: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_1: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],

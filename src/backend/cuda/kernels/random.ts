@@ -6,7 +6,7 @@
  * last bit or one ulp.
  */
 import type { KernelModule } from '../context.js';
-import { COMMON } from './common.js';
+import { COMMON, FLOAT_TYPES } from './common.js';
 
 const SOURCE = COMMON + String.raw`
 __device__ __forceinline__ uint4 philox(u64 counter, u32 k0, u32 k1) {
@@ -47,8 +47,32 @@ extern "C" __global__ void philox_fill(float* out, i64 n, u32 k0, u32 k1, u64 co
 }
 `;
 
+/**
+ * Inverted dropout fused with its mask: y = x / (1 - p) where the stream's uniform u >= p, else 0. The
+ * backward applies the same kernel to the gradient with the same key and counter: the mask is drawn
+ * again rather than stored.
+ */
+const dropout = (S: string, T: string): string => String.raw`
+extern "C" __global__ void dropout_${S}(const ${T}* x, ${T}* y, i64 n, u32 k0, u32 k1, u64 counterOffset, double p, double scale) {
+  GRID_STRIDE(b, (n + 3) / 4) {
+    const uint4 r = philox(counterOffset + (u64)b, k0, k1);
+    const u32 lanes[4] = {r.x, r.y, r.z, r.w};
+    const i64 base = b * 4;
+    #pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      if (base + l >= n) break;
+      const double u = (double)(float)toUniform(lanes[l]);
+      st(y, base + l, u >= p ? (float)((double)ld(x, base + l) * scale) : 0.0f);
+    }
+  }
+}
+`;
+
 export const RANDOM: KernelModule = {
   name: 'random.cu',
-  source: SOURCE,
-  kernels: { philox_fill: ['ptr', 'i64', 'u32', 'u32', 'u64', 'i32'] },
+  source: SOURCE + FLOAT_TYPES.map(([S, T]) => dropout(S, T)).join(''),
+  kernels: {
+    philox_fill: ['ptr', 'i64', 'u32', 'u32', 'u64', 'i32'],
+    ...Object.fromEntries(FLOAT_TYPES.map(([S]) => [`dropout_${S}`, ['ptr', 'ptr', 'i64', 'u32', 'u32', 'u64', 'f64', 'f64'] as const])),
+  },
 };

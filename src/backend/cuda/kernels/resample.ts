@@ -4,10 +4,10 @@
  *   decimate (conv2d, stride 2):         out[o] = sum_t f[t] in[2o - pad + t]
  *   expand (conv_transpose2d, stride 2): out[o] = sum over t of the parity of o + pad of f[t] in[(o + pad - t) / 2]
  * Each is the other's adjoint: down's backward expands and up's backward decimates, with the same scale.
- * One thread per output element; the taps (at most 8) are kernel arguments.
+ * One thread per output element, float32 or bfloat16 storage; the taps (at most 8) are kernel arguments.
  */
 import type { KernelModule } from '../context.js';
-import { COMMON } from './common.js';
+import { COMMON, FLOAT_TYPES } from './common.js';
 
 export const MAX_TAPS = 8;
 export const FIR_BYTES = 8 * 4 + 4 * 4;
@@ -15,13 +15,16 @@ export const FIR_BYTES = 8 * 4 + 4 * 4;
 const SOURCE = COMMON + String.raw`
 struct Fir { float taps[8]; int k; int pad; int expand; float scale; };
 
-extern "C" __global__ void fir2d(const float* src, int inH, int inW, float* dst, int outH, int outW, i64 planes, Fir f) {
+`;
+
+const perType = (S: string, T: string): string => String.raw`
+extern "C" __global__ void fir2d_${S}(const ${T}* src, int inH, int inW, ${T}* dst, int outH, int outW, i64 planes, Fir f) {
   const i64 n = planes * outH * outW;
   GRID_STRIDE(i, n) {
     const int ox = (int)(i % outW);
     const int oy = (int)((i / outW) % outH);
     const i64 plane = i / ((i64)outH * outW);
-    const float* s = src + plane * inH * inW;
+    const ${T}* s = src + plane * inH * inW;
     float acc = 0.0f;
     if (f.expand) {
       for (int ty = (oy + f.pad) & 1; ty < f.k; ty += 2) {
@@ -30,7 +33,7 @@ extern "C" __global__ void fir2d(const float* src, int inH, int inW, float* dst,
         float row = 0.0f;
         for (int tx = (ox + f.pad) & 1; tx < f.k; tx += 2) {
           const int ix = (ox + f.pad - tx) >> 1;
-          if (ix >= 0 && ix < inW) row += f.taps[tx] * s[(i64)iy * inW + ix];
+          if (ix >= 0 && ix < inW) row += f.taps[tx] * ld(s, (i64)iy * inW + ix);
         }
         acc += f.taps[ty] * row;
       }
@@ -41,18 +44,18 @@ extern "C" __global__ void fir2d(const float* src, int inH, int inW, float* dst,
         float row = 0.0f;
         for (int tx = 0; tx < f.k; ++tx) {
           const int ix = 2 * ox - f.pad + tx;
-          if (ix >= 0 && ix < inW) row += f.taps[tx] * s[(i64)iy * inW + ix];
+          if (ix >= 0 && ix < inW) row += f.taps[tx] * ld(s, (i64)iy * inW + ix);
         }
         acc += f.taps[ty] * row;
       }
     }
-    dst[i] = acc * f.scale;
+    st(dst, i, acc * f.scale);
   }
 }
 `;
 
 export const RESAMPLE: KernelModule = {
   name: 'resample.cu',
-  source: SOURCE,
-  kernels: { fir2d: ['ptr', 'i32', 'i32', 'ptr', 'i32', 'i32', 'i64', { bytes: FIR_BYTES }] },
+  source: SOURCE + FLOAT_TYPES.map(([S, T]) => perType(S, T)).join(''),
+  kernels: Object.fromEntries(FLOAT_TYPES.map(([S]) => [`fir2d_${S}`, ['ptr', 'i32', 'i32', 'ptr', 'i32', 'i32', 'i64', { bytes: FIR_BYTES }] as const])),
 };

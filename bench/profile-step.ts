@@ -1,0 +1,104 @@
+/**
+ * Where the GPU time of one training step goes: runs `stagediff bench`'s EDM training step with every
+ * backend call timed by CUDA events (each call synchronises, so this measures GPU time per kernel kind, not
+ * throughput) and prints the total per step by kernel, largest first.
+ *
+ * Usage (GPU machine, after building): node dist/bench/profile-step.js [--arch ddpmpp|multistage]
+ *   [--precision fp32|tf32|bf16] [--batch 512] [--sigma 0.5] [--steps 3]
+ */
+import { parseArgs } from 'node:util';
+import * as T from '../src/tensor/index.js';
+import type { Backend } from '../src/backend/backend.js';
+import type { CudaBackend } from '../src/backend/cuda/index.js';
+import { NETWORK_PRESETS } from '../src/models/presets.js';
+import { networkFromConfig } from '../src/models/factory.js';
+import { Adam } from '../src/optim/adam.js';
+import { EDMFormulation } from '../src/diffusion/formulations/edm.js';
+import { isPrecision, useDevice } from '../src/tensor/device.js';
+
+const { values: args } = parseArgs({
+  options: {
+    arch: { type: 'string', default: 'ddpmpp' },
+    precision: { type: 'string', default: 'bf16' },
+    batch: { type: 'string', default: '512' },
+    sigma: { type: 'string', default: '0.5' },
+    steps: { type: 'string', default: '3' },
+  },
+});
+
+/** Kernel kinds worth telling apart: the op of unary and binary calls, the dtype of the first buffer. */
+function label(name: string, callArgs: unknown[]): string {
+  const dtype = (b: unknown) => (b && typeof b === 'object' && 'dtype' in b ? (b as { dtype: string }).dtype : '');
+  if (name === 'unary' || name === 'unaryBackward') return `${name} ${callArgs[0]} ${dtype(callArgs[1])}`;
+  if (name === 'binary') return `binary ${callArgs[0]} ${dtype((callArgs[1] as { buf: unknown }).buf)}/${dtype((callArgs[2] as { buf: unknown }).buf)}->${dtype(callArgs[3])}`;
+  if (name === 'cast') return `cast ${callArgs[1]}->${callArgs[3]}`;
+  if (name === 'groupNorm' || name === 'groupNormBackward') return `${name}${(callArgs[callArgs.length - 1] as { silu: boolean }).silu ? '+silu' : ''} ${dtype(callArgs[0])}`;
+  return `${name} ${dtype(callArgs[0])}`;
+}
+
+async function main(): Promise<void> {
+  const precision = args.precision!;
+  if (!isPrecision(precision)) throw new Error(`--precision: fp32, tf32 or bf16, got ${precision}`);
+  await useDevice('cuda', precision);
+  const cuda = T.getBackend() as CudaBackend;
+  const totals = new Map<string, { ms: number; calls: number }>();
+  let timing = false;
+  const timed: Record<string, unknown> = {};
+  for (const key of Object.keys(cuda)) {
+    const value = (cuda as unknown as Record<string, unknown>)[key];
+    if (typeof value !== 'function' || key === 'synchronize' || key === 'timeMs' || key === 'alloc' || key === 'free') {
+      timed[key] = value;
+      continue;
+    }
+    const fn = value as (...a: unknown[]) => unknown;
+    timed[key] = (...a: unknown[]) => {
+      if (!timing) return fn(...a);
+      let result: unknown;
+      const ms = cuda.timeMs(() => (result = fn(...a)));
+      const k = label(key, a);
+      const entry = totals.get(k) ?? { ms: 0, calls: 0 };
+      entry.ms += ms;
+      entry.calls++;
+      totals.set(k, entry);
+      return result;
+    };
+  }
+  T.setBackend(timed as unknown as Backend);
+
+  const preset = NETWORK_PRESETS[args.arch === 'multistage' ? 'edm-multistage-cifar10' : 'edm-ddpmpp-cifar10'];
+  const gen = new T.Generator(0);
+  const net = networkFromConfig(preset, gen);
+  const optimizer = new Adam(net.namedParameters(), { lr: 1e-4 });
+  const edm = new EDMFormulation();
+  const batch = Number(args.batch);
+  const sigma = Number(args.sigma);
+  const steps = Number(args.steps);
+  const step = () =>
+    T.tidy(() => {
+      net.train();
+      const x0 = T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5);
+      const loss = edm.loss((x, s) => net.forward(x, s, { augmentLabels: T.zeros([batch, 9]), generator: gen }), x0, new Float64Array(batch).fill(sigma), gen.normal(x0.shape));
+      T.backward(T.mulScalar(T.sum(loss), 1 / batch));
+      optimizer.step();
+      optimizer.zeroGrad();
+    });
+  for (let i = 0; i < 2; i++) step();
+  cuda.synchronize();
+  const wall = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  cuda.synchronize();
+  const untimedMs = (performance.now() - wall) / steps;
+  timing = true;
+  for (let i = 0; i < steps; i++) step();
+  timing = false;
+  const rows = [...totals.entries()].map(([k, v]) => ({ k, ms: v.ms / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
+  const sum = rows.reduce((s, r) => s + r.ms, 0);
+  console.log(`${args.arch} ${precision} batch ${batch} sigma ${sigma}: ${untimedMs.toFixed(1)} ms per step untimed (${((batch * 1000) / untimedMs).toFixed(0)} images/s); kernel GPU time ${sum.toFixed(1)} ms`);
+  console.log('| kernel | ms / step | calls / step | share |\n|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.k} | ${r.ms.toFixed(2)} | ${r.calls} | ${((100 * r.ms) / sum).toFixed(1)}% |`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
