@@ -7,10 +7,10 @@ OUT=${OUT:-/tmp/stagediff-out}
 MINUTES=${MINUTES:-8}
 PRECISION=${PRECISION:-bf16}
 BATCH=${BATCH:-256}
-# EDM's peak LR of 1e-3 reached after a 20k-image ramp diverged at batch 256 in bf16 and in TF32 alike
-# (docs/training.md): a short run uses half of it and a longer ramp.
-LR=${LR:-5e-4}
-RAMP=${RAMP:-50000}
+# EDM's peak LR of 1e-3 reached after a 20k-image ramp diverged at batch 256 in bf16 and in TF32 alike,
+# and 5e-4 at batch 128 (docs/training.md): a short run uses 3e-4 reached after 100k images.
+LR=${LR:-3e-4}
+RAMP=${RAMP:-100000}
 mkdir -p "$OUT"
 node dist/src/cli/main.js info | tee "$OUT/info.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/info.txt"

@@ -15,13 +15,15 @@ export interface ShapesOptions {
 const DRAWS_PER_IMAGE = 12;
 /** Sub-pixel samples per axis: coverage-based antialiasing keeps small shapes smooth rather than jagged. */
 const SUPERSAMPLING = 4;
+/** Foreground hues, evenly spaced from red. */
+const PALETTE_HUES = 6;
 
 /** What image i shows; every field is drawn from (seed, i) alone. */
 interface ShapeSpec {
   label: number;
   centreX: number;
   centreY: number;
-  /** Circumradius in pixels: every shape fits in the circle of this radius. */
+  /** Circumradius in pixels (0.35 to 0.45 of the side): every shape fits in the circle of this radius. */
   radius: number;
   angle: number;
   foreground: [number, number, number];
@@ -30,8 +32,9 @@ interface ShapeSpec {
 
 /**
  * A built-in procedural dataset: one bright shape (circle, square, triangle or cross) on a dark plain
- * background, at a random position, size, rotation and colour. Image i is a pure function of (seed, i)
- * made when asked for, so it needs no files and any length costs nothing; the quickstart trains on it.
+ * background, at a random position, size, rotation and colour (one of six hues). Image i is a pure
+ * function of (seed, i) made when asked for, so it needs no files and any length costs nothing; the
+ * quickstart trains on it.
  */
 export class ShapesDataset implements Dataset {
   readonly name: string;
@@ -67,7 +70,7 @@ export class ShapesDataset implements Dataset {
     checkIndex(this, index);
     const u = Generator.fromState({ seed: this.seed, offset: (index * DRAWS_PER_IMAGE) / 4 }).uniformHost(DRAWS_PER_IMAGE);
     const size = this.size;
-    const radius = size * (0.3 + 0.15 * u[1]);
+    const radius = size * (0.35 + 0.1 * u[1]);
     // Keep the whole shape inside the image, with half a pixel to spare for the antialiased edge.
     const margin = radius + 0.5;
     const spread = Math.max(0, size - 2 * margin);
@@ -77,9 +80,12 @@ export class ShapesDataset implements Dataset {
       centreX: margin + spread * u[2],
       centreY: margin + spread * u[3],
       angle: 2 * Math.PI * u[4],
-      // Bright saturated shapes on dark greyish backgrounds: always high contrast, whatever the hues.
-      foreground: hsvToRgb(u[5], 0.5 + 0.5 * u[6], 0.75 + 0.25 * u[7]),
-      background: hsvToRgb(u[8], 0.5 * u[9], 0.05 + 0.3 * u[10]),
+      // Bright saturated shapes in one of six hues (red, yellow, green, cyan, blue, magenta; saturation and
+      // brightness vary a little) on dark greyish backgrounds: always high contrast. Six hues rather than
+      // any hue make a shape's colour a choice among a few, which a small model trained for minutes
+      // learns to keep uniform over the shape.
+      foreground: hsvToRgb(Math.floor(u[5] * PALETTE_HUES) / PALETTE_HUES, 0.7 + 0.3 * u[6], 0.9 + 0.1 * u[7]),
+      background: hsvToRgb(u[8], 0.3 * u[9], 0.05 + 0.15 * u[10]),
     };
   }
 

@@ -32,7 +32,7 @@ test('the quickstart path runs end to end: clustering, training with its boundar
   const report = readFileSync(join(dir, 'report.md'), 'utf8');
   assert.match(report, new RegExp(`sigma ${partition.boundaries.map((b) => b.toFixed(3)).join(' / ')}`));
   assert.match(report, /trained 32 images/);
-  for (const f of ['partition.png', 'log.jsonl', 'grid-000000000032.png', 'checkpoint-000000000032.safetensors']) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of ['partition.png', 'log.jsonl', 'grid-000000000032.png', 'samples.png', 'checkpoint-000000000032.safetensors']) assert.ok(existsSync(join(dir, f)), f);
 });
 
 test('cluster writes a partition that train reads, and rejects bad settings by name', () => {

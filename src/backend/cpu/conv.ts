@@ -3,17 +3,24 @@
  * column matrix (see im2col.ts): y[n] = W @ cols(x[n]), with W viewed as [cOut, cIn*kh*kw]. A 1x1 kernel
  * with stride 1 and no padding needs no column matrix: the image itself, [cIn, h*w], is it.
  *
+ * The column matrix goes straight into the matrix product's packed panels (packColumns) wherever the
+ * product runs on one thread. The data gradient of a stride-1 convolution with a square kernel and
+ * pad <= k - 1 is itself such a convolution, of dy with the flipped, transposed filter and padding
+ * k - 1 - pad (below), so it costs what the forward pass does rather than a column matrix of the input's
+ * gradient and its scatter (col2im); each entry is then one float64 sum rounded once.
+ *
  * Threads (pool.ts): the forward and data-gradient passes give each thread whole images; the filter
  * gradient, a sum over images, gives each thread whole columns of dW (rows of the column matrix), each
  * summed over the images in order, so every entry is the same sum whatever the thread count.
  */
 import type { Conv2dParams } from '../backend.js';
-import { NR, type StridedMatrix, gemm } from './matmul.js';
-import { col2imAdd, im2col } from './im2col.js';
+import { NR, type StridedMatrix, gemm, gemmPackedB } from './matmul.js';
+import { col2imAdd, im2col, packColumns } from './im2col.js';
 import { chunksFor, forEachUnit, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch } from './scratch.js';
 
 const columns = float32Scratch();
+const flippedWeights = float32Scratch();
 
 const isPointwise = (p: Conv2dParams): boolean => p.kh === 1 && p.kw === 1 && p.stride === 1 && p.pad === 0;
 
@@ -55,8 +62,14 @@ const forwardImage = parallelTask('conv2d', ({ x, w, bias, y, p }: Forward, i: n
   // The bias goes in first, so the product adds onto it (beta = 1) with a single rounding.
   if (bias) for (let co = 0; co < p.cOut; co++) y.fill(bias[co], yOffset + co * outSize, yOffset + (co + 1) * outSize);
   const weight = { data: w, offset: 0, ld: k, trans: false };
+  const out = { data: y, offset: yOffset, ld: outSize };
+  if (!isPointwise(p) && chunksFor(p.cOut * outSize * k) === 1) {
+    const xOffset = i * p.cIn * p.h * p.w;
+    gemmPackedB(p.cOut, outSize, k, 1, weight, (panels, offset) => packColumns(x, xOffset, p, panels, offset, true), bias ? 1 : 0, out);
+    return;
+  }
   const cols = { ...columnsOf(x, i, p), trans: false };
-  gemm(p.cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, { data: y, offset: yOffset, ld: outSize });
+  gemm(p.cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, out);
 });
 
 interface BackwardData {
@@ -68,6 +81,19 @@ interface BackwardData {
 
 /** dx[n] = col2im(W^T @ dy[n]). */
 export function conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+  if (p.stride === 1 && p.kh === p.kw && p.pad <= p.kh - 1 && !isPointwise(p)) {
+    // dx[ci, y, x] = sum over co, ky, kx of w[co, ci, ky, kx] * dy[co, y + pad - ky, x + pad - kx]: the
+    // convolution of dy with w'[ci, co, ky', kx'] = w[co, ci, kh-1-ky', kw-1-kx'] and padding kh-1-pad.
+    const { cIn, cOut, kh, kw } = p;
+    const taps = kh * kw;
+    const flipped = flippedWeights.take(cIn * cOut * taps);
+    for (let co = 0; co < cOut; co++)
+      for (let ci = 0; ci < cIn; ci++)
+        for (let t = 0; t < taps; t++) flipped[(ci * cOut + co) * taps + taps - 1 - t] = w[(co * cIn + ci) * taps + t];
+    const q: Conv2dParams = { n: p.n, cIn: cOut, h: p.hOut, w: p.wOut, cOut: cIn, kh, kw, pad: kh - 1 - p.pad, stride: 1, hOut: p.h, wOut: p.w };
+    forEachUnit(forwardImage, { x: dy, w: flipped, bias: null, y: dx, p: q }, q.n, work(q));
+    return;
+  }
   forEachUnit(backwardDataImage, { dy, w, dx, p }, p.n, work(p));
 }
 
@@ -111,10 +137,17 @@ const filterColumns = parallelTask('conv2dBackwardFilter', ({ x, dy, dw, p, rang
   const outSize = p.hOut * p.wOut;
   const first = range * rangeSize;
   const count = Math.min(rangeSize, k - first);
+  const pointwise = isPointwise(p);
   for (let i = 0; i < p.n; i++) {
-    const cols = columnsOf(x, i, p, first, count);
     const grad = { data: dy, offset: i * p.cOut * outSize, ld: outSize, trans: false };
+    const out = { data: dw, offset: first, ld: k };
     // The first image overwrites dw, later ones add onto it.
-    gemm(p.cOut, count, outSize, 1, grad, { ...cols, trans: true }, i === 0 ? 0 : 1, { data: dw, offset: first, ld: k });
+    if (!pointwise) {
+      const xOffset = i * p.cIn * p.h * p.w;
+      gemmPackedB(p.cOut, count, outSize, 1, grad, (panels, offset) => packColumns(x, xOffset, p, panels, offset, false, first, count), i === 0 ? 0 : 1, out);
+      continue;
+    }
+    const cols = columnsOf(x, i, p, first, count);
+    gemm(p.cOut, count, outSize, 1, grad, { ...cols, trans: true }, i === 0 ? 0 : 1, out);
   }
 });

@@ -5,6 +5,9 @@
  */
 import type { Conv2dParams } from '../backend.js';
 
+/** Lanes of a packed panel: NR of matmul.ts (not imported: matmul imports nothing of the convolution). */
+const LANES = 8;
+
 /** The output positions [lo, hi) whose input index o*stride - pad + tap lies inside [0, inLen). */
 function validOutputs(tap: number, pad: number, stride: number, inLen: number, outLen: number): [number, number] {
   const lo = Math.min(outLen, Math.max(0, Math.ceil((pad - tap) / stride)));
@@ -55,6 +58,108 @@ export function col2imAdd(cols: Float32Array, p: Conv2dParams, dx: Float32Array,
           let dst = plane + (oy * stride - pad + ky) * w + oxLo * stride - pad + kx;
           for (let ox = oxLo; ox < oxHi; ox++, dst += stride) dx[dst] += cols[src + ox];
         }
+      }
+    }
+  }
+}
+
+/**
+ * Writes the column matrix of the image at x[xOffset..] straight into matrix-product panels of 8 lanes
+ * (the layout of packB in matmul.ts: element (q, j) of the k x n operand at offset + (floor(j/8)*k + q)*8 +
+ * j%8, lanes past n zero), as float64, without writing the column matrix itself:
+ * - lanesArePositions: the operand is the column matrix (k = its rows, n = output positions), as the
+ *   forward pass multiplies it;
+ * - else its transpose restricted to rows [firstRow, firstRow + rowCount) (k = positions, n = rowCount),
+ *   as the filter gradient multiplies it.
+ * Each entry is the same float32 value im2col writes.
+ */
+export function packColumns(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number, lanesArePositions: boolean, firstRow = 0, rowCount = p.cIn * p.kh * p.kw): void {
+  if (lanesArePositions) packByPositions(x, xOffset, p, out, offset);
+  else packByRows(x, xOffset, p, out, offset, firstRow, rowCount);
+}
+
+/** Input plane offset, ky and kx of each row of the column matrix (per thread, reused). */
+let taps = new Int32Array(0);
+
+function tapTable(xOffset: number, p: Conv2dParams, firstRow: number, rowCount: number): Int32Array {
+  if (taps.length < 3 * rowCount) taps = new Int32Array(3 * rowCount);
+  for (let r = 0; r < rowCount; r++) {
+    const row = firstRow + r;
+    taps[3 * r] = xOffset + Math.floor(row / (p.kw * p.kh)) * p.h * p.w;
+    taps[3 * r + 1] = Math.floor(row / p.kw) % p.kh;
+    taps[3 * r + 2] = row % p.kw;
+  }
+  return taps;
+}
+
+/** The column matrix, k = its rows, lanes = 8 consecutive output positions: written in order. */
+function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number): void {
+  const { h, w, pad, stride, wOut } = p;
+  const rows = p.cIn * p.kh * p.kw;
+  const positions = p.hOut * wOut;
+  const tap = tapTable(xOffset, p, 0, rows);
+  let d = offset;
+  for (let j0 = 0; j0 < positions; j0 += LANES) {
+    const oy = Math.floor(j0 / wOut);
+    const ox0 = j0 % wOut;
+    if (stride === 1 && ox0 + LANES <= wOut) {
+      // The panel's positions are 8 neighbours of one output row: each row of the matrix reads 8
+      // neighbours of one input row.
+      for (let r = 0; r < rows; r++, d += LANES) {
+        const iy = oy - pad + tap[3 * r + 1];
+        const ix0 = ox0 - pad + tap[3 * r + 2];
+        const src = tap[3 * r] + iy * w + ix0;
+        if (iy < 0 || iy >= h) {
+          out[d] = 0; out[d + 1] = 0; out[d + 2] = 0; out[d + 3] = 0; out[d + 4] = 0; out[d + 5] = 0; out[d + 6] = 0; out[d + 7] = 0;
+        } else if (ix0 >= 0 && ix0 + LANES <= w) {
+          out[d] = x[src]; out[d + 1] = x[src + 1]; out[d + 2] = x[src + 2]; out[d + 3] = x[src + 3];
+          out[d + 4] = x[src + 4]; out[d + 5] = x[src + 5]; out[d + 6] = x[src + 6]; out[d + 7] = x[src + 7];
+        } else {
+          for (let t = 0; t < LANES; t++) out[d + t] = ix0 + t >= 0 && ix0 + t < w ? x[src + t] : 0;
+        }
+      }
+      continue;
+    }
+    const lanes = Math.min(LANES, positions - j0);
+    for (let r = 0; r < rows; r++, d += LANES) {
+      const plane = tap[3 * r], ky = tap[3 * r + 1], kx = tap[3 * r + 2];
+      for (let t = 0; t < lanes; t++) {
+        const iy = Math.floor((j0 + t) / wOut) * stride - pad + ky;
+        const ix = ((j0 + t) % wOut) * stride - pad + kx;
+        out[d + t] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[plane + iy * w + ix] : 0;
+      }
+      for (let t = lanes; t < LANES; t++) out[d + t] = 0;
+    }
+  }
+}
+
+/** The transpose of rows [firstRow, firstRow + rowCount), k = output positions, lanes = 8 rows. */
+function packByRows(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number, firstRow: number, rowCount: number): void {
+  const { h, w, pad, stride, hOut, wOut } = p;
+  const positions = hOut * wOut;
+  const tap = tapTable(xOffset, p, firstRow, rowCount);
+  for (let r0 = 0; r0 < rowCount; r0 += LANES) {
+    const panel = offset + r0 * positions;
+    for (let t = 0; t < LANES; t++) {
+      const r = r0 + t;
+      if (r >= rowCount) {
+        for (let j = 0, d = panel + t; j < positions; j++, d += LANES) out[d] = 0;
+        continue;
+      }
+      const ky = tap[3 * r + 1], kx = tap[3 * r + 2];
+      const [oyLo, oyHi] = validOutputs(ky, pad, stride, h, hOut);
+      const [oxLo, oxHi] = validOutputs(kx, pad, stride, w, wOut);
+      let d = panel + t;
+      for (let oy = 0; oy < hOut; oy++) {
+        if (oy < oyLo || oy >= oyHi) {
+          for (let ox = 0; ox < wOut; ox++, d += LANES) out[d] = 0;
+          continue;
+        }
+        const src = tap[3 * r] + (oy * stride - pad + ky) * w - pad + kx;
+        let ox = 0;
+        for (; ox < oxLo; ox++, d += LANES) out[d] = 0;
+        for (; ox < oxHi; ox++, d += LANES) out[d] = x[src + ox * stride];
+        for (; ox < wOut; ox++, d += LANES) out[d] = 0;
       }
     }
   }

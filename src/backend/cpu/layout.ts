@@ -14,7 +14,12 @@ export function reduce(kind: 'sum' | 'max', x: Float32Array, inShape: readonly n
   let o = 0;
   for (let r = 0; r < rows; r++) {
     const base = r * inner;
-    if (isSum) for (let j = 0, oj = o; j < inner; j++, oj += innerStride) acc[oj] += x[base + j];
+    if (isSum && innerStride === 0) {
+      // The last axis is reduced: its run adds onto one entry (in a local, the same sums in the same order).
+      let sum = acc[o];
+      for (let j = 0; j < inner; j++) sum += x[base + j];
+      acc[o] = sum;
+    } else if (isSum) for (let j = 0, oj = o; j < inner; j++, oj += innerStride) acc[oj] += x[base + j];
     else for (let j = 0, oj = o; j < inner; j++, oj += innerStride) if (x[base + j] > acc[oj]) acc[oj] = x[base + j];
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
