@@ -128,6 +128,7 @@ test('bad input fails with a message that names the problem, and loses nothing',
   bad(['train', '--set', 'training.batchSize="big"', '--print-config'], /training\.batchSize must be a whole number/);
   bad(['train', '--set', 'training.bogus=1', '--print-config'], /training\.bogus is not a known setting/);
   bad(['sample', '--checkpoint', join(dir, 'nothing-here')], /does not exist/);
+  bad(['sample', '--checkpoint', join(dir, 'nothing-here'), '--precision', 'fp16'], /--precision must be one of fp32, tf32, bf16, got "fp16"/);
 
   // a checkpoint of another architecture
   const a = join(dir, 'a');

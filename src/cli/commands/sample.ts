@@ -2,7 +2,7 @@ import { writePngGrid } from '../../data/png.js';
 import { sample } from '../../diffusion/sample.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../../tensor/device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
 
 const USAGE = `usage: stagediff sample --checkpoint PATH [options]
 
@@ -15,7 +15,8 @@ Draws images from a trained model and writes them as a PNG grid.
   --steps N            sampler steps (default: the sampler's own; EDM Heun 18 = 35 evaluations)
   --seed N             noise seed (default 0)
   --out FILE           PNG grid (default samples.png)
-  --device D           auto | cpu | cuda`;
+  --device D           auto | cpu | cuda
+  --precision P        fp32 (default) | tf32 | bf16: GPU math (bf16 samples about 1.5x faster than tf32)`;
 
 export async function sampleCommand(argv: string[]): Promise<void> {
   const v = parseFlags(
@@ -29,12 +30,14 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       seed: { type: 'string', default: '0' },
       out: { type: 'string', default: 'samples.png' },
       device: { type: 'string', default: 'auto' },
+      precision: { type: 'string', default: 'fp32' },
     },
     USAGE,
   );
   if (!v.checkpoint) throw new Error(`--checkpoint is required\n\n${USAGE}`);
   if (v.weights !== 'ema' && v.weights !== 'net') throw new Error(`--weights must be ema or net, got "${v.weights}"`);
-  const device = await useDevice(v.device!);
+  if (!isPrecision(v.precision!)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got "${v.precision}"`);
+  const device = await useDevice(v.device!, v.precision);
   const { model, path, state } = loadModelFromCheckpoint(v.checkpoint, v.weights);
   const started = performance.now();
   const result = sample({
