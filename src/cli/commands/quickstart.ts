@@ -15,13 +15,15 @@ import { sample } from '../../diffusion/sample.js';
 import { writePngGrid } from '../../data/png.js';
 
 /**
- * The quickstart's picture: EDM's stochastic sampler (Heun, 18 steps, churn as in EDM's ImageNet-64
- * setting). At the quickstart's budget the network's errors pile up along the deterministic ODE into
- * multi-coloured blobs; the fresh noise of each churn step lets later steps correct them, which gives
- * single-colour shapes from the same network (the training grid beside it is the deterministic sampler).
+ * The quickstart's picture: EDM's stochastic sampler (Heun with churn as in EDM's ImageNet-64 setting,
+ * S_churn 40, S_noise 1.003, between sigma 0.05 and 50; 64 steps = 127 evaluations, about 15 s for 36
+ * images on 2 cores). At the quickstart's budget the network's errors pile up along the deterministic ODE
+ * into rough blobs; the fresh noise of each churn step lets later steps correct them, which gives cleaner
+ * single-colour shapes from the same network. The training's own grid (deterministic Heun, 18 steps) is
+ * written beside it.
  */
 const GRID_SAMPLER = { name: 'heun', churn: 40, sMin: 0.05, sMax: 50, sNoise: 1.003 } as const;
-const GRID = { count: 36, steps: 18, seed: 1 };
+const GRID = { count: 36, steps: 64, seed: 1 };
 
 const USAGE = `usage: stagediff quickstart [--run-dir DIR] [--device auto|cpu|cuda] [--images N]
 
