@@ -4,9 +4,8 @@
  * ox*stride - pad + kx], zero where that falls in the padding.
  */
 import type { Conv2dParams } from '../backend.js';
-
-/** Lanes of a packed panel: NR of matmul.ts (not imported: matmul imports nothing of the convolution). */
-const LANES = 8;
+// a packed B panel holds NR columns of the product, interleaved
+import { NR as LANES } from './simd-kernel.js';
 
 /** The output positions [lo, hi) whose input index o*stride - pad + tap lies inside [0, inLen). */
 function validOutputs(tap: number, pad: number, stride: number, inLen: number, outLen: number): [number, number] {
