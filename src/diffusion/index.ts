@@ -11,6 +11,7 @@ export { GaussianMixture, type MixtureComponent, type MixturePosterior } from '.
 export { Evaluator } from './samplers/evaluator.js';
 export { type Spacing, type VPGridOptions, edmSigmaSteps } from './samplers/time-steps.js';
 export type { EDMSamplerOptions } from './samplers/heun.js';
+export { EDM_CHURN_RANGE } from './samplers/heun.js';
 export type { DPMSolverOptions } from './samplers/dpm-solver.js';
 export type { DPMSolverPlusPlusOptions } from './samplers/dpm-solver-pp.js';
 export type { DDIMOptions } from './samplers/ddim.js';

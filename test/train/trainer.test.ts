@@ -114,6 +114,14 @@ test('a checkpoint loads in `stagediff sample`, which counts evaluations per sta
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /35 network evaluations \(per stage 18 \/ 4 \/ 13\)/);
   assert.ok(readFileSync(out).subarray(1, 4).toString() === 'PNG');
+  // EDM's stochastic sampler: the same evaluation count, other images
+  const churned = join(dir, 'churned.png');
+  const c = cli(['sample', '--checkpoint', join(dir, 'run'), '--count', '4', '--steps', '18', '--churn', '40', '--out', churned, '--device', 'cpu']);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /35 network evaluations/);
+  assert.notDeepEqual(readFileSync(churned), readFileSync(out));
+  const wrong = cli(['sample', '--checkpoint', join(dir, 'run'), '--sampler', 'ddim', '--churn', '40', '--device', 'cpu']);
+  assert.match(wrong.stderr, /--churn applies to the heun and euler samplers, not ddim/);
 });
 
 test('bad input fails with a message that names the problem, and loses nothing', async () => {

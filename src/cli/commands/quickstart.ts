@@ -12,6 +12,7 @@ import { ProgressBar, formatDuration } from '../progress.js';
 import { runClustering } from './cluster.js';
 import { runTraining } from './train.js';
 import { sample } from '../../diffusion/sample.js';
+import { EDM_CHURN_RANGE } from '../../diffusion/samplers/heun.js';
 import { writePngGrid } from '../../data/png.js';
 
 /**
@@ -22,7 +23,7 @@ import { writePngGrid } from '../../data/png.js';
  * single-colour shapes from the same network. The training's own grid (deterministic Heun, 18 steps) is
  * written beside it.
  */
-const GRID_SAMPLER = { name: 'heun', churn: 40, sMin: 0.05, sMax: 50, sNoise: 1.003 } as const;
+const GRID_SAMPLER = { name: 'heun', churn: 40, ...EDM_CHURN_RANGE } as const;
 const GRID = { count: 36, steps: 64, seed: 1 };
 
 const USAGE = `usage: stagediff quickstart [--run-dir DIR] [--device auto|cpu|cuda] [--images N]

@@ -22,6 +22,9 @@ export interface EDMSamplerOptions {
   sNoise?: number;
 }
 
+/** The rest of EDM's stochastic setting (its ImageNet-64 values): churn between sigma 0.05 and 50, S_noise 1.003. */
+export const EDM_CHURN_RANGE = { sMin: 0.05, sMax: 50, sNoise: 1.003 } as const;
+
 export function edmSample(ev: Evaluator, latents: Tensor, steps: number, options: EDMSamplerOptions, generator: Generator): Tensor {
   const { solver = 'heun', sigmaMin = 0.002, sigmaMax = 80, rho = 7, churn = 0, sMin = 0, sMax = Infinity, sNoise = 1 } = options;
   if (solver !== 'heun' && solver !== 'euler') throw new Error(`EDM sampler solver must be 'heun' or 'euler', got '${solver}'`);
