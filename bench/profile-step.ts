@@ -10,10 +10,7 @@ import { parseArgs } from 'node:util';
 import * as T from '../src/tensor/index.js';
 import type { Backend } from '../src/backend/backend.js';
 import type { CudaBackend } from '../src/backend/cuda/index.js';
-import { NETWORK_PRESETS } from '../src/models/presets.js';
-import { networkFromConfig } from '../src/models/factory.js';
-import { Adam } from '../src/optim/adam.js';
-import { EDMFormulation } from '../src/diffusion/formulations/edm.js';
+import { benchTraining } from '../src/cli/commands/bench.js';
 import { isPrecision, useDevice } from '../src/tensor/device.js';
 
 const { values: args } = parseArgs({
@@ -65,23 +62,11 @@ async function main(): Promise<void> {
   }
   T.setBackend(timed as unknown as Backend);
 
-  const preset = NETWORK_PRESETS[args.arch === 'multistage' ? 'edm-multistage-cifar10' : 'edm-ddpmpp-cifar10'];
-  const gen = new T.Generator(0);
-  const net = networkFromConfig(preset, gen);
-  const optimizer = new Adam(net.namedParameters(), { lr: 1e-4 });
-  const edm = new EDMFormulation();
+  const { step: trainStep } = benchTraining(args.arch === 'multistage' ? 'multistage' : 'ddpmpp');
   const batch = Number(args.batch);
   const sigma = Number(args.sigma);
   const steps = Number(args.steps);
-  const step = () =>
-    T.tidy(() => {
-      net.train();
-      const x0 = T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5);
-      const loss = edm.loss((x, s) => net.forward(x, s, { augmentLabels: T.zeros([batch, 9]), generator: gen }), x0, new Float64Array(batch).fill(sigma), gen.normal(x0.shape));
-      T.backward(T.mulScalar(T.sum(loss), 1 / batch));
-      optimizer.step();
-      optimizer.zeroGrad();
-    });
+  const step = () => trainStep(batch, sigma);
   for (let i = 0; i < 2; i++) step();
   cuda.synchronize();
   const wall = performance.now();

@@ -52,6 +52,31 @@ function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null 
   return { reset: () => b.resetPeakMemory(), peakMiB: () => Math.round(b.memoryStats().peakBytes / 2 ** 20) };
 }
 
+/**
+ * The measured training step on a paper network (freshly initialised, seed 0): EDM loss on random data at
+ * one sigma, backward, Adam over all parameters. Also used by bench/profile-step.ts.
+ */
+export function benchTraining(arch: 'ddpmpp' | 'multistage'): { net: ReturnType<typeof networkFromConfig>; step: (batch: number, sigma: number) => void; dispose: () => void } {
+  const gen = new T.Generator(0);
+  const net = networkFromConfig(NETWORK_PRESETS[arch === 'ddpmpp' ? 'edm-ddpmpp-cifar10' : 'edm-multistage-cifar10'], gen);
+  const optimizer = new Adam(net.namedParameters(), { lr: 1e-4 });
+  const edm = new EDMFormulation();
+  const step = (batch: number, sigma: number): void =>
+    T.tidy(() => {
+      net.train();
+      const x0 = T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5);
+      const loss = edm.loss((x, s) => net.forward(x, s, { augmentLabels: T.zeros([batch, 9]), generator: gen }), x0, new Float64Array(batch).fill(sigma), gen.normal(x0.shape));
+      T.backward(T.mulScalar(T.sum(loss), 1 / batch));
+      optimizer.step();
+      optimizer.zeroGrad();
+    });
+  const dispose = (): void => {
+    optimizer.dispose();
+    for (const p of net.parameters()) p.dispose();
+  };
+  return { net, step, dispose };
+}
+
 export async function benchCommand(argv: string[]): Promise<void> {
   const v = parseFlags(
     argv,
@@ -68,7 +93,6 @@ export async function benchCommand(argv: string[]): Promise<void> {
     USAGE,
   );
   if (v.arch !== 'ddpmpp' && v.arch !== 'multistage') throw new Error(`--arch must be ddpmpp or multistage, got "${v.arch}"`);
-  const preset = NETWORK_PRESETS[v.arch === 'ddpmpp' ? 'edm-ddpmpp-cifar10' : 'edm-multistage-cifar10'];
   const stages = (v.stages ?? (v.arch === 'ddpmpp' ? 's0' : 's0,s1,s2')).split(',');
   for (const s of stages) if (!(s in SIGMA)) throw new Error(`--stages: unknown stage "${s}" (s0, s1, s2)`);
   const batches = v.batch!.split(',').map((b) => integerFlag('batch', b, 1)!);
@@ -81,26 +105,14 @@ export async function benchCommand(argv: string[]): Promise<void> {
     rows.push(row);
     console.log(JSON.stringify(row));
   };
-  const edm = new EDMFormulation();
 
   for (const precision of precisions) {
     if (!isPrecision(precision)) throw new Error(`--precision: unknown "${precision}" (${PRECISIONS.join(', ')})`);
     const device = await useDevice(v.device!, precision);
     const backend = T.getBackend();
     const memory = memoryOf(backend);
-    const gen = new T.Generator(0);
-    const net = networkFromConfig(preset, gen);
-    const optimizer = new Adam(net.namedParameters(), { lr: 1e-4 });
+    const { net, step: trainStep, dispose } = benchTraining(v.arch);
     const base = { arch: v.arch, device, precision };
-    const trainStep = (batch: number, sigma: number) =>
-      T.tidy(() => {
-        net.train();
-        const x0 = T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5);
-        const loss = edm.loss((x, s) => net.forward(x, s, { augmentLabels: T.zeros([batch, 9]), generator: gen }), x0, new Float64Array(batch).fill(sigma), gen.normal(x0.shape));
-        T.backward(T.mulScalar(T.sum(loss), 1 / batch));
-        optimizer.step();
-        optimizer.zeroGrad();
-      });
     for (const batch of batches) {
       for (const stage of stages) {
         try {
@@ -127,8 +139,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         emit({ ...base, batch: sampleBatch, what: 'sample heun 35 NFE', error: (e as Error).message.split('\n')[0] });
       }
     }
-    optimizer.dispose();
-    for (const p of net.parameters()) p.dispose();
+    dispose();
   }
   console.log('\n| arch | device | precision | batch | measurement | images/s | peak MiB |\n|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.arch} | ${r.device} | ${r.precision} | ${r.batch} | ${r.what} | ${r.error ? `error: ${r.error}` : r.imagesPerSecond} | ${r.peakMiB ?? ''} |`);
