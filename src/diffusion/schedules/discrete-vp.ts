@@ -74,8 +74,8 @@ export class DiscreteVPSchedule implements VPSchedule {
   }
 
   time(sigma: number): number {
-    if (!(sigma >= 0)) throw new Error(`noise level sigma must be >= 0, got ${sigma}`);
     const target = logAlphaFromSigma(sigma);
+    if (target === -Infinity) return Infinity;
     // logAlphas decreases with the step: find the segment [i, i + 1] that brackets the target.
     let lo = 0;
     let hi = this.steps - 1;

@@ -43,10 +43,10 @@ export class LinearVPSchedule implements VPSchedule {
   }
 
   time(sigma: number): number {
-    if (!(sigma >= 0)) throw new Error(`noise level sigma must be >= 0, got ${sigma}`);
     // Solve (beta1 - beta0) t^2 / 2 + beta0 t = L with L = ln(1 + sigma^2); this root form has no cancellation
-    // when L is small (DPM-Solver's inverse_lambda uses the same).
+    // when L is small (DPM-Solver's inverse_lambda uses the same). sigma = infinity is t = infinity.
     const L = -2 * logAlphaFromSigma(sigma);
+    if (L === Infinity) return Infinity;
     const d = this.beta1 - this.beta0;
     return (2 * L) / (Math.sqrt(this.beta0 * this.beta0 + 2 * d * L) + this.beta0);
   }

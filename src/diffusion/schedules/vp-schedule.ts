@@ -16,7 +16,7 @@ export interface VPSchedule {
   logAlpha(t: number): number;
   /** EDM sigma at time t. */
   sigma(t: number): number;
-  /** The time whose EDM sigma is `sigma` (the inverse of sigma(t)). */
+  /** The time whose EDM sigma is `sigma` (the inverse of sigma(t)), for sigma in [0, infinity]; infinity gives infinity. */
   time(sigma: number): number;
   /** The noise label the epsilon network is conditioned on at time t. */
   modelInput(t: number): number;
@@ -24,14 +24,21 @@ export interface VPSchedule {
   trainingDistribution(): NoiseDistribution;
 }
 
-/** EDM sigma from log(alpha): sigma^2 = 1 / alpha^2 - 1, with expm1 so tiny noise levels keep their digits. */
+/**
+ * EDM sigma from log(alpha): sigma = sqrt(1 - alpha^2) / alpha, with expm1 so tiny noise levels keep their
+ * digits, and without forming 1 / alpha^2, which overflows from sigma ~ 1e154 on.
+ */
 export function sigmaFromLogAlpha(logAlpha: number): number {
-  return Math.sqrt(Math.expm1(-2 * logAlpha));
+  return Math.exp(-logAlpha) * Math.sqrt(-Math.expm1(2 * logAlpha));
 }
 
-/** log(alpha) from EDM sigma: alpha = 1 / sqrt(1 + sigma^2). */
+/**
+ * log(alpha) from EDM sigma: alpha = 1 / sqrt(1 + sigma^2). Above sigma = 1 it is -ln(sigma) - ln(1 + 1/sigma^2) / 2,
+ * as sigma^2 overflows from sigma ~ 1e154 on; so every sigma in [0, infinity] has its log(alpha) in [-infinity, 0].
+ */
 export function logAlphaFromSigma(sigma: number): number {
-  return -0.5 * Math.log1p(sigma * sigma);
+  if (!(sigma >= 0)) throw new Error(`noise level sigma must be >= 0, got ${sigma}`);
+  return sigma <= 1 ? -0.5 * Math.log1p(sigma * sigma) : -Math.log(sigma) - 0.5 * Math.log1p(1 / (sigma * sigma));
 }
 
 /** The scale alpha = 1 / sqrt(1 + sigma^2) that maps EDM's x0 + sigma n to the VP input x_t. */
