@@ -2,8 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Generator } from '../../src/tensor/index.js';
 import { StagePartition } from '../../src/models/stage-partition.js';
-import { StageSampler } from '../../src/train/stage-sampling.js';
+import { STAGE_SAMPLING_KINDS, StageSampler } from '../../src/train/stage-sampling.js';
 import { logNormalSigma, uniformTime } from '../../src/diffusion/noise-distribution.js';
+import { DiscreteVPSchedule, LinearVPSchedule } from '../../src/diffusion/index.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
+import { partitionFromConfig } from '../../src/train/diffusion-model.js';
 import { normalCdf, normalQuantile } from '../../src/util/normal.js';
 
 const paper = new StagePartition([2.5103, 7.6577]);
@@ -101,4 +104,43 @@ test('bad stage sampling settings fail with the setting named', () => {
   assert.throws(() => new StageSampler('bogus' as never, paper, edm), /unknown stage sampling "bogus"/);
   assert.throws(() => new StageSampler('balanced', paper, edm, [1, 1]), /3 positive numbers/);
   assert.throws(() => new StageSampler('per-sample', paper, edm).draw(0, source(1)), /positive integer/);
+});
+
+test('VP distributions: every stage sampling kind with boundaries in sigma, VP t and DDPM steps, and a unified model', () => {
+  const linear = new LinearVPSchedule();
+  const discrete = DiscreteVPSchedule.linear();
+  const distributions = [
+    { d: linear.trainingDistribution(), lo: linear.sigma(1e-5), hi: linear.sigma(1) },
+    { d: discrete.trainingDistribution(), lo: discrete.sigmaAtStep(0), hi: discrete.sigmaAtStep(999) },
+  ];
+  const partitions = [
+    { stageBoundaries: [2.5103, 7.6577], stageUnits: 'sigma' },
+    { stageBoundaries: [0.442, 0.6308], stageUnits: 'vp-t' },
+    { stageBoundaries: [300, 600], stageUnits: 'step' },
+    { kind: 'unified' },
+  ].map((model) => {
+    const c = resolveTrainConfig({ model, formulation: { kind: 'vp' } });
+    return partitionFromConfig(c.model, c.formulation);
+  });
+  const u = source(4);
+  for (const { d, lo, hi } of distributions) {
+    for (const partition of partitions) {
+      for (const kind of STAGE_SAMPLING_KINDS) {
+        const what = `${kind} under ${d.name}, stages at sigma [${partition.boundaries.join(', ')}]`;
+        const sampler = new StageSampler(kind, partition, d);
+        const masses = sampler.stageMasses();
+        assert.ok(masses.every((m) => m > 0 && m <= 1), `${what}: masses ${masses}`);
+        assert.ok(Math.abs(masses.reduce((a, b) => a + b, 0) - 1) < 1e-12, `${what}: masses ${masses}`);
+        for (let b = 0; b < 50; b++) {
+          const batch = sampler.draw(6, u);
+          for (let i = 0; i < 6; i++) {
+            const s = batch.sigma[i];
+            assert.ok(s >= lo * (1 - 1e-12) && s <= hi * (1 + 1e-12), `${what}: sigma ${s} outside [${lo}, ${hi}]`);
+            assert.ok(Number.isFinite(batch.weight[i]) && batch.weight[i] > 0, `${what}: weight ${batch.weight[i]}`);
+            if (batch.stage >= 0) assert.equal(partition.stageOf(s), batch.stage, `${what}: sigma ${s} outside stage ${batch.stage}`);
+          }
+        }
+      }
+    }
+  }
 });
