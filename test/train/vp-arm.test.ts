@@ -6,9 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Trainer } from '../../src/train/trainer.js';
@@ -117,4 +119,8 @@ test('a tiny VP multistage model trains, resumes bit for bit, and samples with D
     assert.ok(pixels.every(Number.isFinite), `${sampler}: non-finite pixels`);
     result.images.dispose();
   }
+  // The command line names DPM-Solver-3 as the paper does, and counts the same evaluations.
+  const cli = spawnSync(process.execPath, [fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)), 'sample', '--checkpoint', straight, '--sampler', 'dpm-solver-3', '--steps', '20', '--count', '2', '--device', 'cpu', '--out', join(straight, 'dpm.png')], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, new RegExp(`20 network evaluations \\(per stage ${expected['dpm-solver'].join(' / ')}\\)`));
 });

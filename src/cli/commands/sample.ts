@@ -1,6 +1,7 @@
 import { writePngGrid } from '../../data/png.js';
 import { sample } from '../../diffusion/sample.js';
 import { EDM_CHURN_RANGE } from '../../diffusion/samplers/heun.js';
+import { samplerFromName } from '../../diffusion/samplers/index.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
@@ -12,7 +13,8 @@ Draws images from a trained model and writes them as a PNG grid.
   --checkpoint PATH    a checkpoint-*.safetensors file, or a run folder (its newest checkpoint)
   --weights W          ema (default) | net
   --count N            number of images (default 64)
-  --sampler S          heun (default) | euler | dpm-solver-1 | dpm-solver-2 | dpm-solver-3 | dpm-solver++ | ddim
+  --sampler S          heun (default) | euler | dpm-solver (= dpm-solver-3) | dpm-solver-1 | dpm-solver-2 | dpm-solver-3 |
+                       dpm-solver++ (2M) | ddim
   --steps N            sampler steps (default: the sampler's own; EDM Heun 18 = 35 evaluations)
   --churn S            heun/euler only: EDM's stochastic sampler, S_churn S (e.g. 40) with EDM's S_min 0.05,
                        S_max 50, S_noise 1.003 (default 0: deterministic)
@@ -53,7 +55,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     batch: integerFlag('count', v.count, 1)!,
     seed: integerFlag('seed', v.seed)!,
     steps: integerFlag('steps', v.steps, 1),
-    sampler: churn > 0 ? { name: v.sampler as 'heun' | 'euler', churn, ...EDM_CHURN_RANGE } : (v.sampler as never),
+    sampler: churn > 0 ? { name: v.sampler as 'heun' | 'euler', churn, ...EDM_CHURN_RANGE } : samplerFromName(v.sampler!),
     partition: model.partition,
   });
   const seconds = (performance.now() - started) / 1000;

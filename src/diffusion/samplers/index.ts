@@ -37,6 +37,17 @@ export function samplerSpec(sampler: SamplerName | SamplerSpec): SamplerSpec {
   return spec;
 }
 
+/**
+ * A sampler as the command line names it: a sampler name, or `dpm-solver-1` / `-2` / `-3` for DPM-Solver of
+ * that order (plain `dpm-solver` is order 3, the paper's DPM-Solver-3).
+ */
+export function samplerFromName(name: string): SamplerSpec {
+  const order = /^dpm-solver-([123])$/.exec(name);
+  if (order) return { name: 'dpm-solver', order: Number(order[1]) };
+  if (!Object.hasOwn(SAMPLERS, name)) throw new Error(`unknown sampler '${name}'; choose one of ${[...SAMPLER_NAMES, 'dpm-solver-1', 'dpm-solver-2', 'dpm-solver-3'].join(', ')}`);
+  return { name } as SamplerSpec;
+}
+
 export function defaultSteps(sampler: SamplerName | SamplerSpec): number {
   return SAMPLERS[samplerSpec(sampler).name].defaultSteps;
 }
