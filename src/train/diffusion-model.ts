@@ -15,6 +15,7 @@ import { DiscreteVPSchedule } from '../diffusion/schedules/discrete-vp.js';
 import { partitionFromSteps, partitionFromTimes } from '../diffusion/stage-conversions.js';
 import type { Denoiser, NoiseConditionedNetwork } from '../diffusion/denoiser.js';
 import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
+import type { VPSchedule } from '../diffusion/schedules/vp-schedule.js';
 import type { TrainConfig } from './config.js';
 
 export interface ModelSpec {
@@ -49,6 +50,11 @@ export class DiffusionModel {
   /** The training distribution of noise levels (for stage sampling). */
   noiseDistribution(): NoiseDistribution {
     return (this.edm ?? this.vp!).trainingDistribution();
+  }
+
+  /** The VP schedule the model was trained on (null for EDM): the time grid of the VP samplers. */
+  get vpSchedule(): VPSchedule | null {
+    return this.vp?.schedule ?? null;
   }
 
   /** D(x; sigma) for the samplers; `generator` drives dropout when the network is in training mode. */

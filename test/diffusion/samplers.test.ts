@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { StagePartition } from '../../src/models/stage-partition.js';
-import { LinearVPSchedule, type SamplerSpec, sample, samplerFromName } from '../../src/diffusion/index.js';
+import { LinearVPSchedule, type SamplerSpec, onSchedule, sample, samplerFromName } from '../../src/diffusion/index.js';
 import { assertReproducesMixture, mixture2d, recording } from './mixture-helpers.js';
 
 T.setBackend(cpuBackend());
@@ -78,4 +78,18 @@ test('command-line sampler names: dpm-solver-1/2/3 give DPM-Solver of that order
   assert.deepEqual(samplerFromName('dpm-solver-2'), { name: 'dpm-solver', order: 2 });
   assert.deepEqual(samplerFromName('dpm-solver++'), { name: 'dpm-solver++' });
   assert.throws(() => samplerFromName('dpm-solver-4'), /unknown sampler 'dpm-solver-4'; choose one of heun, euler, dpm-solver, dpm-solver\+\+, ddim, dpm-solver-1, dpm-solver-2, dpm-solver-3/);
+});
+
+test("the VP samplers step on a model's own schedule; EDM's samplers and a named schedule are left as they are", () => {
+  const own = new LinearVPSchedule({ beta1: 10 });
+  const named = new LinearVPSchedule({ beta1: 30 });
+  for (const name of ['dpm-solver', 'dpm-solver++', 'ddim'] as const) {
+    const r = recording((x) => T.mulScalar(x, 0.5));
+    sample({ model: r.denoiser, shape: [1, 2, 2], batch: 1, seed: 0, steps: 3, sampler: onSchedule({ name }, own) });
+    // the first evaluation is at the start of the model's schedule, sigma(1) = sqrt(e^(9.9 / 2 + 0.1) - 1)
+    assert.ok(Math.abs(r.sigmas[0] / Math.sqrt(Math.exp(9.9 / 2 + 0.1) - 1) - 1) < 1e-6, `${name}: first sigma ${r.sigmas[0]}`);
+    assert.equal((onSchedule({ name, schedule: named }, own) as { schedule: unknown }).schedule, named);
+  }
+  assert.deepEqual(onSchedule({ name: 'heun' }, own), { name: 'heun' });
+  assert.deepEqual(onSchedule({ name: 'ddim' }, null), { name: 'ddim' });
 });

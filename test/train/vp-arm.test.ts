@@ -19,7 +19,7 @@ import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { loadModelFromCheckpoint } from '../../src/train/load-model.js';
 import { readSafetensors } from '../../src/nn/safetensors.js';
 import { sample } from '../../src/diffusion/sample.js';
-import { LinearVPSchedule } from '../../src/diffusion/index.js';
+import { LinearVPSchedule, onSchedule } from '../../src/diffusion/index.js';
 
 T.setBackend(cpuBackend());
 
@@ -97,6 +97,7 @@ test('a tiny VP multistage model trains, resumes bit for bit, and samples with D
   // (t from 1 to 1e-3); a time t belongs to stage 0 if t <= 0.442, stage 1 if t <= 0.6308, else stage 2.
   const { model } = loadModelFromCheckpoint(straight);
   const vp = new LinearVPSchedule();
+  assert.equal(model.vpSchedule?.sigma(1), vp.sigma(1));
   const stageOfTime = (t: number) => (t <= boundaries[0] ? 0 : t <= boundaries[1] ? 1 : 2);
   const perStage = (times: number[]) => times.reduce((counts, t) => (counts[stageOfTime(t)]++, counts), [0, 0, 0]);
   const steps = 20;
@@ -112,7 +113,7 @@ test('a tiny VP multistage model trains, resumes bit for bit, and samples with D
   // by hand: t_i = 1 - 0.04995 i is above 0.6308 for i <= 7, above 0.442 for i <= 11
   assert.deepEqual(expected.ddim, [8, 4, 8]);
   for (const [sampler, counts] of Object.entries(expected)) {
-    const result = sample({ model: model.denoiser(), shape: model.imageShape, batch: 2, seed: 3, steps, sampler: sampler as keyof typeof expected, partition: model.partition });
+    const result = sample({ model: model.denoiser(), shape: model.imageShape, batch: 2, seed: 3, steps, sampler: onSchedule({ name: sampler as keyof typeof expected }, model.vpSchedule), partition: model.partition });
     assert.equal(result.evaluations, steps, sampler);
     assert.deepEqual(result.evaluationsPerStage, counts, `${sampler}: evaluations per stage`);
     const pixels = result.images.toFloat32Array();

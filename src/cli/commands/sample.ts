@@ -1,7 +1,7 @@
 import { writePngGrid } from '../../data/png.js';
 import { sample } from '../../diffusion/sample.js';
 import { EDM_CHURN_RANGE } from '../../diffusion/samplers/heun.js';
-import { samplerFromName } from '../../diffusion/samplers/index.js';
+import { onSchedule, samplerFromName } from '../../diffusion/samplers/index.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
@@ -55,7 +55,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     batch: integerFlag('count', v.count, 1)!,
     seed: integerFlag('seed', v.seed)!,
     steps: integerFlag('steps', v.steps, 1),
-    sampler: churn > 0 ? { name: v.sampler as 'heun' | 'euler', churn, ...EDM_CHURN_RANGE } : samplerFromName(v.sampler!),
+    sampler: churn > 0 ? { name: v.sampler as 'heun' | 'euler', churn, ...EDM_CHURN_RANGE } : onSchedule(samplerFromName(v.sampler!), model.vpSchedule),
     partition: model.partition,
   });
   const seconds = (performance.now() - started) / 1000;

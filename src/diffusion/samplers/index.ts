@@ -7,6 +7,7 @@ import { type DDIMOptions, ddimSample } from './ddim.js';
 import { type DPMSolverPlusPlusOptions, dpmSolverPlusPlusSample } from './dpm-solver-pp.js';
 import { type DPMSolverOptions, dpmSolverSample } from './dpm-solver.js';
 import type { Evaluator } from './evaluator.js';
+import type { VPSchedule } from '../schedules/vp-schedule.js';
 import { type EDMSamplerOptions, edmSample } from './heun.js';
 
 export type SamplerSpec =
@@ -46,6 +47,16 @@ export function samplerFromName(name: string): SamplerSpec {
   if (order) return { name: 'dpm-solver', order: Number(order[1]) };
   if (!Object.hasOwn(SAMPLERS, name)) throw new Error(`unknown sampler '${name}'; choose one of ${[...SAMPLER_NAMES, 'dpm-solver-1', 'dpm-solver-2', 'dpm-solver-3'].join(', ')}`);
   return { name } as SamplerSpec;
+}
+
+/**
+ * The sampler on a VP model's own schedule: the samplers that step on a VP time grid (DPM-Solver, DPM-Solver++,
+ * DDIM) default to score_sde's beta 0.1 -> 20, which a model trained with other betas never saw the ends of.
+ * EDM's samplers, a spec that names its schedule, and a model without one (EDM) are left as they are.
+ */
+export function onSchedule(spec: SamplerSpec, schedule: VPSchedule | null): SamplerSpec {
+  if (!schedule || spec.name === 'heun' || spec.name === 'euler' || spec.schedule) return spec;
+  return { ...spec, schedule };
 }
 
 export function defaultSteps(sampler: SamplerName | SamplerSpec): number {
