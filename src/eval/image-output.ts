@@ -58,8 +58,12 @@ export function checkImageOutput(plan: ImageOutputPlan, count: number): void {
   checkOutputFile(plan.grid);
 }
 
-/** Fails when an npz of `count` images of `shape` [C, H, W] would pass the zip format's 4 GiB. */
+/**
+ * Fails when the images cannot go where planned: PNGs need 1 (grey) or 3 (RGB) channels, and an npz of
+ * `count` images of `shape` [C, H, W] must stay within the zip format's 4 GiB.
+ */
 export function checkImageCapacity(plan: ImageOutputPlan, count: number, shape: readonly number[]): void {
+  if (shape[0] !== 1 && shape[0] !== 3) throw new Error(`${plan.grid}: PNG images need 1 or 3 channels, the model makes ${shape[0]}`);
   if (plan.kind === 'npz') {
     const [c, h, w] = shape;
     const size = NpzWriter.fileSize([{ name: 'arr_0', dtype: '|u1', shape: [count, h, w, c] }]);
