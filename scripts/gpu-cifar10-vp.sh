@@ -61,7 +61,7 @@ for preset in $PRESETS; do
   tr '\r' '\n' < "$log" | grep -E 'stagediff train|img  step|done:'
   cp "$run/log.jsonl" "$OUT/$preset-log.jsonl"
   cp "$(ls "$run"/grid-*.png | tail -1)" "$OUT/$preset-heun.png"
-  node dist/src/cli/main.js sample --checkpoint "$run" --sampler dpm-solver-3 --steps 20 --count "$COUNT" --seed 0 \
+  node dist/src/cli/main.js sample --checkpoint "$run" --sampler dpm-solver --order 3 --steps 20 --count "$COUNT" --seed 0 \
     --device "$DEVICE" --precision "$used" --out "$OUT/$preset-dpm-solver-3-20.png" 2>&1 | tee "$OUT/$preset-sample.txt" || status=1
   echo "$preset: trained in $used; last log line $(tail -1 "$run/log.jsonl")" | tee -a "$OUT/summary.txt"
 done

@@ -15,6 +15,7 @@ export { EDM_CHURN_RANGE } from './samplers/heun.js';
 export type { DPMSolverOptions } from './samplers/dpm-solver.js';
 export type { DPMSolverPlusPlusOptions } from './samplers/dpm-solver-pp.js';
 export type { DDIMOptions } from './samplers/ddim.js';
-export { SAMPLER_NAMES, type SamplerName, type SamplerSpec, defaultSteps, onSchedule, runSampler, samplerFromName, samplerSpec } from './samplers/index.js';
+export { SAMPLER_NAMES, type SamplerName, type SamplerSpec, defaultSteps, onSchedule, runSampler, samplerSpec } from './samplers/index.js';
 export { type SampleOptions, type SampleResult, sample } from './sample.js';
+export { type NoiseSource, PerImageGenerators } from './noise-source.js';
 export { type NoiseDistribution, drawSigmas, logNormalSigma, uniformStep, uniformTime } from './noise-distribution.js';

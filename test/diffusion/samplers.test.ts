@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { StagePartition } from '../../src/models/stage-partition.js';
-import { LinearVPSchedule, type SamplerSpec, onSchedule, sample, samplerFromName } from '../../src/diffusion/index.js';
+import { LinearVPSchedule, type SamplerSpec, onSchedule, sample } from '../../src/diffusion/index.js';
 import { assertReproducesMixture, mixture2d, recording } from './mixture-helpers.js';
 
 T.setBackend(cpuBackend());
@@ -72,12 +72,6 @@ test('DPM-Solver-1 and deterministic DDIM are the same method', () => {
   let worst = 0;
   a.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b[i]))));
   assert.ok(worst < 1e-4, `largest difference ${worst}`);
-});
-
-test('command-line sampler names: dpm-solver-1/2/3 give DPM-Solver of that order; unknown names list the known ones', () => {
-  assert.deepEqual(samplerFromName('dpm-solver-2'), { name: 'dpm-solver', order: 2 });
-  assert.deepEqual(samplerFromName('dpm-solver++'), { name: 'dpm-solver++' });
-  assert.throws(() => samplerFromName('dpm-solver-4'), /unknown sampler 'dpm-solver-4'; choose one of heun, euler, dpm-solver, dpm-solver\+\+, ddim, dpm-solver-1, dpm-solver-2, dpm-solver-3/);
 });
 
 test("the VP samplers step on a model's own schedule; EDM's samplers and a named schedule are left as they are", () => {

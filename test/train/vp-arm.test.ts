@@ -121,7 +121,7 @@ test('a tiny VP multistage model trains, resumes bit for bit, and samples with D
     result.images.dispose();
   }
   // The command line names DPM-Solver-3 as the paper does, and counts the same evaluations.
-  const cli = spawnSync(process.execPath, [fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)), 'sample', '--checkpoint', straight, '--sampler', 'dpm-solver-3', '--steps', '20', '--count', '2', '--device', 'cpu', '--out', join(straight, 'dpm.png')], { encoding: 'utf8' });
+  const cli = spawnSync(process.execPath, [fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)), 'sample', '--checkpoint', straight, '--sampler', 'dpm-solver', '--order', '3', '--steps', '20', '--count', '2', '--device', 'cpu', '--out', join(straight, 'dpm.png')], { encoding: 'utf8' });
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stdout, new RegExp(`20 network evaluations \\(per stage ${expected['dpm-solver'].join(' / ')}\\)`));
 });
