@@ -2,12 +2,12 @@
 # Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
 # suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
 # Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
-# Sections: conformance, bench, profile, anchor, cluster (default: all but profile), e.g. `bash bench/gpu-run.sh conformance bench`.
+# Sections: conformance, bench, profile, anchor, cluster, fid (default: all but profile), e.g. `bash bench/gpu-run.sh conformance bench`.
 # The cluster section needs a CIFAR-10 batch staged: ../shared/device/stage.sh ../shared/data/cifar10/data_batch_1.bin
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-sections=${*:-conformance bench anchor cluster}
+sections=${*:-conformance bench anchor cluster fid}
 export STAGEDIFF_KERNEL_CACHE=/tmp/stagediff-kernels
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 date -u +%F | tee -a "$out/gpu.txt"
@@ -19,6 +19,11 @@ for s in $sections; do
       timeout 100 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32 --batch 128 2>&1 | tee "$out/bench.txt"
       timeout 240 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision bf16,tf32 --batch 128,512 --sample 2>&1 | tee -a "$out/bench.txt"
       timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16,tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt" ;;
+    fid)
+      # the FID Inception-v3 against pytorch-fid's float64 features on the GPU (fp32), then its throughput
+      node --test --test-reporter=spec dist/test/eval/inception.test.js 2>&1 | tee "$out/fid.log" | grep -E "^(✖|✔|ℹ)|relative L2"
+      timeout 120 node dist/bench/inception-features.js --device cuda --math fp32 --batch 250 --batches 8 2>&1 | tee -a "$out/fid.log"
+      timeout 120 node dist/bench/inception-features.js --device cuda --math tf32 --batch 250 --batches 8 2>&1 | tee -a "$out/fid.log" ;;
     profile)
       timeout 150 node dist/bench/profile-step.js --arch ddpmpp --precision bf16 --batch 512 2>&1 | tee "$out/profile.txt" ;;
     cluster)
