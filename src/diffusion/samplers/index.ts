@@ -2,7 +2,8 @@
  * The samplers by name, with their default step counts (the paper's settings where it has one: EDM Heun 18
  * steps = 35 evaluations, DPM-Solver-3 and DPM-Solver++(2M) 20 evaluations).
  */
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { NoiseSource } from '../noise-source.js';
 import { type DDIMOptions, ddimSample } from './ddim.js';
 import { type DPMSolverPlusPlusOptions, dpmSolverPlusPlusSample } from './dpm-solver-pp.js';
 import { type DPMSolverOptions, dpmSolverSample } from './dpm-solver.js';
@@ -18,7 +19,7 @@ export type SamplerSpec =
 
 export type SamplerName = SamplerSpec['name'];
 
-type Run<S extends SamplerSpec> = (ev: Evaluator, latents: Tensor, steps: number, spec: S, generator: Generator) => Tensor;
+type Run<S extends SamplerSpec> = (ev: Evaluator, latents: Tensor, steps: number, spec: S, generator: NoiseSource) => Tensor;
 
 const SAMPLERS: { [N in SamplerName]: { defaultSteps: number; run: Run<Extract<SamplerSpec, { name: N }>> } } = {
   heun: { defaultSteps: 18, run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'heun' }, g) },
@@ -42,7 +43,7 @@ export function defaultSteps(sampler: SamplerName | SamplerSpec): number {
 }
 
 /** Runs a sampler from standard normal `latents`; each sampler scales them to its starting noise level. */
-export function runSampler(sampler: SamplerName | SamplerSpec, steps: number, ev: Evaluator, latents: Tensor, generator: Generator): Tensor {
+export function runSampler(sampler: SamplerName | SamplerSpec, steps: number, ev: Evaluator, latents: Tensor, generator: NoiseSource): Tensor {
   const spec = samplerSpec(sampler);
   // The table pairs each name with the runner of its own options; TypeScript cannot follow that through a union.
   return (SAMPLERS[spec.name].run as Run<SamplerSpec>)(ev, latents, steps, spec, generator);
