@@ -52,7 +52,9 @@ export interface Conv2dParams {
   cOut: number;
   kh: number;
   kw: number;
-  pad: number;
+  /** Zero padding above and below (padH) and left and right (padW): a 1x7 kernel keeps the size with (0, 3). */
+  padH: number;
+  padW: number;
   stride: number;
   hOut: number;
   wOut: number;
@@ -95,6 +97,50 @@ export interface ResampleParams {
   mode: 'up' | 'down';
   taps: readonly number[];
   pad: number;
+}
+
+/**
+ * Pooling over kernel x kernel windows at `stride`, with `pad` on every side (inference only: no backward).
+ * 'max' ignores the padding (as -infinity); 'avg' divides by the window's positions inside the image
+ * (PyTorch's count_include_pad=False).
+ */
+export interface Pool2dParams {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  hOut: number;
+  wOut: number;
+  mode: 'max' | 'avg';
+  kernel: number;
+  stride: number;
+  pad: number;
+}
+
+/**
+ * Batch norm in eval form over [N, C, hw] (inference only: no backward): y = (x - mean) / sqrt(var + eps)
+ * * gamma + beta per channel, from the running statistics; with `relu`, max(y, 0) in the same pass.
+ */
+export interface BatchNormParams {
+  n: number;
+  c: number;
+  /** Spatial size per channel (H*W). */
+  hw: number;
+  eps: number;
+  relu: boolean;
+}
+
+/**
+ * Bilinear resizing of [N, C, H, W] to [N, C, hOut, wOut] as PyTorch's interpolate(mode='bilinear',
+ * align_corners=False) with an output size (inference only: no backward): output pixel o reads the input at
+ * src = max((o + 0.5) * in / out - 0.5, 0), between floor(src) and the next pixel (the last one repeats).
+ */
+export interface ResizeParams {
+  planes: number;
+  h: number;
+  w: number;
+  hOut: number;
+  wOut: number;
 }
 
 export interface AdamParams {
@@ -162,6 +208,12 @@ export interface Backend {
   attentionBackward(qkv: DeviceBuffer, weights: DeviceBuffer, dout: DeviceBuffer, dqkv: DeviceBuffer, p: AttentionParams): void;
   resample(x: DeviceBuffer, y: DeviceBuffer, p: ResampleParams): void;
   resampleBackward(dy: DeviceBuffer, dx: DeviceBuffer, p: ResampleParams): void;
+
+  // inference only (the feature networks of evaluation): no backward kernels
+  pool2d(x: DeviceBuffer, y: DeviceBuffer, p: Pool2dParams): void;
+  /** mean, variance, gamma and beta: float32 [C]. */
+  batchNormEval(x: DeviceBuffer, mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, y: DeviceBuffer, p: BatchNormParams): void;
+  resizeBilinear(x: DeviceBuffer, y: DeviceBuffer, p: ResizeParams): void;
 
   // random numbers: Philox 4x32-10; element i uses counter block (counterOffset + floor(i / 4)), lane i % 4
   randomUniform(out: DeviceBuffer, length: number, key: readonly [number, number], counterOffset: number): void;

@@ -5,6 +5,7 @@ export { type InitMode, type InitSource, type WeightInit, weightInit } from './i
 export { Linear, type LinearOptions } from './linear.js';
 export { Conv2d } from './conv2d.js';
 export { GroupNorm, type GroupNormOptions } from './group-norm.js';
+export { BatchNorm2d } from './batch-norm.js';
 export { Dropout } from './dropout.js';
 export { PositionalEmbedding, FourierEmbedding } from './embedding.js';
 export { UNetBlock, type UNetBlockOptions } from './unet-block.js';

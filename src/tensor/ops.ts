@@ -6,7 +6,7 @@
  * A backward reads only what its op saved (record's `saved`, handed back as views) and the shapes and
  * numbers it captured, never its inputs' storage: an input may have been disposed by the time backward runs.
  */
-import type { AttentionParams, BinaryOp, Conv2dParams, GroupNormParams, ResampleParams, UnaryOp } from '../backend/backend.js';
+import type { AttentionParams, BatchNormParams, BinaryOp, Conv2dParams, GroupNormParams, Pool2dParams, ResampleParams, ResizeParams, UnaryOp } from '../backend/backend.js';
 import type { DType } from './dtype.js';
 import { isFloat } from './dtype.js';
 import { bindAutogradOps, record } from './autograd.js';
@@ -411,7 +411,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
 }
 
 export interface Conv2dOptions {
-  pad?: number;
+  /** Zero padding on every side, or [rows, columns] of it: a 1x7 kernel keeps the size with [0, 3]. */
+  pad?: number | readonly [number, number];
   stride?: number;
 }
 
@@ -425,17 +426,17 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   checkSameBackend(x, weight);
   checkFloat('conv2d', x, weight);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) throw new Error(`conv2d: bias ${formatShape(bias.shape)} does not match ${weight.shape[0]} output channels`);
-  const pad = options.pad ?? 0;
+  const [padH, padW] = typeof options.pad === 'object' ? options.pad : [options.pad ?? 0, options.pad ?? 0];
   const stride = options.stride ?? 1;
   if (x.ndim !== 4 || weight.ndim !== 4 || x.shape[1] !== weight.shape[1]) {
     throw new Error(`conv2d: input ${formatShape(x.shape)} does not match weight ${formatShape(weight.shape)} (expected [N, ${weight.shape[1]}, H, W])`);
   }
   const [n, cIn, h, w] = x.shape;
   const [cOut, , kh, kw] = weight.shape;
-  const hOut = Math.floor((h + 2 * pad - kh) / stride) + 1;
-  const wOut = Math.floor((w + 2 * pad - kw) / stride) + 1;
-  if (hOut <= 0 || wOut <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} with padding ${pad} does not fit input ${formatShape(x.shape)}`);
-  const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, pad, stride, hOut, wOut };
+  const hOut = Math.floor((h + 2 * padH - kh) / stride) + 1;
+  const wOut = Math.floor((w + 2 * padW - kw) / stride) + 1;
+  if (hOut <= 0 || wOut <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} with padding (${padH}, ${padW}) does not fit input ${formatShape(x.shape)}`);
+  const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, padH, padW, stride, hOut, wOut };
   // One op with the casts inside (not cast ops around a bf16 conv): the bias is added by cuDNN in place and
   // its gradient is the float32 sum of the incoming gradient; the backward hands dx and dw back in the
   // compute dtype and the tape casts them to x's and the weight's. In float32, casts return their input.
@@ -534,6 +535,75 @@ export function resample(x: Tensor, mode: 'up' | 'down', taps: readonly number[]
     g.backend.resampleBackward(g.buffer, gx.buffer, p);
     return [gx];
   });
+}
+
+// ---------------------------------------------------------------- inference only
+// The layers of the evaluation feature networks (pytorch-fid's Inception-v3), which run forward only:
+// these ops have no backward kernels, and a backward pass through one is an error that names it.
+
+/** Records an op whose gradient stagediff does not compute: a backward pass through it throws. */
+function recordForwardOnly(out: Tensor, name: string, inputs: readonly Tensor[]): Tensor {
+  return record(out, name, inputs, [], () => {
+    throw new Error(`${name} is inference only (evaluation's feature networks): it has no backward pass; run it on tensors that do not require grad, or under noGrad`);
+  });
+}
+
+function pool2d(x: Tensor, mode: 'max' | 'avg', kernel: number, stride: number, pad: number): Tensor {
+  const name = `${mode}Pool2d`;
+  checkFloat(name, x);
+  if (x.ndim !== 4) throw new Error(`${name} needs [N, C, H, W], got ${formatShape(x.shape)}`);
+  if (pad * 2 > kernel) throw new Error(`${name}: padding ${pad} is more than half the kernel ${kernel}`);
+  const [n, c, h, w] = x.shape;
+  const hOut = Math.floor((h + 2 * pad - kernel) / stride) + 1;
+  const wOut = Math.floor((w + 2 * pad - kernel) / stride) + 1;
+  if (hOut <= 0 || wOut <= 0) throw new Error(`${name}: kernel ${kernel} with padding ${pad} does not fit input ${formatShape(x.shape)}`);
+  const p: Pool2dParams = { n, c, h, w, hOut, wOut, mode, kernel, stride, pad };
+  const y = empty([n, c, hOut, wOut], x.dtype, x.backend);
+  x.backend.pool2d(x.buffer, y.buffer, p);
+  return recordForwardOnly(y, name, [x]);
+}
+
+/** Max pooling over kernel x kernel windows (padding counts as -infinity). Inference only. */
+export const maxPool2d = (x: Tensor, kernel: number, stride = kernel, pad = 0): Tensor => pool2d(x, 'max', kernel, stride, pad);
+
+/** Average pooling over the window's positions inside the image (PyTorch's count_include_pad=False). Inference only. */
+export const avgPool2d = (x: Tensor, kernel: number, stride = kernel, pad = 0): Tensor => pool2d(x, 'avg', kernel, stride, pad);
+
+/** The mean over H and W of [N, C, H, W]: [N, C] (adaptive_avg_pool2d(x, 1), flattened). */
+export function globalAvgPool(x: Tensor): Tensor {
+  if (x.ndim !== 4) throw new Error(`globalAvgPool needs [N, C, H, W], got ${formatShape(x.shape)}`);
+  return mean(x, [2, 3]);
+}
+
+/**
+ * Batch norm in eval form over [N, C, ...]: (x - runningMean) / sqrt(runningVar + eps) * gamma + beta per
+ * channel; with `relu`, max(0, that) in the same kernel. Inference only.
+ */
+export function batchNormEval(x: Tensor, runningMean: Tensor, runningVar: Tensor, gamma: Tensor, beta: Tensor, eps: number, relu = false): Tensor {
+  checkFloat('batchNormEval', x);
+  const [n, c] = x.shape;
+  if (x.ndim < 2) throw new Error(`batchNormEval needs [N, C, ...], got ${formatShape(x.shape)}`);
+  for (const t of [runningMean, runningVar, gamma, beta]) {
+    if (t.size !== c) throw new Error(`batchNormEval: a statistic or parameter of shape ${formatShape(t.shape)} for ${c} channels`);
+  }
+  checkFloat32Params('batchNormEval', runningMean, runningVar, gamma, beta);
+  const p: BatchNormParams = { n, c, hw: x.size / Math.max(1, n * c), eps, relu };
+  const y = empty(x.shape, x.dtype, x.backend);
+  x.backend.batchNormEval(x.buffer, runningMean.buffer, runningVar.buffer, gamma.buffer, beta.buffer, y.buffer, p);
+  return recordForwardOnly(y, relu ? 'batchNormEval+ReLU' : 'batchNormEval', [x, gamma, beta]);
+}
+
+/** Resizes [N, C, H, W] to [N, C, height, width] bilinearly, as interpolate(mode='bilinear', align_corners=False). Inference only. */
+export function interpolateBilinear(x: Tensor, height: number, width: number): Tensor {
+  checkFloat('interpolateBilinear', x);
+  if (x.ndim !== 4) throw new Error(`interpolateBilinear needs [N, C, H, W], got ${formatShape(x.shape)}`);
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) throw new Error(`interpolateBilinear: output size ${height}x${width} is not positive integers`);
+  const [n, c, h, w] = x.shape;
+  if (h === 0 || w === 0) throw new Error(`interpolateBilinear: empty input ${formatShape(x.shape)}`);
+  const p: ResizeParams = { planes: n * c, h, w, hOut: height, wOut: width };
+  const y = empty([n, c, height, width], x.dtype, x.backend);
+  x.backend.resizeBilinear(x.buffer, y.buffer, p);
+  return recordForwardOnly(y, 'interpolateBilinear', [x]);
 }
 
 /**

@@ -82,11 +82,12 @@ function matmulReference(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLik
 }
 
 /** torch.nn.functional.conv2d: y[n,o,oy,ox] = b[o] + sum x[n,i,oy*s-p+ky,ox*s-p+kx] * w[o,i,ky,kx]. */
-function conv2dReference(xShape: number[], wShape: number[], pad: number, stride: number): Reference {
+function conv2dReference(xShape: number[], wShape: number[], pad: number | [number, number], stride: number): Reference {
   const [n, cIn, h, w] = xShape;
   const [cOut, , kh, kw] = wShape;
-  const hOut = Math.floor((h + 2 * pad - kh) / stride) + 1;
-  const wOut = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  const [padH, padW] = typeof pad === 'number' ? [pad, pad] : pad;
+  const hOut = Math.floor((h + 2 * padH - kh) / stride) + 1;
+  const wOut = Math.floor((w + 2 * padW - kw) / stride) + 1;
   return ([x, wt, bias]) => {
     const y = new Float64Array(n * cOut * hOut * wOut);
     for (let b = 0; b < n; b++)
@@ -97,8 +98,8 @@ function conv2dReference(xShape: number[], wShape: number[], pad: number, stride
             for (let i = 0; i < cIn; i++)
               for (let ky = 0; ky < kh; ky++)
                 for (let kx = 0; kx < kw; kx++) {
-                  const iy = oy * stride - pad + ky;
-                  const ix = ox * stride - pad + kx;
+                  const iy = oy * stride - padH + ky;
+                  const ix = ox * stride - padW + kx;
                   if (iy >= 0 && iy < h && ix >= 0 && ix < w) s += x[((b * cIn + i) * h + iy) * w + ix] * wt[((o * cIn + i) * kh + ky) * kw + kx];
                 }
             y[((b * cOut + o) * hOut + oy) * wOut + ox] = s;
@@ -245,13 +246,16 @@ test('batched T.matmul broadcasts a 2-D operand over the batch', () => {
 
 // ---------------------------------------------------------------- conv2d
 
-const convCases: { name: string; x: number[]; w: number[]; pad: number; stride: number; bias: boolean }[] = [
+const convCases: { name: string; x: number[]; w: number[]; pad: number | [number, number]; stride: number; bias: boolean }[] = [
   { name: '3x3, padding 1', x: [2, 3, 5, 6], w: [4, 3, 3, 3], pad: 1, stride: 1, bias: true },
   { name: '3x3, stride 2, odd sizes', x: [2, 3, 7, 5], w: [5, 3, 3, 3], pad: 1, stride: 2, bias: true },
   { name: '1x1 (a plain product)', x: [2, 5, 4, 3], w: [6, 5, 1, 1], pad: 0, stride: 1, bias: true },
   { name: '1x1, stride 2', x: [1, 3, 5, 5], w: [2, 3, 1, 1], pad: 0, stride: 2, bias: false },
   { name: '2x3 kernel, no padding, no bias', x: [2, 2, 4, 5], w: [3, 2, 2, 3], pad: 0, stride: 1, bias: false },
   { name: '3x3, padding 2 (the fused-down conv)', x: [1, 2, 4, 4], w: [3, 2, 3, 3], pad: 2, stride: 1, bias: true },
+  { name: '1x7, padding (0, 3) (Inception)', x: [2, 3, 5, 9], w: [4, 3, 1, 7], pad: [0, 3], stride: 1, bias: false },
+  { name: '7x1, padding (3, 0) (Inception)', x: [2, 3, 8, 4], w: [4, 3, 7, 1], pad: [3, 0], stride: 1, bias: true },
+  { name: '1x3, padding (0, 1), stride 2', x: [1, 3, 6, 7], w: [2, 3, 1, 3], pad: [0, 1], stride: 2, bias: true },
 ];
 
 for (const cc of convCases) {

@@ -52,12 +52,14 @@ test('the SIMD micro-kernel gives the bits of the TypeScript one and of the floa
 });
 
 const convs: Conv2dParams[] = [
-  { n: 1, cIn: 3, h: 16, w: 16, cOut: 1, kh: 3, kw: 3, pad: 1, stride: 1, hOut: 16, wOut: 16 },
-  { n: 1, cIn: 2, h: 4, w: 4, cOut: 1, kh: 3, kw: 3, pad: 1, stride: 1, hOut: 4, wOut: 4 },
-  { n: 1, cIn: 2, h: 5, w: 7, cOut: 1, kh: 3, kw: 3, pad: 2, stride: 1, hOut: 7, wOut: 9 },
-  { n: 1, cIn: 3, h: 9, w: 9, cOut: 1, kh: 3, kw: 3, pad: 1, stride: 2, hOut: 5, wOut: 5 },
-  { n: 1, cIn: 4, h: 8, w: 8, cOut: 1, kh: 1, kw: 1, pad: 0, stride: 1, hOut: 8, wOut: 8 },
-  { n: 1, cIn: 2, h: 6, w: 10, cOut: 1, kh: 3, kw: 3, pad: 0, stride: 1, hOut: 4, wOut: 8 },
+  { n: 1, cIn: 3, h: 16, w: 16, cOut: 1, kh: 3, kw: 3, padH: 1, padW: 1, stride: 1, hOut: 16, wOut: 16 },
+  { n: 1, cIn: 2, h: 4, w: 4, cOut: 1, kh: 3, kw: 3, padH: 1, padW: 1, stride: 1, hOut: 4, wOut: 4 },
+  { n: 1, cIn: 2, h: 5, w: 7, cOut: 1, kh: 3, kw: 3, padH: 2, padW: 2, stride: 1, hOut: 7, wOut: 9 },
+  { n: 1, cIn: 3, h: 9, w: 9, cOut: 1, kh: 3, kw: 3, padH: 1, padW: 1, stride: 2, hOut: 5, wOut: 5 },
+  { n: 1, cIn: 4, h: 8, w: 8, cOut: 1, kh: 1, kw: 1, padH: 0, padW: 0, stride: 1, hOut: 8, wOut: 8 },
+  { n: 1, cIn: 2, h: 6, w: 10, cOut: 1, kh: 3, kw: 3, padH: 0, padW: 0, stride: 1, hOut: 4, wOut: 8 },
+  { n: 1, cIn: 2, h: 5, w: 11, cOut: 1, kh: 1, kw: 7, padH: 0, padW: 3, stride: 1, hOut: 5, wOut: 11 },
+  { n: 1, cIn: 2, h: 10, w: 4, cOut: 1, kh: 7, kw: 1, padH: 3, padW: 0, stride: 1, hOut: 10, wOut: 4 },
 ];
 
 test('packColumns writes the panels of the column matrix (forward) and of its transpose (filter gradient)', () => {

@@ -78,7 +78,7 @@ const matmulCases = [
 
 function convCase(name: string, n: number, cIn: number, cOut: number, size: number, kernel: number, pad: number, stride: number, bias: boolean): Case {
   const out = Math.floor((size + 2 * pad - kernel) / stride) + 1;
-  const p: Conv2dParams = { n, cIn, h: size, w: size, cOut, kh: kernel, kw: kernel, pad, stride, hOut: out, wOut: out };
+  const p: Conv2dParams = { n, cIn, h: size, w: size, cOut, kh: kernel, kw: kernel, padH: pad, padW: pad, stride, hOut: out, wOut: out };
   const xSize = n * cIn * size * size;
   const ySize = n * cOut * out * out;
   const wSize = cOut * cIn * kernel * kernel;

@@ -283,17 +283,22 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
 
   const convCases = (gpuB: Backend, tol: number, label: string) => {
     const shapes: Omit<Conv2dParams, 'hOut' | 'wOut'>[] = [
-      { n: 2, cIn: 3, h: 8, w: 8, cOut: 5, kh: 3, kw: 3, pad: 1, stride: 1 },
-      { n: 4, cIn: 16, h: 16, w: 16, cOut: 32, kh: 1, kw: 1, pad: 0, stride: 1 },
-      { n: 2, cIn: 8, h: 9, w: 9, cOut: 4, kh: 3, kw: 3, pad: 1, stride: 2 },
-      { n: 8, cIn: 64, h: 32, w: 32, cOut: 64, kh: 3, kw: 3, pad: 1, stride: 1 },
+      { n: 2, cIn: 3, h: 8, w: 8, cOut: 5, kh: 3, kw: 3, padH: 1, padW: 1, stride: 1 },
+      { n: 4, cIn: 16, h: 16, w: 16, cOut: 32, kh: 1, kw: 1, padH: 0, padW: 0, stride: 1 },
+      { n: 2, cIn: 8, h: 9, w: 9, cOut: 4, kh: 3, kw: 3, padH: 1, padW: 1, stride: 2 },
+      { n: 8, cIn: 64, h: 32, w: 32, cOut: 64, kh: 3, kw: 3, padH: 1, padW: 1, stride: 1 },
+      // Inception-v3's factorised kernels
+      { n: 2, cIn: 32, h: 17, w: 17, cOut: 24, kh: 1, kw: 7, padH: 0, padW: 3, stride: 1 },
+      { n: 2, cIn: 24, h: 17, w: 17, cOut: 32, kh: 7, kw: 1, padH: 3, padW: 0, stride: 1 },
+      { n: 2, cIn: 16, h: 8, w: 8, cOut: 16, kh: 3, kw: 1, padH: 1, padW: 0, stride: 1 },
+      { n: 2, cIn: 3, h: 35, w: 35, cOut: 8, kh: 3, kw: 3, padH: 0, padW: 0, stride: 2 },
     ];
     for (const s of shapes) {
-      const p: Conv2dParams = { ...s, hOut: Math.floor((s.h + 2 * s.pad - s.kh) / s.stride) + 1, wOut: Math.floor((s.w + 2 * s.pad - s.kw) / s.stride) + 1 };
+      const p: Conv2dParams = { ...s, hOut: Math.floor((s.h + 2 * s.padH - s.kh) / s.stride) + 1, wOut: Math.floor((s.w + 2 * s.padW - s.kw) / s.stride) + 1 };
       const nx = p.n * p.cIn * p.h * p.w;
       const nw = p.cOut * p.cIn * p.kh * p.kw;
       const ny = p.n * p.cOut * p.hOut * p.wOut;
-      const tag = `[${p.n},${p.cIn},${p.h},${p.w}] k${p.kh} s${p.stride} -> ${p.cOut}`;
+      const tag = `[${p.n},${p.cIn},${p.h},${p.w}] k${p.kh}x${p.kw} p(${p.padH},${p.padW}) s${p.stride} -> ${p.cOut}`;
       compare(`${label} conv2d ${tag} +bias`, gpuB, [input(rand(nx)), input(rand(nw)), input(rand(p.cOut)), output(ny)], (b, [x, w, bias, y]) => b.conv2d(x, w, bias, y, p), tol);
       compare(`${label} conv2dBackwardData ${tag}`, gpuB, [input(rand(ny)), input(rand(nw)), output(nx)], (b, [dy, w, dx]) => b.conv2dBackwardData(dy, w, dx, p), tol);
       compare(`${label} conv2dBackwardFilter ${tag}`, gpuB, [input(rand(nx)), input(rand(ny)), output(nw)], (b, [x, dy, dw]) => b.conv2dBackwardFilter(x, dy, dw, p), tol);

@@ -4,9 +4,9 @@
  * with stride 1 and no padding needs no column matrix: the image itself, [cIn, h*w], is it.
  *
  * The column matrix goes straight into the matrix product's packed panels (packColumns) wherever the
- * product runs on one thread. The data gradient of a stride-1 convolution with a square kernel and
- * pad <= k - 1 is itself such a convolution, of dy with the flipped, transposed filter and padding
- * k - 1 - pad (below), so it costs what the forward pass does rather than a column matrix of the input's
+ * product runs on one thread. The data gradient of a stride-1 convolution with padding at most the kernel
+ * size less one is itself such a convolution, of dy with the flipped, transposed filter and padding
+ * k - 1 - pad on each axis (below), so it costs what the forward pass does rather than a column matrix of the input's
  * gradient and its scatter (col2im); each entry is then one float64 sum rounded once.
  *
  * Threads (pool.ts): the forward and data-gradient passes give each thread whole images; the filter
@@ -22,7 +22,7 @@ import { float32Scratch } from './scratch.js';
 const columns = float32Scratch();
 const flippedWeights = float32Scratch();
 
-const isPointwise = (p: Conv2dParams): boolean => p.kh === 1 && p.kw === 1 && p.stride === 1 && p.pad === 0;
+const isPointwise = (p: Conv2dParams): boolean => p.kh === 1 && p.kw === 1 && p.stride === 1 && p.padH === 0 && p.padW === 0;
 
 /** Rows of the column matrix. */
 const patchSize = (p: Conv2dParams): number => p.cIn * p.kh * p.kw;
@@ -81,16 +81,16 @@ interface BackwardData {
 
 /** dx[n] = col2im(W^T @ dy[n]). */
 export function conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
-  if (p.stride === 1 && p.kh === p.kw && p.pad <= p.kh - 1 && !isPointwise(p)) {
-    // dx[ci, y, x] = sum over co, ky, kx of w[co, ci, ky, kx] * dy[co, y + pad - ky, x + pad - kx]: the
-    // convolution of dy with w'[ci, co, ky', kx'] = w[co, ci, kh-1-ky', kw-1-kx'] and padding kh-1-pad.
+  if (p.stride === 1 && p.padH <= p.kh - 1 && p.padW <= p.kw - 1 && !isPointwise(p)) {
+    // dx[ci, y, x] = sum over co, ky, kx of w[co, ci, ky, kx] * dy[co, y + padH - ky, x + padW - kx]: the
+    // convolution of dy with w'[ci, co, ky', kx'] = w[co, ci, kh-1-ky', kw-1-kx'] and padding (kh-1-padH, kw-1-padW).
     const { cIn, cOut, kh, kw } = p;
     const taps = kh * kw;
     const flipped = flippedWeights.take(cIn * cOut * taps);
     for (let co = 0; co < cOut; co++)
       for (let ci = 0; ci < cIn; ci++)
         for (let t = 0; t < taps; t++) flipped[(ci * cOut + co) * taps + taps - 1 - t] = w[(co * cIn + ci) * taps + t];
-    const q: Conv2dParams = { n: p.n, cIn: cOut, h: p.hOut, w: p.wOut, cOut: cIn, kh, kw, pad: kh - 1 - p.pad, stride: 1, hOut: p.h, wOut: p.w };
+    const q: Conv2dParams = { n: p.n, cIn: cOut, h: p.hOut, w: p.wOut, cOut: cIn, kh, kw, padH: kh - 1 - p.padH, padW: kw - 1 - p.padW, stride: 1, hOut: p.h, wOut: p.w };
     forEachUnit(forwardImage, { x: dy, w: flipped, bias: null, y: dx, p: q }, q.n, work(q));
     return;
   }

@@ -1,7 +1,7 @@
 /**
  * The column matrix of one image for a convolution as a matrix product, and its adjoint.
- * cols is [cIn*kh*kw, hOut*wOut]: row (ci, ky, kx), column (oy, ox) holds x[ci, oy*stride - pad + ky,
- * ox*stride - pad + kx], zero where that falls in the padding.
+ * cols is [cIn*kh*kw, hOut*wOut]: row (ci, ky, kx), column (oy, ox) holds x[ci, oy*stride - padH + ky,
+ * ox*stride - padW + kx], zero where that falls in the padding.
  */
 import type { Conv2dParams } from '../backend.js';
 // a packed B panel holds NR columns of the product, interleaved
@@ -19,7 +19,7 @@ function validOutputs(tap: number, pad: number, stride: number, inLen: number, o
  * (rowCount x hOut*wOut, fully overwritten); by default the whole matrix.
  */
 export function im2col(x: Float32Array, xOffset: number, p: Conv2dParams, cols: Float32Array, firstRow = 0, rowCount = p.cIn * p.kh * p.kw): void {
-  const { h, w, kh, kw, pad, stride, hOut, wOut } = p;
+  const { h, w, kh, kw, padH, padW, stride, hOut, wOut } = p;
   let dst = 0;
   // Rows are short (wOut is 4 to 32 in a U-Net), so the zero runs are written by loops: a fill() call
   // per run cost more than the copying, and the whole function twice what it does now.
@@ -27,11 +27,11 @@ export function im2col(x: Float32Array, xOffset: number, p: Conv2dParams, cols: 
     const kx = row % kw;
     const ky = Math.floor(row / kw) % kh;
     const plane = xOffset + Math.floor(row / (kw * kh)) * h * w;
-    const [oyLo, oyHi] = validOutputs(ky, pad, stride, h, hOut);
-    const [oxLo, oxHi] = validOutputs(kx, pad, stride, w, wOut);
+    const [oyLo, oyHi] = validOutputs(ky, padH, stride, h, hOut);
+    const [oxLo, oxHi] = validOutputs(kx, padW, stride, w, wOut);
     const end = dst + hOut * wOut;
     for (const top = dst + oyLo * wOut; dst < top; dst++) cols[dst] = 0;
-    let src = plane + (oyLo * stride - pad + ky) * w + oxLo * stride - pad + kx;
+    let src = plane + (oyLo * stride - padH + ky) * w + oxLo * stride - padW + kx;
     for (let oy = oyLo; oy < oyHi; oy++, dst += wOut, src += stride * w) {
       let ox = 0;
       for (; ox < oxLo; ox++) cols[dst + ox] = 0;
@@ -44,17 +44,17 @@ export function im2col(x: Float32Array, xOffset: number, p: Conv2dParams, cols: 
 
 /** The adjoint of im2col: adds every column entry back onto the input position it was read from (dx must start zeroed). */
 export function col2imAdd(cols: Float32Array, p: Conv2dParams, dx: Float32Array, dxOffset: number): void {
-  const { cIn, h, w, kh, kw, pad, stride, hOut, wOut } = p;
+  const { cIn, h, w, kh, kw, padH, padW, stride, hOut, wOut } = p;
   let row = 0;
   for (let ci = 0; ci < cIn; ci++) {
     const plane = dxOffset + ci * h * w;
     for (let ky = 0; ky < kh; ky++) {
-      const [oyLo, oyHi] = validOutputs(ky, pad, stride, h, hOut);
+      const [oyLo, oyHi] = validOutputs(ky, padH, stride, h, hOut);
       for (let kx = 0; kx < kw; kx++, row += hOut * wOut) {
-        const [oxLo, oxHi] = validOutputs(kx, pad, stride, w, wOut);
+        const [oxLo, oxHi] = validOutputs(kx, padW, stride, w, wOut);
         for (let oy = oyLo; oy < oyHi; oy++) {
           const src = row + oy * wOut;
-          let dst = plane + (oy * stride - pad + ky) * w + oxLo * stride - pad + kx;
+          let dst = plane + (oy * stride - padH + ky) * w + oxLo * stride - padW + kx;
           for (let ox = oxLo; ox < oxHi; ox++, dst += stride) dx[dst] += cols[src + ox];
         }
       }
@@ -93,7 +93,7 @@ function tapTable(xOffset: number, p: Conv2dParams, firstRow: number, rowCount: 
 
 /** The column matrix, k = its rows, lanes = 8 consecutive output positions: written in order. */
 function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number): void {
-  const { h, w, pad, stride, wOut } = p;
+  const { h, w, padH, padW, stride, wOut } = p;
   const rows = p.cIn * p.kh * p.kw;
   const positions = p.hOut * wOut;
   const tap = tapTable(xOffset, p, 0, rows);
@@ -105,8 +105,8 @@ function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out:
       // The panel's positions are 8 neighbours of one output row: each row of the matrix reads 8
       // neighbours of one input row.
       for (let r = 0; r < rows; r++, d += LANES) {
-        const iy = oy - pad + tap[3 * r + 1];
-        const ix0 = ox0 - pad + tap[3 * r + 2];
+        const iy = oy - padH + tap[3 * r + 1];
+        const ix0 = ox0 - padW + tap[3 * r + 2];
         const src = tap[3 * r] + iy * w + ix0;
         if (iy < 0 || iy >= h) {
           out[d] = 0; out[d + 1] = 0; out[d + 2] = 0; out[d + 3] = 0; out[d + 4] = 0; out[d + 5] = 0; out[d + 6] = 0; out[d + 7] = 0;
@@ -123,8 +123,8 @@ function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out:
     for (let r = 0; r < rows; r++, d += LANES) {
       const plane = tap[3 * r], ky = tap[3 * r + 1], kx = tap[3 * r + 2];
       for (let t = 0; t < lanes; t++) {
-        const iy = Math.floor((j0 + t) / wOut) * stride - pad + ky;
-        const ix = ((j0 + t) % wOut) * stride - pad + kx;
+        const iy = Math.floor((j0 + t) / wOut) * stride - padH + ky;
+        const ix = ((j0 + t) % wOut) * stride - padW + kx;
         out[d + t] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[plane + iy * w + ix] : 0;
       }
       for (let t = lanes; t < LANES; t++) out[d + t] = 0;
@@ -134,7 +134,7 @@ function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out:
 
 /** The transpose of rows [firstRow, firstRow + rowCount), k = output positions, lanes = 8 rows. */
 function packByRows(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number, firstRow: number, rowCount: number): void {
-  const { h, w, pad, stride, hOut, wOut } = p;
+  const { h, w, padH, padW, stride, hOut, wOut } = p;
   const positions = hOut * wOut;
   const tap = tapTable(xOffset, p, firstRow, rowCount);
   for (let r0 = 0; r0 < rowCount; r0 += LANES) {
@@ -146,15 +146,15 @@ function packByRows(x: Float32Array, xOffset: number, p: Conv2dParams, out: Floa
         continue;
       }
       const ky = tap[3 * r + 1], kx = tap[3 * r + 2];
-      const [oyLo, oyHi] = validOutputs(ky, pad, stride, h, hOut);
-      const [oxLo, oxHi] = validOutputs(kx, pad, stride, w, wOut);
+      const [oyLo, oyHi] = validOutputs(ky, padH, stride, h, hOut);
+      const [oxLo, oxHi] = validOutputs(kx, padW, stride, w, wOut);
       let d = panel + t;
       for (let oy = 0; oy < hOut; oy++) {
         if (oy < oyLo || oy >= oyHi) {
           for (let ox = 0; ox < wOut; ox++, d += LANES) out[d] = 0;
           continue;
         }
-        const src = tap[3 * r] + (oy * stride - pad + ky) * w - pad + kx;
+        const src = tap[3 * r] + (oy * stride - padH + ky) * w - padW + kx;
         let ox = 0;
         for (; ox < oxLo; ox++, d += LANES) out[d] = 0;
         for (; ox < oxHi; ox++, d += LANES) out[d] = x[src + ox * stride];

@@ -16,6 +16,9 @@ import * as attn from './attention.js';
 import * as rs from './resample.js';
 import { adam } from './adam.js';
 import { dropout } from './dropout.js';
+import { pool2d } from './pool2d.js';
+import { batchNormEval } from './batchnorm.js';
+import { resizeBilinear } from './bilinear.js';
 
 export { cpuPoolStats, cpuThreadCount, setCpuThreadCount } from './pool.js';
 
@@ -55,6 +58,9 @@ function create(): Backend {
     attentionBackward: (qkv, w, dout, dqkv, p) => attn.attentionBackward(f32(qkv), f32(w), f32(dout), f32(dqkv), p),
     resample: (x, y, p) => rs.resample(f32(x), f32(y), p),
     resampleBackward: (dy, dx, p) => rs.resampleBackward(f32(dy), f32(dx), p),
+    pool2d: (x, y, p) => pool2d(f32(x), f32(y), p),
+    batchNormEval: (x, mean, variance, gamma, beta, y, p) => batchNormEval(f32(x), f32(mean), f32(variance), f32(gamma), f32(beta), f32(y), p),
+    resizeBilinear: (x, y, p) => resizeBilinear(f32(x), f32(y), p),
 
     randomUniform: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, false),
     randomNormal: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, true),

@@ -139,7 +139,7 @@ export class Conv {
   }
 
   private plan(dtype: DType, p: Conv2dParams): Plan {
-    const key = `${dtype},${p.n},${p.cIn},${p.h},${p.w},${p.cOut},${p.kh},${p.kw},${p.pad},${p.stride}`;
+    const key = `${dtype},${p.n},${p.cIn},${p.h},${p.w},${p.cOut},${p.kh},${p.kw},${p.padH},${p.padW},${p.stride}`;
     const cached = this.plans.get(key);
     if (cached) return cached;
     const what = describe(p, dtype);
@@ -158,7 +158,7 @@ export class Conv {
     const w = make('createFilter');
     this.check(this.f.setFilter4d(w, type, CUDNN_TENSOR_NCHW, p.cOut, p.cIn, p.kh, p.kw), 'cudnnSetFilter4dDescriptor', what);
     const conv = make('createConv');
-    this.check(this.f.setConv2d(conv, p.pad, p.pad, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), 'cudnnSetConvolution2dDescriptor', what);
+    this.check(this.f.setConv2d(conv, p.padH, p.padW, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), 'cudnnSetConvolution2dDescriptor', what);
     const plan: Plan = { x, y, w, bias, conv, choice: {} };
     this.plans.set(key, plan);
     return plan;
@@ -206,5 +206,5 @@ export class Conv {
 }
 
 function describe(p: Conv2dParams, dtype: DType): string {
-  return `${dtype} conv2d input [${p.n}, ${p.cIn}, ${p.h}, ${p.w}], weight [${p.cOut}, ${p.cIn}, ${p.kh}, ${p.kw}], pad ${p.pad}, stride ${p.stride}, output [${p.n}, ${p.cOut}, ${p.hOut}, ${p.wOut}]`;
+  return `${dtype} conv2d input [${p.n}, ${p.cIn}, ${p.h}, ${p.w}], weight [${p.cOut}, ${p.cIn}, ${p.kh}, ${p.kw}], pad (${p.padH}, ${p.padW}), stride ${p.stride}, output [${p.n}, ${p.cOut}, ${p.hOut}, ${p.wOut}]`;
 }

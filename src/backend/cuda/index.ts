@@ -6,7 +6,7 @@
  * Importing this module loads nothing: probeCuda() says what is there and what is missing, and
  * cudaBackend() opens the libraries on first call (and throws the probe's findings if they are missing).
  */
-import type { AdamParams, AttentionParams, Backend, BinaryOp, Conv2dParams, DeviceBuffer, GroupNormParams, MatmulParams, ResampleParams, StridedOperand, UnaryOp } from '../backend.js';
+import type { AdamParams, AttentionParams, Backend, BatchNormParams, BinaryOp, Conv2dParams, DeviceBuffer, GroupNormParams, MatmulParams, Pool2dParams, ResampleParams, ResizeParams, StridedOperand, UnaryOp } from '../backend.js';
 import { type DType, type HostArray, allocHost, bytesPerElement } from '../../tensor/dtype.js';
 import { stridesOf } from '../../tensor/shape.js';
 import { cast as cpuCast } from '../cpu/layout.js';
@@ -25,6 +25,9 @@ import { ADAM } from './kernels/adam.js';
 import { GROUP_NORM } from './kernels/groupnorm.js';
 import { SOFTMAX } from './kernels/softmax.js';
 import { FIR_BYTES, MAX_TAPS, RESAMPLE } from './kernels/resample.js';
+import { POOL2D } from './kernels/pool2d.js';
+import { BATCH_NORM } from './kernels/batchnorm.js';
+import { BILINEAR } from './kernels/bilinear.js';
 import { PinnedBuffer } from './pinned.js';
 
 export { PinnedBuffer } from './pinned.js';
@@ -488,6 +491,21 @@ function create(core: Core, math: MathMode): CudaBackend {
 
     resample: (x, y, p: ResampleParams) => fir(buf(x), p.h, p.w, buf(y), p.hOut, p.wOut, p.mode === 'up', p),
     resampleBackward: (dy, dx, p) => fir(buf(dy), p.hOut, p.wOut, buf(dx), p.h, p.w, p.mode === 'down', p),
+
+    pool2d: (x, y, p: Pool2dParams) => {
+      const n = p.n * p.c * p.hOut * p.wOut;
+      const what = () => `${p.mode} pool ${p.kernel}x${p.kernel} stride ${p.stride} pad ${p.pad} of [${p.n}, ${p.c}, ${p.h}, ${p.w}]`;
+      if (n > 0) k(POOL2D, `pool2d_${sameFloat('pool2d', x, y)}`).launch(grid(n), 256, 0, [buf(x).ptr, buf(y).ptr, p.n * p.c, p.h, p.w, p.hOut, p.wOut, p.kernel, p.stride, p.pad, p.mode === 'max' ? 1 : 0], what);
+    },
+    batchNormEval: (x, mean, variance, gamma, beta, y, p: BatchNormParams) => {
+      const n = p.n * p.c * p.hw;
+      const stats = [mean, variance, gamma, beta].map((b) => f32(b, 'batchNormEval').ptr);
+      if (n > 0) k(BATCH_NORM, `batch_norm_eval_${sameFloat('batchNormEval', x, y)}`).launch(grid(n), 256, 0, [buf(x).ptr, ...stats, buf(y).ptr, n, p.c, p.hw, p.eps, p.relu ? 1 : 0], () => `batchNormEval of [${p.n}, ${p.c}, ${p.hw}]`);
+    },
+    resizeBilinear: (x, y, p: ResizeParams) => {
+      const n = p.planes * p.hOut * p.wOut;
+      if (n > 0) k(BILINEAR, `resize_bilinear_${sameFloat('resizeBilinear', x, y)}`).launch(grid(n), 256, 0, [buf(x).ptr, buf(y).ptr, p.planes, p.h, p.w, p.hOut, p.wOut], () => `bilinear resize of ${p.planes} planes ${p.h}x${p.w} to ${p.hOut}x${p.wOut}`);
+    },
 
     randomUniform: (out, n, key, counter) => philox(out, n, key, counter, false),
     randomNormal: (out, n, key, counter) => philox(out, n, key, counter, true),
