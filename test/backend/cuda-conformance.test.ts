@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AdamParams, Backend, Conv2dParams, DeviceBuffer, MatmulParams, ResampleParams, UnaryOp } from '../../src/backend/backend.js';
+import type { AdamParams, Backend, BatchNormParams, Conv2dParams, DeviceBuffer, MatmulParams, Pool2dParams, ResampleParams, ResizeParams, UnaryOp } from '../../src/backend/backend.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { cast as hostCast } from '../../src/backend/cpu/layout.js';
 import { type CudaBackend, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
@@ -366,6 +366,37 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
         compare(`resample ${tag}`, gpu, [input(rand(n * c * h * w)), output(n * c * hOut * wOut)], (b, [x, y]) => b.resample(x, y, p), 1e-5);
         compare(`resampleBackward ${tag}`, gpu, [input(rand(n * c * hOut * wOut)), output(n * c * h * w)], (b, [dy, dx]) => b.resampleBackward(dy, dx, p), 1e-5);
       }
+    }
+  });
+
+  await t.test('forward-only layers of the FID network: pooling, eval batch norm, bilinear resize', () => {
+    // The shapes of Inception-v3's stem, its blocks' pool branches and its last block (odd sizes, padding).
+    const pools: [number[], Pool2dParams['mode'], number, number, number][] = [
+      [[2, 64, 147, 147], 'max', 3, 2, 0], [[3, 5, 17, 17], 'avg', 3, 1, 1], [[2, 7, 8, 8], 'max', 3, 1, 1], [[1, 3, 9, 6], 'avg', 2, 2, 1],
+    ];
+    for (const [[n, c, h, w], mode, kernel, stride, pad] of pools) {
+      const hOut = Math.floor((h + 2 * pad - kernel) / stride) + 1;
+      const wOut = Math.floor((w + 2 * pad - kernel) / stride) + 1;
+      const p: Pool2dParams = { n, c, h, w, hOut, wOut, mode, kernel, stride, pad };
+      const tag = `${mode} pool k${kernel} s${stride} p${pad} [${n},${c},${h},${w}]`;
+      const x = rand(n * c * h * w, -3, 3);
+      compare(tag, gpu, [input(x), output(n * c * hOut * wOut)], (b, [xb, y]) => b.pool2d(xb, y, p), mode === 'max' ? 0 : 1e-6);
+      compareBf16(tag, gpu, [bf(x), bfOut(n * c * hOut * wOut)], (b, [xb, y]) => b.pool2d(xb, y, p), 1e-2);
+    }
+    for (const [n, c, hw, relu] of [[2, 32, 149 * 149, 1], [3, 768, 17 * 17, 0], [1, 5, 7, 1]]) {
+      const p: BatchNormParams = { n, c, hw, eps: 1e-3, relu: relu === 1 };
+      const x = rand(n * c * hw, -3, 3);
+      const stats = [rand(c, -0.5, 0.5), rand(c, 0.01, 3), rand(c, -1.5, 1.5), rand(c, -0.5, 0.5)];
+      const tag = `batchNormEval [${n},${c},${hw}]${p.relu ? ' +ReLU' : ''}`;
+      compare(tag, gpu, [input(x), ...stats.map((s) => input(s)), output(x.length)], (b, [xb, m, v, g, be, y]) => b.batchNormEval(xb, m, v, g, be, y, p), 1e-6);
+      compareBf16(tag, gpu, [bf(x), ...stats.map(f), bfOut(x.length)], (b, [xb, m, v, g, be, y]) => b.batchNormEval(xb, m, v, g, be, y, p), 1e-2);
+    }
+    for (const [planes, h, w, hOut, wOut] of [[6 * 3, 32, 32, 299, 299], [4, 48, 40, 299, 299], [3, 300, 310, 299, 299], [2, 5, 7, 3, 11]]) {
+      const p: ResizeParams = { planes, h, w, hOut, wOut };
+      const tag = `resizeBilinear ${planes} planes ${h}x${w} -> ${hOut}x${wOut}`;
+      const x = rand(planes * h * w, 0, 1);
+      compare(tag, gpu, [input(x), output(planes * hOut * wOut)], (b, [xb, y]) => b.resizeBilinear(xb, y, p), 1e-6);
+      compareBf16(tag, gpu, [bf(x), bfOut(planes * hOut * wOut)], (b, [xb, y]) => b.resizeBilinear(xb, y, p), 1e-2);
     }
   });
 });
