@@ -60,7 +60,7 @@ export class FeatureAccumulator {
         this.sum[j] += x;
       }
     }
-    addUpperGram(this.products, centered, rows, n);
+    addRowProducts(this.products, centered, n, centered, n, rows, true);
     this.count += rows;
   }
 
@@ -99,45 +99,51 @@ function columnMeans(x: Float32Array | Float64Array, rows: number, n: number): F
 }
 
 /**
- * products[i, j] += sum_r xt[i, r] xt[j, r] for j >= i (xt: [n, rows], samples contiguous), in 4 x 4
- * tiles whose sixteen sums stay in registers: eight loads feed sixteen multiply-adds (2.5x the speed of
- * a row-at-a-time update in V8). Tiles on the diagonal also fill a few lower entries, which are never read.
+ * out[i, j] += a_i . b_j for rows a_i of a [aRows, len] and b_j of b [bRows, len] (out is [aRows, bRows]),
+ * only j >= i when `upper`. Every product here (the covariance sums, and the two products of
+ * traceSqrtProduct) is a set of row dot products, computed in 4 x 4 tiles whose sixteen sums stay in
+ * registers: eight loads feed sixteen multiply-adds (2.5x a row-at-a-time loop in V8). Tiles on the
+ * diagonal of an `upper` product also fill a few entries below it.
  */
-function addUpperGram(products: Float64Array, xt: Float64Array, rows: number, n: number): void {
-  const whole = n - (n % 4);
-  for (let i = 0; i < whole; i += 4) {
-    const a0 = i * rows;
-    const a1 = a0 + rows;
-    const a2 = a1 + rows;
-    const a3 = a2 + rows;
-    for (let j = i; j < whole; j += 4) {
-      const b0 = j * rows;
-      const b1 = b0 + rows;
-      const b2 = b1 + rows;
-      const b3 = b2 + rows;
+function addRowProducts(out: Float64Array, a: Float64Array, aRows: number, b: Float64Array, bRows: number, len: number, upper: boolean): void {
+  const wholeA = aRows - (aRows % 4);
+  const wholeB = bRows - (bRows % 4);
+  for (let i = 0; i < wholeA; i += 4) {
+    const a0 = i * len;
+    const a1 = a0 + len;
+    const a2 = a1 + len;
+    const a3 = a2 + len;
+    for (let j = upper ? i : 0; j < wholeB; j += 4) {
+      const b0 = j * len;
+      const b1 = b0 + len;
+      const b2 = b1 + len;
+      const b3 = b2 + len;
       let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
       let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      for (let r = 0; r < rows; r++) {
-        const x0 = xt[a0 + r], x1 = xt[a1 + r], x2 = xt[a2 + r], x3 = xt[a3 + r];
-        const y0 = xt[b0 + r], y1 = xt[b1 + r], y2 = xt[b2 + r], y3 = xt[b3 + r];
+      for (let r = 0; r < len; r++) {
+        const x0 = a[a0 + r], x1 = a[a1 + r], x2 = a[a2 + r], x3 = a[a3 + r];
+        const y0 = b[b0 + r], y1 = b[b1 + r], y2 = b[b2 + r], y3 = b[b3 + r];
         c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
         c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
         c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
         c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
       }
-      let p = i * n + j;
-      products[p] += c00; products[p + 1] += c01; products[p + 2] += c02; products[p + 3] += c03;
-      p += n;
-      products[p] += c10; products[p + 1] += c11; products[p + 2] += c12; products[p + 3] += c13;
-      p += n;
-      products[p] += c20; products[p + 1] += c21; products[p + 2] += c22; products[p + 3] += c23;
-      p += n;
-      products[p] += c30; products[p + 1] += c31; products[p + 2] += c32; products[p + 3] += c33;
+      let p = i * bRows + j;
+      out[p] += c00; out[p + 1] += c01; out[p + 2] += c02; out[p + 3] += c03;
+      p += bRows;
+      out[p] += c10; out[p + 1] += c11; out[p + 2] += c12; out[p + 3] += c13;
+      p += bRows;
+      out[p] += c20; out[p + 1] += c21; out[p + 2] += c22; out[p + 3] += c23;
+      p += bRows;
+      out[p] += c30; out[p + 1] += c31; out[p + 2] += c32; out[p + 3] += c33;
     }
   }
-  // The last n % 4 columns, against every row above them.
-  for (let j = whole; j < n; j++) {
-    for (let i = 0; i <= j; i++) products[i * n + j] += dot(xt, i * rows, xt, j * rows, rows);
+  // The pairs the tiles left: rows past the last whole tile of a, or columns past the last of b.
+  for (let i = 0; i < aRows; i++) {
+    for (let j = upper ? i : 0; j < bRows; j++) {
+      if (i < wholeA && j < wholeB) continue;
+      out[i * bRows + j] += dot(a, i * len, b, j * len, len);
+    }
   }
 }
 
@@ -167,25 +173,12 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number):
     const scale = Math.sqrt(values[j]);
     for (let i = 0; i < n; i++) bt[row * n + i] = vectors![j * n + i] * scale;
   });
-  // t = B^T S2 (k x n), then m = t B = B^T S2 B (k x k, symmetric).
+  // t = B^T S2 (k x n; S2 is symmetric, so its rows are its columns), then m = t B = B^T S2 B (k x k).
   const t = new Float64Array(k * n);
-  for (let r = 0; r < k; r++) {
-    const tr = r * n;
-    for (let c = 0; c < n; c++) {
-      const w = bt[r * n + c];
-      if (w === 0) continue;
-      const sr = c * n;
-      for (let j = 0; j < n; j++) t[tr + j] += w * s2[sr + j];
-    }
-  }
+  addRowProducts(t, bt, k, s2, n, n, false);
   const m = new Float64Array(k * k);
-  for (let r = 0; r < k; r++) {
-    for (let c = r; c < k; c++) {
-      const v = dot(t, r * n, bt, c * n, n);
-      m[r * k + c] = v;
-      m[c * k + r] = v;
-    }
-  }
+  addRowProducts(m, t, k, bt, k, n, true);
+  for (let r = 0; r < k; r++) for (let c = r + 1; c < k; c++) m[c * k + r] = m[r * k + c];
   const eig = symmetricEigen(m, k).values;
   let trace = 0;
   for (const l of eig) if (l > 0) trace += Math.sqrt(l);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { Trainer } from '../../src/train/trainer.js';
+import { trainTinyRun } from './tiny-run.js';
 import { writeNpz } from '../../src/data/npz.js';
 import { readReferenceStatistics } from '../../src/eval/reference-stats.js';
 import { serializeSafetensors } from '../../src/nn/safetensors.js';
@@ -51,17 +51,7 @@ const featnet = join(dir, 'featnet.safetensors');
 const ref = join(dir, 'ref.npz');
 const samples = join(dir, 'x.npz');
 
-test.before(async () => {
-  const trainer = await Trainer.create({
-    runDir,
-    device: 'cpu',
-    data: { source: 'shapes', resolution: 8, count: 64 },
-    model: { kind: 'multistage', network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4] } },
-    training: { totalImages: 32, batchSize: 16, lr: 2e-3, lrRampUpImages: 16, ema: { halfLifeImages: 16 } },
-    output: { logEveryImages: 32, checkpointEveryImages: 32, snapshotEveryImages: 100000, grid: { count: 1, steps: 2 } },
-  });
-  await trainer.run();
-});
+test.before(() => trainTinyRun(runDir));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('sample, featnet, fid-stats, eval: finite FD_featnet, the same npz twice, the checkpoint scored as its samples and logged', () => {
