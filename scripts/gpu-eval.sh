@@ -32,7 +32,7 @@ timed() {
 mkdir -p "$OUT"
 started=$(date +%s)
 cli info | tee "$OUT/info.txt"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/info.txt"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/info.txt" || true
 
 # The featnet: 9,000 training images, the last 1,000 of the batch held out.
 timed featnet cli featnet --data "$DATA" --device "$DEVICE" \
