@@ -4,7 +4,7 @@
  * generate.py names them (000123.png). Every output also gets a grid of its first 64 images. Paths are
  * checked before any sampling, and every file is written to a temporary name and renamed.
  */
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import { type Uint8Images, uint8ImageGrid } from '../data/grid.js';
 import { writePng } from '../data/png.js';
@@ -43,7 +43,7 @@ export function planImageOutput(out: string, grid?: string): ImageOutputPlan {
   else if (ext === '.npz') kind = 'npz';
   else throw new Error(`--out ${out}: cannot write ${ext} files; give a .png (a grid), an .npz (every image) or a folder (one PNG per image)`);
   const path = kind === 'folder' ? out.replace(/\/+$/, '') || '/' : out;
-  const gridPath = grid ?? (kind === 'grid' ? out : `${kind === 'npz' ? out.slice(0, -ext.length) : path}.png`);
+  const gridPath = grid ?? (kind === 'grid' ? out : `${kind === 'npz' ? out.slice(0, -ext.length) : resolve(path)}.png`);
   if (extname(gridPath).toLowerCase() !== '.png') throw new Error(`--grid ${gridPath}: the grid is a PNG; give a name ending in .png`);
   return { kind, path, grid: gridPath };
 }

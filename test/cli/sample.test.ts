@@ -39,7 +39,7 @@ test('--out x.npz: the same bytes twice and for any batch size; a split run is t
   const a = join(dir, 'a.npz');
   const stdout = ok(['--count', '40', '--batch', '16', '--out', a]);
   assert.match(stdout, /40 images \(0 \.\. 39, seeds from 0\)/);
-  assert.match(stdout, /7 network evaluations per image/);
+  assert.match(stdout, /7 network evaluations \(per stage \d+ \/ \d+ \/ \d+\) per image/);
   const again = join(dir, 'again.npz');
   ok(['--count', '40', '--batch', '16', '--out', again]);
   assert.deepEqual(readFileSync(again), readFileSync(a));
@@ -73,7 +73,7 @@ test('--out FOLDER: one PNG per image named by its seed, the pixels of the npz',
 
 test('--sampler dpm-solver --order 2 runs with the order asked; samplers and their settings come from the registry', () => {
   const o2 = ok(['--sampler', 'dpm-solver', '--order', '2', '--count', '2', '--out', join(dir, 'o2.png')]);
-  assert.match(o2, /4 network evaluations per image/);
+  assert.match(o2, /4 network evaluations \(per stage [0-9 /]+\) per image/);
   const help = spawnSync(process.execPath, [CLI, 'sample', '--help'], { encoding: 'utf8' }).stdout;
   for (const name of ['heun', 'euler', 'dpm-solver', 'dpm-solver++', 'ddim']) assert.match(help, new RegExp(`\\n {25}${name.replace(/\+/g, '\\+')} +\\S`), name);
   assert.doesNotMatch(help, /dpm-solver-[123]/);

@@ -46,12 +46,13 @@ export interface ClusterRun {
 
 /** Where the plot of a partition written to `out` goes. */
 function plotPath(out: string): string {
-  return out.replace(/\.json$/i, '') + '.png';
+  return out.replace(/\.json$/i, '.png');
 }
 
 /** Clusters, writes partition JSON + plot, and returns the result; shared by `cluster` and the quickstart. */
 export async function runClustering(run: ClusterRun, bar: ProgressBar): Promise<{ result: ClusterResult; json: string; plot: string | null }> {
   // Both outputs are checked before the work, not after it.
+  if (!/\.json$/i.test(run.out)) throw new Error(`--out ${run.out}: the partition is JSON; give a name ending in .json (the plot goes beside it as .png)`);
   checkOutputFile(run.out);
   checkOutputFile(plotPath(run.out));
   const dataset = await openDataset({ source: run.source, path: run.data, resolution: run.resolution, count: run.count });

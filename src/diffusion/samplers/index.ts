@@ -36,14 +36,14 @@ interface SamplerEntry<N extends SamplerName> {
 const SAMPLERS: { [N in SamplerName]: SamplerEntry<N> } = {
   heun: {
     defaultSteps: 18,
-    summary: "EDM's Heun sampler (18 steps = 35 evaluations); stochastic with churn",
+    summary: "EDM's 2nd-order sampler: 2 evaluations per step but the last (18 steps = 35)",
     settings: ['churn'],
     run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'heun' }, g),
   },
-  euler: { defaultSteps: 18, summary: "EDM's sampler without the Heun correction (1 evaluation per step)", settings: ['churn'], run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'euler' }, g) },
-  'dpm-solver': { defaultSteps: 20, summary: 'singlestep DPM-Solver of order 1, 2 or 3 (default 3), steps = evaluations', settings: ['order'], run: dpmSolverSample },
-  'dpm-solver++': { defaultSteps: 20, summary: 'multistep DPM-Solver++(2M), 1 evaluation per step', settings: [], run: dpmSolverPlusPlusSample },
-  ddim: { defaultSteps: 50, summary: 'DDIM (deterministic), 1 evaluation per step', settings: [], run: ddimSample },
+  euler: { defaultSteps: 18, summary: "EDM's sampler without the Heun correction: 1 evaluation per step", settings: ['churn'], run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'euler' }, g) },
+  'dpm-solver': { defaultSteps: 20, summary: 'singlestep DPM-Solver of order 1, 2 or 3 (default 3): steps = evaluations', settings: ['order'], run: dpmSolverSample },
+  'dpm-solver++': { defaultSteps: 20, summary: 'multistep DPM-Solver++(2M): 1 evaluation per step', settings: [], run: dpmSolverPlusPlusSample },
+  ddim: { defaultSteps: 50, summary: 'DDIM (deterministic): 1 evaluation per step', settings: [], run: ddimSample },
 };
 
 export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
