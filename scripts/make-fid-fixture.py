@@ -65,45 +65,41 @@ def avg_pool(x):
     return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
 
 
+def chain(b, n, x, *convs):
+    """Convolutions one after another: each (name, out_channels, kernel, padding=(0, 0), stride=1)."""
+    for name, out_ch, kernel, *rest in convs:
+        x = b.basic(f'{n}.{name}', x, out_ch, kernel, *rest)
+    return x
+
+
 def inception_a(b, n, x, pool_features):
-    b1 = b.basic(f'{n}.branch1x1', x, 64, (1, 1))
-    b5 = b.basic(f'{n}.branch5x5_2', b.basic(f'{n}.branch5x5_1', x, 48, (1, 1)), 64, (5, 5), (2, 2))
-    b3 = b.basic(f'{n}.branch3x3dbl_1', x, 64, (1, 1))
-    b3 = b.basic(f'{n}.branch3x3dbl_2', b3, 96, (3, 3), (1, 1))
-    b3 = b.basic(f'{n}.branch3x3dbl_3', b3, 96, (3, 3), (1, 1))
-    bp = b.basic(f'{n}.branch_pool', avg_pool(x), pool_features, (1, 1))
+    b1 = chain(b, n, x, ('branch1x1', 64, (1, 1)))
+    b5 = chain(b, n, x, ('branch5x5_1', 48, (1, 1)), ('branch5x5_2', 64, (5, 5), (2, 2)))
+    b3 = chain(b, n, x, ('branch3x3dbl_1', 64, (1, 1)), ('branch3x3dbl_2', 96, (3, 3), (1, 1)), ('branch3x3dbl_3', 96, (3, 3), (1, 1)))
+    bp = chain(b, n, avg_pool(x), ('branch_pool', pool_features, (1, 1)))
     return torch.cat([b1, b5, b3, bp], 1)
 
 
 def inception_b(b, n, x):
-    b3 = b.basic(f'{n}.branch3x3', x, 384, (3, 3), stride=2)
-    bd = b.basic(f'{n}.branch3x3dbl_1', x, 64, (1, 1))
-    bd = b.basic(f'{n}.branch3x3dbl_2', bd, 96, (3, 3), (1, 1))
-    bd = b.basic(f'{n}.branch3x3dbl_3', bd, 96, (3, 3), stride=2)
+    b3 = chain(b, n, x, ('branch3x3', 384, (3, 3), (0, 0), 2))
+    bd = chain(b, n, x, ('branch3x3dbl_1', 64, (1, 1)), ('branch3x3dbl_2', 96, (3, 3), (1, 1)), ('branch3x3dbl_3', 96, (3, 3), (0, 0), 2))
     return torch.cat([b3, bd, F.max_pool2d(x, 3, stride=2)], 1)
 
 
 def inception_c(b, n, x, c7):
     row, col = ((1, 7), (0, 3)), ((7, 1), (3, 0))
-    b1 = b.basic(f'{n}.branch1x1', x, 192, (1, 1))
-    b7 = b.basic(f'{n}.branch7x7_1', x, c7, (1, 1))
-    b7 = b.basic(f'{n}.branch7x7_2', b7, c7, *row)
-    b7 = b.basic(f'{n}.branch7x7_3', b7, 192, *col)
-    bd = b.basic(f'{n}.branch7x7dbl_1', x, c7, (1, 1))
-    bd = b.basic(f'{n}.branch7x7dbl_2', bd, c7, *col)
-    bd = b.basic(f'{n}.branch7x7dbl_3', bd, c7, *row)
-    bd = b.basic(f'{n}.branch7x7dbl_4', bd, c7, *col)
-    bd = b.basic(f'{n}.branch7x7dbl_5', bd, 192, *row)
-    bp = b.basic(f'{n}.branch_pool', avg_pool(x), 192, (1, 1))
+    b1 = chain(b, n, x, ('branch1x1', 192, (1, 1)))
+    b7 = chain(b, n, x, ('branch7x7_1', c7, (1, 1)), ('branch7x7_2', c7, *row), ('branch7x7_3', 192, *col))
+    bd = chain(b, n, x, ('branch7x7dbl_1', c7, (1, 1)), ('branch7x7dbl_2', c7, *col), ('branch7x7dbl_3', c7, *row),
+               ('branch7x7dbl_4', c7, *col), ('branch7x7dbl_5', 192, *row))
+    bp = chain(b, n, avg_pool(x), ('branch_pool', 192, (1, 1)))
     return torch.cat([b1, b7, bd, bp], 1)
 
 
 def inception_d(b, n, x):
-    b3 = b.basic(f'{n}.branch3x3_2', b.basic(f'{n}.branch3x3_1', x, 192, (1, 1)), 320, (3, 3), stride=2)
-    b7 = b.basic(f'{n}.branch7x7x3_1', x, 192, (1, 1))
-    b7 = b.basic(f'{n}.branch7x7x3_2', b7, 192, (1, 7), (0, 3))
-    b7 = b.basic(f'{n}.branch7x7x3_3', b7, 192, (7, 1), (3, 0))
-    b7 = b.basic(f'{n}.branch7x7x3_4', b7, 192, (3, 3), stride=2)
+    b3 = chain(b, n, x, ('branch3x3_1', 192, (1, 1)), ('branch3x3_2', 320, (3, 3), (0, 0), 2))
+    b7 = chain(b, n, x, ('branch7x7x3_1', 192, (1, 1)), ('branch7x7x3_2', 192, (1, 7), (0, 3)), ('branch7x7x3_3', 192, (7, 1), (3, 0)),
+               ('branch7x7x3_4', 192, (3, 3), (0, 0), 2))
     return torch.cat([b3, b7, F.max_pool2d(x, 3, stride=2)], 1)
 
 

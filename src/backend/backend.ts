@@ -82,18 +82,22 @@ export interface AttentionParams {
   l: number;
 }
 
-/**
- * Depthwise FIR resampling by 2, EDM's Conv2d with kernel 0: `up` is conv_transpose2d with the separable
- * filter f (x) f * 4 / sum(f)^2, stride 2, padding `pad`; `down` is conv2d with f (x) f / sum(f)^2, stride 2,
- * padding `pad`. `taps` is the 1-D filter before normalisation, e.g. [1,1] or [1,3,3,1].
- */
-export interface ResampleParams {
+/** [n, c, h, w] in, [n, c, hOut, wOut] out, each of the n*c planes on its own. */
+export interface PlanesInOut {
   n: number;
   c: number;
   h: number;
   w: number;
   hOut: number;
   wOut: number;
+}
+
+/**
+ * Depthwise FIR resampling by 2, EDM's Conv2d with kernel 0: `up` is conv_transpose2d with the separable
+ * filter f (x) f * 4 / sum(f)^2, stride 2, padding `pad`; `down` is conv2d with f (x) f / sum(f)^2, stride 2,
+ * padding `pad`. `taps` is the 1-D filter before normalisation, e.g. [1,1] or [1,3,3,1].
+ */
+export interface ResampleParams extends PlanesInOut {
   mode: 'up' | 'down';
   taps: readonly number[];
   pad: number;
@@ -104,13 +108,7 @@ export interface ResampleParams {
  * 'max' ignores the padding (as -infinity); 'avg' divides by the window's positions inside the image
  * (PyTorch's count_include_pad=False).
  */
-export interface Pool2dParams {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  hOut: number;
-  wOut: number;
+export interface Pool2dParams extends PlanesInOut {
   mode: 'max' | 'avg';
   kernel: number;
   stride: number;

@@ -87,27 +87,32 @@ const chain = (x: Tensor, ...convs: BasicConv2d[]): Tensor => convs.reduce((h, c
 /** Every FID block's pooling branch: the average excludes the padding (count_include_pad=False). */
 const averagePool3x3 = (x: Tensor): Tensor => avgPool2d(x, 3, 1, 1);
 
-/** FIDInceptionA: 1x1, 5x5, double 3x3 and average-pool branches. */
-class InceptionA extends InceptionBlock {
-  private readonly b1: BasicConv2d;
-  private readonly b5: BasicConv2d[];
-  private readonly b3: BasicConv2d[];
-  private readonly pool: BasicConv2d;
+/** FIDInceptionA and FIDInceptionC: a 1x1 branch, two chains of convolutions, and an average-pool branch. */
+abstract class AveragePoolBlock extends InceptionBlock {
+  // set by each subclass's constructor, which registers them
+  protected b1!: BasicConv2d;
+  protected chains!: BasicConv2d[][];
+  protected pool!: BasicConv2d;
 
+  protected branches(x: Tensor): Tensor[] {
+    return [this.b1.forward(x), ...this.chains.map((c) => chain(x, ...c)), this.pool.forward(averagePool3x3(x))];
+  }
+}
+
+/** FIDInceptionA: 1x1, 5x5, double 3x3 and average-pool branches. */
+class InceptionA extends AveragePoolBlock {
   constructor(inChannels: number, poolFeatures: number) {
     super();
     this.b1 = this.conv('branch1x1', inChannels, 64, { kernel: 1 });
-    this.b5 = [this.conv('branch5x5_1', inChannels, 48, { kernel: 1 }), this.conv('branch5x5_2', 48, 64, { kernel: 5, pad: 2 })];
-    this.b3 = [
-      this.conv('branch3x3dbl_1', inChannels, 64, { kernel: 1 }),
-      this.conv('branch3x3dbl_2', 64, 96, { kernel: 3, pad: 1 }),
-      this.conv('branch3x3dbl_3', 96, 96, { kernel: 3, pad: 1 }),
+    this.chains = [
+      [this.conv('branch5x5_1', inChannels, 48, { kernel: 1 }), this.conv('branch5x5_2', 48, 64, { kernel: 5, pad: 2 })],
+      [
+        this.conv('branch3x3dbl_1', inChannels, 64, { kernel: 1 }),
+        this.conv('branch3x3dbl_2', 64, 96, { kernel: 3, pad: 1 }),
+        this.conv('branch3x3dbl_3', 96, 96, { kernel: 3, pad: 1 }),
+      ],
     ];
     this.pool = this.conv('branch_pool', inChannels, poolFeatures, { kernel: 1 });
-  }
-
-  protected branches(x: Tensor): Tensor[] {
-    return [this.b1.forward(x), chain(x, ...this.b5), chain(x, ...this.b3), this.pool.forward(averagePool3x3(x))];
   }
 }
 
@@ -132,30 +137,23 @@ class InceptionB extends InceptionBlock {
 }
 
 /** FIDInceptionC: 1x1, factorised 7x7 (1x7 then 7x1), double factorised 7x7 and average-pool branches. */
-class InceptionC extends InceptionBlock {
-  private readonly b1: BasicConv2d;
-  private readonly b7: BasicConv2d[];
-  private readonly b77: BasicConv2d[];
-  private readonly pool: BasicConv2d;
-
+class InceptionC extends AveragePoolBlock {
   constructor(inChannels: number, c7: number) {
     super();
     const row = { kernel: [1, 7], pad: [0, 3] } as const;
     const column = { kernel: [7, 1], pad: [3, 0] } as const;
     this.b1 = this.conv('branch1x1', inChannels, 192, { kernel: 1 });
-    this.b7 = [this.conv('branch7x7_1', inChannels, c7, { kernel: 1 }), this.conv('branch7x7_2', c7, c7, row), this.conv('branch7x7_3', c7, 192, column)];
-    this.b77 = [
-      this.conv('branch7x7dbl_1', inChannels, c7, { kernel: 1 }),
-      this.conv('branch7x7dbl_2', c7, c7, column),
-      this.conv('branch7x7dbl_3', c7, c7, row),
-      this.conv('branch7x7dbl_4', c7, c7, column),
-      this.conv('branch7x7dbl_5', c7, 192, row),
+    this.chains = [
+      [this.conv('branch7x7_1', inChannels, c7, { kernel: 1 }), this.conv('branch7x7_2', c7, c7, row), this.conv('branch7x7_3', c7, 192, column)],
+      [
+        this.conv('branch7x7dbl_1', inChannels, c7, { kernel: 1 }),
+        this.conv('branch7x7dbl_2', c7, c7, column),
+        this.conv('branch7x7dbl_3', c7, c7, row),
+        this.conv('branch7x7dbl_4', c7, c7, column),
+        this.conv('branch7x7dbl_5', c7, 192, row),
+      ],
     ];
     this.pool = this.conv('branch_pool', inChannels, 192, { kernel: 1 });
-  }
-
-  protected branches(x: Tensor): Tensor[] {
-    return [this.b1.forward(x), chain(x, ...this.b7), chain(x, ...this.b77), this.pool.forward(averagePool3x3(x))];
   }
 }
 
