@@ -72,6 +72,7 @@ test('sample, featnet, fid-stats, eval: finite FD_featnet, the same npz twice, t
 
   const stdout = ok(['eval', '--checkpoint', runDir, '--ref', ref, '--featnet', featnet, '--count', '40', '--batch', '16', '--steps', '4', '--device', 'cpu']);
   assert.doesNotMatch(stdout, /FID/);
+  assert.match(stdout, /cost per stage on cpu: heun, 4 steps, 7 evaluations per image[^]*\| one image \|/);
   assert.equal(reported(stdout, 'FD_featnet').toFixed(3), ofImages.toFixed(3));
   const lines = readFileSync(join(runDir, 'log.jsonl'), 'utf8').trim().split('\n');
   const entry = JSON.parse(lines[lines.length - 1]);

@@ -4,6 +4,7 @@ import { readNpz } from '../../data/npz.js';
 import type { Uint8Images } from '../../data/grid.js';
 import { defaultSteps } from '../../diffusion/samplers/index.js';
 import { generateImages } from '../../eval/generate.js';
+import { formatCostTable, modelCost } from '../../eval/cost.js';
 import { frechetDistance } from '../../eval/frechet.js';
 import { ImageFeatureStatistics } from '../../eval/image-features.js';
 import { openFeatureNetwork } from '../../eval/open-feature-network.js';
@@ -110,6 +111,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
       `${sampler.name} ${samplerEntry.steps} steps = ${summary.evaluationsPerImage} evaluations (per stage ${summary.evaluationsPerStage.join(' / ')}); ` +
       `sampling ${(count! / summary.seconds).toFixed(1)} images/s, eval ${formatDuration(seconds)} (${seconds.toFixed(1)} s) in all; against ${v.ref} (${opened.description}); logged to ${log}`,
   );
+  // The cost of those images, per stage: what the paper's tables set next to FID.
+  console.log(`\n${formatCostTable(modelCost(model, { sampler, steps, batch: Math.min(batch, COST_TIMING_BATCH) }), `cost per stage on ${device}`)}`);
   const entry = { time: new Date().toISOString(), event: 'eval', metric: opened.identity.metric, value, count, images: state.imagesSeen, checkpoint: basename(path), sampler: samplerEntry, seconds };
   try {
     appendFileSync(log, `${JSON.stringify(entry)}\n`);
@@ -117,6 +120,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     throw new Error(`${log}: cannot append the eval entry (${(e as Error).message}); the result is printed above`);
   }
 }
+
+/** Images per timed evaluation of the cost table (a sampling batch, capped so the timing stays short). */
+const COST_TIMING_BATCH = 256;
 
 function formatValue(value: number): string {
   return value.toFixed(value < 10 ? 4 : 3);
