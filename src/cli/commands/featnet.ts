@@ -50,7 +50,7 @@ export async function featnetCommand(argv: string[]): Promise<void> {
   bar.finish();
   saveFeatNet(result.net, v.out, { dataset: train.name, heldOut: heldOut.name, accuracy: result.accuracy, trainedImages: result.trainedImages, seed: options.seed });
   console.log(
-    `featnet on ${device}: ${train.length} training images (${train.name}), ${options.epochs} epochs in ${formatDuration((performance.now() - started) / 1000)}; ` +
+    `featnet on ${device}: ${train.length} training images (${train.name}), ${options.epochs} epoch${options.epochs === 1 ? '' : 's'} in ${formatDuration((performance.now() - started) / 1000)}; ` +
       `held-out accuracy ${(100 * result.accuracy).toFixed(2)}% on ${heldOut.length} images (${heldOut.name}); ${result.net.featureDim}-d features; wrote ${v.out}`,
   );
 }
