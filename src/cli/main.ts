@@ -9,6 +9,9 @@ import { sampleCommand } from './commands/sample.js';
 import { clusterCommand } from './commands/cluster.js';
 import { quickstartCommand } from './commands/quickstart.js';
 import { benchCommand } from './commands/bench.js';
+import { evalCommand } from './commands/eval.js';
+import { fidStatsCommand } from './commands/fid-stats.js';
+import { featnetCommand } from './commands/featnet.js';
 
 interface Command {
   summary: string;
@@ -20,6 +23,9 @@ const commands: Record<string, Command> = {
   sample: { summary: 'draw images from a checkpoint into a PNG grid', run: sampleCommand },
   cluster: { summary: 'find stage boundaries with the optimal denoiser of the data (Algorithm 1, K stages)', run: clusterCommand },
   quickstart: { summary: 'cluster, train and sample on built-in data in minutes (npm start)', run: quickstartCommand },
+  eval: { summary: 'FID (or FD_featnet) of a checkpoint\'s samples against reference statistics; logged to the run', run: evalCommand },
+  'fid-stats': { summary: 'reference feature statistics (mu, sigma npz) of a dataset for eval', run: fidStatsCommand },
+  featnet: { summary: 'train the small classifier behind FD_featnet (for machines without the Inception weights)', run: featnetCommand },
   bench: { summary: 'training and sampling images/s of the paper\'s CIFAR-10 networks', run: benchCommand },
   info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
 };

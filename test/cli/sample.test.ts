@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { Trainer } from '../../src/train/trainer.js';
+import { trainTinyRun } from './tiny-run.js';
 import { readNpz } from '../../src/data/npz.js';
 
 T.setBackend(cpuBackend());
@@ -32,17 +32,7 @@ function ok(args: string[]): string {
   return r.stdout;
 }
 
-test.before(async () => {
-  const trainer = await Trainer.create({
-    runDir,
-    device: 'cpu',
-    data: { source: 'shapes', resolution: 8, count: 64 },
-    model: { kind: 'multistage', network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4] } },
-    training: { totalImages: 32, batchSize: 16, lr: 2e-3, lrRampUpImages: 16, ema: { halfLifeImages: 16 } },
-    output: { logEveryImages: 32, checkpointEveryImages: 32, snapshotEveryImages: 100000, grid: { count: 1, steps: 2 } },
-  });
-  await trainer.run();
-});
+test.before(() => trainTinyRun(runDir));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('--out x.npz: the same bytes twice and for any batch size; a split run is the slice of the whole; a grid beside it', () => {
