@@ -138,6 +138,7 @@ export function resolveTrainConfig(raw: unknown): TrainConfig {
   const t = c.training;
   if (t.microBatch !== null && t.batchSize % t.microBatch !== 0) throw new Error(`training.microBatch (${t.microBatch}) must divide training.batchSize (${t.batchSize})`);
   if (c.data.source !== 'shapes' && !c.data.path) throw new Error(`data.path is required for data.source "${c.data.source}"`);
+  if (c.data.source === 'shapes' && c.data.path) throw new Error(`data.path (${c.data.path}) is set but data.source is "shapes", the built-in data that reads no files: set data.source to cifar10, mnist or folder (--set data.source=cifar10), or leave out data.path`);
   if (c.model.kind === 'unified' && (c.model.stageBoundaries || c.model.stagesFrom)) throw new Error('model.stageBoundaries / stagesFrom apply to multistage and separate models, not unified');
   if (c.formulation.betaMax <= c.formulation.betaMin) throw new Error(`formulation.betaMax (${c.formulation.betaMax}) must exceed betaMin (${c.formulation.betaMin})`);
   return c;
