@@ -17,4 +17,5 @@ export type { DPMSolverPlusPlusOptions } from './samplers/dpm-solver-pp.js';
 export type { DDIMOptions } from './samplers/ddim.js';
 export { SAMPLER_NAMES, type SamplerName, type SamplerSpec, defaultSteps, runSampler, samplerSpec } from './samplers/index.js';
 export { type SampleOptions, type SampleResult, sample } from './sample.js';
+export { guidedDenoiser, oneHot } from './guidance.js';
 export { type NoiseDistribution, drawSigmas, logNormalSigma, uniformStep, uniformTime } from './noise-distribution.js';

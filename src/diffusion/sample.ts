@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor/index.js';
 import type { StagePartition } from '../models/stage-partition.js';
 import type { Denoiser } from './denoiser.js';
 import { Evaluator } from './samplers/evaluator.js';
+import { guidedDenoiser, oneHot } from './guidance.js';
 import { type SamplerName, type SamplerSpec, defaultSteps, runSampler, samplerSpec } from './samplers/index.js';
 
 export interface SampleOptions {
@@ -22,6 +23,12 @@ export interface SampleOptions {
   steps?: number;
   /** The model's stages, for counting evaluations per stage (default: one stage). */
   partition?: StagePartition;
+  /** A class-conditional model: the class of each image (batch entries) or one class for all. */
+  classes?: ArrayLike<number>;
+  /** The model's number of classes (model.network.label_dim); required with `classes`. */
+  numClasses?: number;
+  /** Classifier-free guidance weight w: D_uncond + w (D_cond - D_uncond); default 1 (plain conditional). */
+  guidance?: number;
 }
 
 export interface SampleResult {
@@ -37,12 +44,27 @@ export function sample(options: SampleOptions): SampleResult {
   if (!Number.isInteger(options.batch) || options.batch < 1) throw new Error(`batch must be a positive integer, got ${options.batch}`);
   if (options.shape.length !== 3 || options.shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`shape must be [C, H, W] of positive integers, got [${options.shape.join(', ')}]`);
   const generator = new T.Generator(options.seed);
-  const ev = new Evaluator(options.model, options.partition);
+  let ev!: Evaluator;
   const images = T.noGrad(() =>
     T.tidy(() => {
+      // Inside the scope, so that the one-hot labels are freed with the sampler's intermediates.
+      ev = new Evaluator(conditioned(options), options.partition);
       const latents = generator.normal([options.batch, ...options.shape]);
       return runSampler(spec, steps, ev, latents, generator);
     }),
   );
   return { images, evaluations: ev.evaluations, evaluationsPerStage: [...ev.evaluationsPerStage] };
+}
+
+function conditioned(options: SampleOptions): Denoiser {
+  const { classes, numClasses, guidance } = options;
+  if (classes === undefined) {
+    if (guidance !== undefined) throw new Error('guidance needs classes (the class of each image) to guide towards');
+    return options.model;
+  }
+  if (numClasses === undefined) throw new Error('classes need numClasses, the number of classes of the model (model.network.label_dim)');
+  if (classes.length !== 1 && classes.length !== options.batch) throw new Error(`classes has ${classes.length} entries for a batch of ${options.batch} (give one per image, or one for all)`);
+  const perImage = Array.from({ length: options.batch }, (_, i) => classes[classes.length === 1 ? 0 : i]);
+  const labels = oneHot(perImage, numClasses);
+  return guidedDenoiser(options.model, labels, guidance ?? 1);
 }

@@ -18,6 +18,7 @@ import { imagesToTensor } from '../data/images-to-tensor.js';
 import { openDataset } from '../data/open-dataset.js';
 import { writePngGrid } from '../data/png.js';
 import { sample } from '../diffusion/sample.js';
+import { oneHot } from '../diffusion/guidance.js';
 import { type TrainConfig, resolveTrainConfig } from './config.js';
 import { DiffusionModel, buildDiffusionModel, partitionFromConfig } from './diffusion-model.js';
 import { StageSampler } from './stage-sampling.js';
@@ -168,6 +169,7 @@ export class Trainer {
       trainerGenerator = Generator.fromState(s.generator);
       loaderPosition = s.loader;
     }
+    checkLabels(dataset, model.labelDim);
     if (dataset.length < config.training.batchSize) throw new Error(`${dataset.name} has ${dataset.length} images, fewer than training.batchSize (${config.training.batchSize})`);
     // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
     const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, dropLast: true, position: loaderPosition });
@@ -243,7 +245,8 @@ export class Trainer {
         T.tidy(() => {
           const x0 = imagesToTensor(images, [micro, batch.shape[1], batch.shape[2], batch.shape[3]]);
           const eps = this.generator.normal(x0.shape);
-          const perSample = model.loss(x0, noise.sigma, eps, this.generator);
+          const classLabels = model.labelDim > 0 ? oneHot(batch.labels!.subarray(start, start + micro), model.labelDim) : undefined;
+          const perSample = model.loss(x0, noise.sigma, eps, this.generator, classLabels);
           const values = perSample.toFloat32Array();
           values.forEach((v, i) => {
             const s = model.partition.stageOf(noise.sigma[i]);
@@ -328,11 +331,13 @@ export class Trainer {
     };
   }
 
-  /** A grid of EMA samples (EDM Heun), the same noise every time. */
+  /** A grid of EMA samples (EDM Heun), the same noise every time; a class-conditional model's cycles through its classes. */
   writeGrid(): string {
     const g = this.config.output.grid;
     const path = join(this.config.runDir, `grid-${String(this.state.imagesSeen).padStart(12, '0')}.png`);
-    const result = sample({ model: this.ema.denoiser(), shape: this.model.imageShape, batch: g.count, seed: g.seed, steps: g.steps, sampler: 'heun', partition: this.model.partition });
+    const k = this.ema.labelDim;
+    const classes = k > 0 ? { classes: Array.from({ length: g.count }, (_, i) => i % k), numClasses: k } : {};
+    const result = sample({ model: this.ema.denoiser(), shape: this.model.imageShape, batch: g.count, seed: g.seed, steps: g.steps, sampler: 'heun', partition: this.model.partition, ...classes });
     writePngGrid(path, result.images);
     result.images.dispose();
     return path;
@@ -355,6 +360,14 @@ export class Trainer {
     const tensors = [...namedTensors('net', model.net.stateDict()), ...namedTensors('ema', ema.net.stateDict()), ...[...adam.tensors].map(([k, v]) => [`adam.${k}`, v] as [string, HostTensor])];
     return writeCheckpoint(this.config.runDir, this.state.imagesSeen, tensors, state, this.config.output.keepCheckpoints);
   }
+}
+
+/** A class-conditional network needs a labelled dataset whose classes it can represent. */
+function checkLabels(dataset: Dataset, labelDim: number): void {
+  if (labelDim === 0) return;
+  if (!dataset.getLabels) throw new Error(`model.network.label_dim is ${labelDim} (class-conditional) but ${dataset.name} has no labels: use a labelled source (shapes, cifar10, mnist with its labels file) or set label_dim to 0`);
+  const classes = dataset.classNames?.length;
+  if (classes !== undefined && classes > labelDim) throw new Error(`model.network.label_dim is ${labelDim} but ${dataset.name} has ${classes} classes: set label_dim to ${classes}`);
 }
 
 function emaScheduleOf(config: TrainConfig) {
