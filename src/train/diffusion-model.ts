@@ -90,7 +90,8 @@ function vpSchedule(f: TrainConfig['formulation']): LinearVPSchedule {
 export function partitionFromConfig(model: TrainConfig['model'], formulation: TrainConfig['formulation'], partitionFile?: unknown): StagePartition {
   if (model.kind === 'unified') return StagePartition.single();
   if (partitionFile !== undefined) return StagePartition.fromJSON(partitionFile);
-  const b = model.stageBoundaries ?? [2.5103, 7.6577];
+  const b = model.stageBoundaries;
+  if (!b) throw new Error(`a ${model.kind} model needs model.stageBoundaries or model.stagesFrom`);
   switch (model.stageUnits) {
     case 'sigma':
       return new StagePartition(b);

@@ -137,8 +137,10 @@ test('train without a preset or config starts nothing and says what to do', () =
   assert.equal(r.status, 1);
   assert.match(r.stderr, /train needs --preset NAME or --config FILE \(presets: quickstart, .*\).*stagediff train --preset quickstart/);
   assert.deepEqual(readdirSync(cwd), []);
-  // --print-config alone shows the defaults it would have used, and starts nothing either
-  assert.equal(cli(['train', '--print-config'], cwd).status, 0);
+  // --print-config alone resolves the defaults, which lack stage boundaries: said, and nothing started
+  const printed = cli(['train', '--print-config'], cwd);
+  assert.equal(printed.status, 1);
+  assert.match(printed.stderr, /a multistage model needs its stage boundaries/);
   assert.deepEqual(readdirSync(cwd), []);
 });
 
