@@ -8,3 +8,4 @@ export { DataLoader, type LoaderOptions, type LoaderPosition, type LoaderBatch }
 export { imagesToTensor } from './images-to-tensor.js';
 export { flipHorizontally } from './flip.js';
 export { resizeBilinear } from './resize.js';
+export { writePngGrid, encodePng } from './png.js';
