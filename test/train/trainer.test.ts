@@ -132,7 +132,7 @@ test('bad input fails with a message that names the problem, and loses nothing',
     assert.match(r.stderr, pattern);
   };
   bad(['train', '--preset', 'nope'], /unknown preset "nope"; presets: quickstart/);
-  bad(['train', '--preset', 'cifar10-edm-ddpmpp', '--data', join(dir, 'missing'), '--images', '1'], /missing|does not exist|no such/i);
+  bad(['train', '--preset', 'cifar10-edm-ddpmpp', '--data', join(dir, 'missing'), '--images', '1'], new RegExp(`CIFAR-10 data not found: ${join(dir, 'missing')} does not exist\\. Download the binary version of CIFAR-10`));
   bad(['train', '--set', 'training.batchSize="big"', '--print-config'], /training\.batchSize must be a whole number/);
   bad(['train', '--set', 'training.bogus=1', '--print-config'], /training\.bogus is not a known setting/);
   bad(['sample', '--checkpoint', join(dir, 'nothing-here')], /does not exist/);
