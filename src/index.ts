@@ -13,3 +13,5 @@ export * from './diffusion/index.js';
 export * from './stages/index.js';
 export * from './data/index.js';
 export * from './train/index.js';
+export { type GenerateOptions, type GenerateSummary, type GeneratedBatch, generateImages } from './eval/generate.js';
+export { type CostOptions, type CostTable, type StageCost, costPerStage, countMacs, formatCostTable, modelCost } from './eval/cost.js';

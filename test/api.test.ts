@@ -18,3 +18,19 @@ test('the library API builds, routes and samples a multistage network as the REA
   assert.deepEqual(evaluationsPerStage, [18, 4, 13]);
   assert.ok(images.toFloat32Array().every(Number.isFinite));
 });
+
+test('the library API draws images at scale from per-image seeds and tables their cost per stage', async () => {
+  sd.setBackend(sd.cpuBackend());
+  const net = sd.networkFromConfig(
+    { network: { model_type: 'SongUNet', img_resolution: 8, img_channels: 3, channel_mult: [1], num_blocks: 1, attn_resolutions: [], model_channels: 8, dropout: 0 } },
+    new sd.Generator(0),
+  );
+  net.train(false);
+  const firsts: number[] = [];
+  const summary = await sd.generateImages({ model: (x, s) => net.forward(x, s), shape: [3, 8, 8], steps: 2, count: 5, batch: 2, sink: (b) => void firsts.push(b.first) });
+  assert.deepEqual(firsts, [0, 2, 4]);
+  assert.equal(summary.evaluationsPerImage, 3);
+  const table = sd.costPerStage({ net, denoiser: (x, s) => net.forward(x, s), partition: sd.StagePartition.single(), shape: [3, 8, 8], steps: 2, batch: 0 });
+  assert.equal(table.perImage.evaluations, 3);
+  assert.equal(table.totalParameters, net.numParameters());
+});

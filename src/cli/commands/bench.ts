@@ -12,6 +12,9 @@ import { EDMFormulation } from '../../diffusion/formulations/edm.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
+import { StagePartition } from '../../models/stage-partition.js';
+import { costPerStage, formatCostTable } from '../../eval/cost.js';
+import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 
 const USAGE = `usage: stagediff bench [options]
 
@@ -21,8 +24,12 @@ const USAGE = `usage: stagediff bench [options]
   --batch N,...       training batch sizes (default 128)
   --stages S,...      s0, s1, s2 = sigma 0.5, 5, 20 (default s0 for ddpmpp, all for multistage)
   --iters N           timed steps per measurement after 3 warm-up steps (default 10)
-  --sample            also time EDM Heun sampling, 18 steps = 35 evaluations
-  --sample-batch N    sampling batch (default 512 for ddpmpp, 256 for multistage)`;
+  --sample            also time EDM Heun sampling, 18 steps = 35 evaluations, and print the cost table
+  --sample-batch N    sampling batch (default 512 for ddpmpp, 256 for multistage)
+  --cost              only the cost table per stage (no training): parameters, GMACs and measured ms per
+                      evaluation of each stage (--iters batches of --sample-batch; default 8 on the CPU), evaluations
+                      per stage of Heun 18 steps (or --sampler, --steps, --order), the cost of one image
+${samplerFlagsUsage().replace(/^/gm, '  ')}`;
 
 const SIGMA: Record<string, number> = { s0: 0.5, s1: 5, s2: 20 };
 
@@ -89,6 +96,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       iters: { type: 'string', default: '10' },
       sample: { type: 'boolean' },
       'sample-batch': { type: 'string' },
+      cost: { type: 'boolean' },
+      ...SAMPLER_FLAGS,
     },
     USAGE,
   );
@@ -98,9 +107,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const batches = v.batch!.split(',').map((b) => integerFlag('batch', b, 1)!);
   const iters = integerFlag('iters', v.iters, 1)!;
   const sampleBatch = integerFlag('sample-batch', v['sample-batch'] ?? (v.arch === 'ddpmpp' ? '512' : '256'), 1)!;
+  const costSampler = samplerFromFlags(v);
   const firstDevice = await useDevice(v.device!, 'fp32');
+  const costBatch = v['sample-batch'] !== undefined || firstDevice.startsWith('cuda') ? sampleBatch : 8;
   const precisions = (v.precision ?? (firstDevice.startsWith('cuda') ? 'fp32,tf32' : 'fp32')).split(',');
   const rows: Row[] = [];
+  const costTables: string[] = [];
   const emit = (row: Row) => {
     rows.push(row);
     console.log(JSON.stringify(row));
@@ -113,7 +125,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const memory = memoryOf(backend);
     const { net, step: trainStep, dispose } = benchTraining(v.arch);
     const base = { arch: v.arch, device, precision };
-    for (const batch of batches) {
+    for (const batch of v.cost ? [] : batches) {
       for (const stage of stages) {
         try {
           for (let i = 0; i < 3; i++) trainStep(batch, SIGMA[stage]);
@@ -139,8 +151,17 @@ export async function benchCommand(argv: string[]): Promise<void> {
         emit({ ...base, batch: sampleBatch, what: 'sample heun 35 NFE', error: (e as Error).message.split('\n')[0] });
       }
     }
+    if (v.sample || v.cost) {
+      net.train(false);
+      const boundaries = NETWORK_PRESETS[v.arch === 'ddpmpp' ? 'edm-ddpmpp-cifar10' : 'edm-multistage-cifar10'].stage_sigma_boundaries ?? [];
+      const table = costPerStage({ net, denoiser: (x, s) => net.forward(x, s), partition: new StagePartition(boundaries), shape: [3, 32, 32], ...costSampler, batch: costBatch, repeats: iters });
+      console.log(JSON.stringify({ ...base, what: 'cost per stage', cost: table }));
+      costTables.push(formatCostTable(table, `${v.arch} on ${device}`));
+    }
     dispose();
   }
+  for (const table of costTables) console.log(`\n${table}`);
+  if (rows.length === 0) return;
   console.log('\n| arch | device | precision | batch | measurement | images/s | peak MiB |\n|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.arch} | ${r.device} | ${r.precision} | ${r.batch} | ${r.what} | ${r.error ? `error: ${r.error}` : r.imagesPerSecond} | ${r.peakMiB ?? ''} |`);
 }

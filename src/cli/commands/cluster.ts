@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { openDataset } from '../../data/open-dataset.js';
 import { LinearVPSchedule } from '../../diffusion/schedules/linear-vp.js';
 import { type ClusterMethod, type ClusterResult, CLUSTER_METHODS, clusterPlot, clusterStages, imageVectors } from '../../stages/index.js';
@@ -6,6 +5,7 @@ import { noiseLevelAt } from '../../diffusion/stage-conversions.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { useDevice } from '../../tensor/device.js';
 import { ProgressBar } from '../progress.js';
+import { checkOutputFile, writeFileAtomic } from '../../util/output-file.js';
 
 const USAGE = `usage: stagediff cluster --source S [--data PATH] --out partition.json [options]
 
@@ -44,8 +44,17 @@ export interface ClusterRun {
   out: string;
 }
 
+/** Where the plot of a partition written to `out` goes. */
+function plotPath(out: string): string {
+  return out.replace(/\.json$/i, '.png');
+}
+
 /** Clusters, writes partition JSON + plot, and returns the result; shared by `cluster` and the quickstart. */
 export async function runClustering(run: ClusterRun, bar: ProgressBar): Promise<{ result: ClusterResult; json: string; plot: string | null }> {
+  // Both outputs are checked before the work, not after it.
+  if (!/\.json$/i.test(run.out)) throw new Error(`--out ${run.out}: the partition is JSON; give a name ending in .json (the plot goes beside it as .png)`);
+  checkOutputFile(run.out);
+  checkOutputFile(plotPath(run.out));
   const dataset = await openDataset({ source: run.source, path: run.data, resolution: run.resolution, count: run.count });
   const started = performance.now();
   const result = clusterStages({
@@ -62,10 +71,10 @@ export async function runClustering(run: ClusterRun, bar: ProgressBar): Promise<
   });
   bar.finish();
   const seconds = (performance.now() - started) / 1000;
-  writeFileSync(run.out, `${JSON.stringify({ ...result.partition.toJSON(), ...result, partition: undefined, dataset: dataset.name, seconds }, null, 1)}\n`);
+  writeFileAtomic(run.out, `${JSON.stringify({ ...result.partition.toJSON(), ...result, partition: undefined, dataset: dataset.name, seconds }, null, 1)}\n`);
   const png = clusterPlot(result);
-  const plot = png ? run.out.replace(/\.json$/i, '') + '.png' : null;
-  if (png && plot) writeFileSync(plot, png);
+  const plot = png ? plotPath(run.out) : null;
+  if (png && plot) writeFileAtomic(plot, png);
   return { result, json: run.out, plot };
 }
 

@@ -1,23 +1,30 @@
-import { writePngGrid } from '../../data/png.js';
-import { sample } from '../../diffusion/sample.js';
-import { EDM_CHURN_RANGE } from '../../diffusion/samplers/heun.js';
+import { generateImages } from '../../eval/generate.js';
+import { ImageOutput, checkImageCapacity, checkImageOutput, planImageOutput } from '../../eval/image-output.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
+import { ProgressBar, formatDuration } from '../progress.js';
+import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 
 const USAGE = `usage: stagediff sample --checkpoint PATH [options]
 
-Draws images from a trained model and writes them as a PNG grid.
+Draws images from a trained model. Image i comes from seed (--seed + i) with its own generator, as EDM's
+generate.py draws them: the same image whatever the batch, so a run can be split (--first, --count) or
+resumed and any subset redrawn exactly (bit for bit on the CPU).
 
   --checkpoint PATH    a checkpoint-*.safetensors file, or a run folder (its newest checkpoint)
   --weights W          ema (default) | net
   --count N            number of images (default 64)
-  --sampler S          heun (default) | euler | dpm-solver-1 | dpm-solver-2 | dpm-solver-3 | dpm-solver++ | ddim
-  --steps N            sampler steps (default: the sampler's own; EDM Heun 18 = 35 evaluations)
-  --churn S            heun/euler only: EDM's stochastic sampler, S_churn S (e.g. 40) with EDM's S_min 0.05,
-                       S_max 50, S_noise 1.003 (default 0: deterministic)
-  --seed N             noise seed (default 0)
-  --out FILE           PNG grid (default samples.png)
+  --first I            index of the first image (default 0): draws images I .. I+N-1
+  --batch B            images per network batch (default 64)
+  --seed S             seed offset: image i comes from seed S + i (default 0)
+${samplerFlagsUsage()}
+  --out PATH           x.png: a PNG grid (at most 64 images; default samples.png)
+                       x.npz: every image as uint8 NHWC arr_0 (numpy, EDM and pytorch-fid read it)
+                       a folder (existing, ending in /, or a name without extension): one PNG per image,
+                       named by its seed (000123.png)
+  --grid FILE          the PNG grid of the first 64 images (default: --out for a .png, else --out with .png:
+                       x.npz -> x.png, folder -> folder.png)
   --device D           auto | cpu | cuda
   --precision P        fp32 (default) | tf32 | bf16: GPU math (bf16 samples about 1.5x faster than tf32)`;
 
@@ -28,11 +35,12 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       checkpoint: { type: 'string' },
       weights: { type: 'string', default: 'ema' },
       count: { type: 'string', default: '64' },
-      sampler: { type: 'string', default: 'heun' },
-      steps: { type: 'string' },
-      churn: { type: 'string', default: '0' },
+      first: { type: 'string', default: '0' },
+      batch: { type: 'string', default: '64' },
       seed: { type: 'string', default: '0' },
+      ...SAMPLER_FLAGS,
       out: { type: 'string', default: 'samples.png' },
+      grid: { type: 'string' },
       device: { type: 'string', default: 'auto' },
       precision: { type: 'string', default: 'fp32' },
     },
@@ -41,25 +49,49 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   if (!v.checkpoint) throw new Error(`--checkpoint is required\n\n${USAGE}`);
   if (v.weights !== 'ema' && v.weights !== 'net') throw new Error(`--weights must be ema or net, got "${v.weights}"`);
   if (!isPrecision(v.precision!)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got "${v.precision}"`);
-  const churn = Number(v.churn);
-  if (!(churn >= 0)) throw new Error(`--churn must be a number >= 0, got "${v.churn}"`);
-  if (churn > 0 && v.sampler !== 'heun' && v.sampler !== 'euler') throw new Error(`--churn applies to the heun and euler samplers, not ${v.sampler}`);
+  const count = integerFlag('count', v.count, 1)!;
+  const first = integerFlag('first', v.first)!;
+  const batch = integerFlag('batch', v.batch, 1)!;
+  const seed = integerFlag('seed', v.seed)!;
+  const { sampler, steps } = samplerFromFlags(v);
+  const plan = planImageOutput(v.out!, v.grid);
+  checkImageOutput(plan, count);
   const device = await useDevice(v.device!, v.precision);
   const { model, path, state } = loadModelFromCheckpoint(v.checkpoint, v.weights);
+  checkImageCapacity(plan, count, model.imageShape);
+
+  const output = new ImageOutput(plan, count, model.imageShape, seed);
+  const bar = new ProgressBar('sample');
   const started = performance.now();
-  const result = sample({
-    model: model.denoiser(),
-    shape: model.imageShape,
-    batch: integerFlag('count', v.count, 1)!,
-    seed: integerFlag('seed', v.seed)!,
-    steps: integerFlag('steps', v.steps, 1),
-    sampler: churn > 0 ? { name: v.sampler as 'heun' | 'euler', churn, ...EDM_CHURN_RANGE } : (v.sampler as never),
-    partition: model.partition,
-  });
-  const seconds = (performance.now() - started) / 1000;
-  writePngGrid(v.out!, result.images);
+  let summary;
+  try {
+    summary = await generateImages({
+      model: model.denoiser(),
+      shape: model.imageShape,
+      sampler,
+      steps,
+      partition: model.partition,
+      count,
+      batch,
+      first,
+      seed,
+      sink: (b) => {
+        output.write(b);
+        const done = b.first + b.count - first;
+        bar.update(done, count, `${(done / ((performance.now() - started) / 1000)).toFixed(1)} images/s`);
+      },
+    });
+    output.close();
+  } catch (e) {
+    output.abort();
+    throw e;
+  } finally {
+    bar.finish();
+  }
+  const written = plan.kind === 'grid' ? `grid ${plan.grid}` : `${plan.kind} ${plan.path}, grid ${plan.grid}`;
   console.log(
-    `${result.images.shape[0]} images from ${path} (${state.imagesSeen} training images, ${v.weights} weights) on ${device} in ${seconds.toFixed(1)} s: ` +
-      `${result.evaluations} network evaluations (per stage ${result.evaluationsPerStage.join(' / ')}); grid ${v.out}`,
+    `${count} images (${first} .. ${first + count - 1}, seeds from ${seed + first}) from ${path} (${state.imagesSeen} training images, ${v.weights} weights) on ${device} ` +
+      `in ${formatDuration(summary.seconds)} (${(count / summary.seconds).toFixed(1)} images/s): ${summary.evaluationsPerImage} network evaluations ` +
+      `(per stage ${summary.evaluationsPerStage.join(' / ')}) per image; ${written}`,
   );
 }

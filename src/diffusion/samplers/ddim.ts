@@ -5,7 +5,8 @@
  * sqrt(alpha_bar). eta = 0 is the deterministic DDIM (Euler on the probability-flow ODE in sigma); eta = 1 is
  * DDPM's ancestral sampling.
  */
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { NoiseSource } from '../noise-source.js';
 import type { Evaluator } from './evaluator.js';
 import { type VPGridOptions, checkSteps, vpGrid, vpPrior, vpTimeSteps } from './time-steps.js';
 import { advance, combine } from './update.js';
@@ -14,7 +15,7 @@ export interface DDIMOptions extends VPGridOptions {
   eta?: number;
 }
 
-export function ddimSample(ev: Evaluator, latents: Tensor, steps: number, options: DDIMOptions, generator: Generator): Tensor {
+export function ddimSample(ev: Evaluator, latents: Tensor, steps: number, options: DDIMOptions, generator: NoiseSource): Tensor {
   checkSteps(steps, 'DDIM');
   const eta = options.eta ?? 0;
   if (!(eta >= 0) || !Number.isFinite(eta)) throw new Error(`DDIM eta must be a finite number >= 0, got ${eta}`);

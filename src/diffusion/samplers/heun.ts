@@ -6,7 +6,8 @@
  * S_noise. `solver: 'euler'` drops the correction (EDM's ablation sampler). Deterministic Heun with N steps
  * costs 2N - 1 evaluations (35 for the default 18).
  */
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { NoiseSource } from '../noise-source.js';
 import type { Evaluator } from './evaluator.js';
 import { edmSigmaSteps } from './time-steps.js';
 import { advance, combine } from './update.js';
@@ -25,7 +26,7 @@ export interface EDMSamplerOptions {
 /** The rest of EDM's stochastic setting (its ImageNet-64 values): churn between sigma 0.05 and 50, S_noise 1.003. */
 export const EDM_CHURN_RANGE = { sMin: 0.05, sMax: 50, sNoise: 1.003 } as const;
 
-export function edmSample(ev: Evaluator, latents: Tensor, steps: number, options: EDMSamplerOptions, generator: Generator): Tensor {
+export function edmSample(ev: Evaluator, latents: Tensor, steps: number, options: EDMSamplerOptions, generator: NoiseSource): Tensor {
   const { solver = 'heun', sigmaMin = 0.002, sigmaMax = 80, rho = 7, churn = 0, sMin = 0, sMax = Infinity, sNoise = 1 } = options;
   if (solver !== 'heun' && solver !== 'euler') throw new Error(`EDM sampler solver must be 'heun' or 'euler', got '${solver}'`);
   if (!(churn >= 0) || !(sNoise >= 0)) throw new Error(`EDM sampler needs S_churn >= 0 and S_noise >= 0, got ${churn} and ${sNoise}`);

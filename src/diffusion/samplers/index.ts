@@ -2,7 +2,8 @@
  * The samplers by name, with their default step counts (the paper's settings where it has one: EDM Heun 18
  * steps = 35 evaluations, DPM-Solver-3 and DPM-Solver++(2M) 20 evaluations).
  */
-import type { Generator, Tensor } from '../../tensor/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { NoiseSource } from '../noise-source.js';
 import { type DDIMOptions, ddimSample } from './ddim.js';
 import { type DPMSolverPlusPlusOptions, dpmSolverPlusPlusSample } from './dpm-solver-pp.js';
 import { type DPMSolverOptions, dpmSolverSample } from './dpm-solver.js';
@@ -18,14 +19,31 @@ export type SamplerSpec =
 
 export type SamplerName = SamplerSpec['name'];
 
-type Run<S extends SamplerSpec> = (ev: Evaluator, latents: Tensor, steps: number, spec: S, generator: Generator) => Tensor;
+type Run<S extends SamplerSpec> = (ev: Evaluator, latents: Tensor, steps: number, spec: S, generator: NoiseSource) => Tensor;
 
-const SAMPLERS: { [N in SamplerName]: { defaultSteps: number; run: Run<Extract<SamplerSpec, { name: N }>> } } = {
-  heun: { defaultSteps: 18, run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'heun' }, g) },
-  euler: { defaultSteps: 18, run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'euler' }, g) },
-  'dpm-solver': { defaultSteps: 20, run: dpmSolverSample },
-  'dpm-solver++': { defaultSteps: 20, run: dpmSolverPlusPlusSample },
-  ddim: { defaultSteps: 50, run: ddimSample },
+/** Settings a sampler takes beyond its steps (the CLI's --churn and --order). */
+export type SamplerSetting = 'churn' | 'order';
+
+interface SamplerEntry<N extends SamplerName> {
+  defaultSteps: number;
+  /** One line for help texts. */
+  summary: string;
+  settings: readonly SamplerSetting[];
+  run: Run<Extract<SamplerSpec, { name: N }>>;
+}
+
+/** The one list of samplers: help texts, error messages and the CLI's checks all come from here. */
+const SAMPLERS: { [N in SamplerName]: SamplerEntry<N> } = {
+  heun: {
+    defaultSteps: 18,
+    summary: "EDM's 2nd-order sampler: 2 evaluations per step but the last (18 steps = 35)",
+    settings: ['churn'],
+    run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'heun' }, g),
+  },
+  euler: { defaultSteps: 18, summary: "EDM's sampler without the Heun correction: 1 evaluation per step", settings: ['churn'], run: (ev, l, n, spec, g) => edmSample(ev, l, n, { ...spec, solver: 'euler' }, g) },
+  'dpm-solver': { defaultSteps: 20, summary: 'singlestep DPM-Solver of order 1, 2 or 3 (default 3): steps = evaluations', settings: ['order'], run: dpmSolverSample },
+  'dpm-solver++': { defaultSteps: 20, summary: 'multistep DPM-Solver++(2M): 1 evaluation per step', settings: [], run: dpmSolverPlusPlusSample },
+  ddim: { defaultSteps: 50, summary: 'DDIM (deterministic): 1 evaluation per step', settings: [], run: ddimSample },
 };
 
 export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
@@ -37,12 +55,23 @@ export function samplerSpec(sampler: SamplerName | SamplerSpec): SamplerSpec {
   return spec;
 }
 
+/** One line per sampler: name, summary, default steps; `indent` starts each line. */
+export function samplerList(indent: string): string {
+  const width = Math.max(...SAMPLER_NAMES.map((n) => n.length));
+  return SAMPLER_NAMES.map((n) => `${indent}${n.padEnd(width)}  ${SAMPLERS[n].summary}; default ${SAMPLERS[n].defaultSteps} steps`).join('\n');
+}
+
+/** The samplers that take a setting. */
+export function samplersTaking(setting: SamplerSetting): SamplerName[] {
+  return SAMPLER_NAMES.filter((n) => SAMPLERS[n].settings.includes(setting));
+}
+
 export function defaultSteps(sampler: SamplerName | SamplerSpec): number {
   return SAMPLERS[samplerSpec(sampler).name].defaultSteps;
 }
 
 /** Runs a sampler from standard normal `latents`; each sampler scales them to its starting noise level. */
-export function runSampler(sampler: SamplerName | SamplerSpec, steps: number, ev: Evaluator, latents: Tensor, generator: Generator): Tensor {
+export function runSampler(sampler: SamplerName | SamplerSpec, steps: number, ev: Evaluator, latents: Tensor, generator: NoiseSource): Tensor {
   const spec = samplerSpec(sampler);
   // The table pairs each name with the runner of its own options; TypeScript cannot follow that through a union.
   return (SAMPLERS[spec.name].run as Run<SamplerSpec>)(ev, latents, steps, spec, generator);
