@@ -13,6 +13,12 @@ import { sample } from '../../src/diffusion/sample.js';
 import { oneHot } from '../../src/diffusion/guidance.js';
 import type { Denoiser } from '../../src/diffusion/denoiser.js';
 import { tempDir } from '../data/temp-dir.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 T.setBackend(cpuBackend());
 
@@ -88,4 +94,21 @@ test('guidance combines the conditional and unconditional denoisers as D_uncond 
 test('a class-conditional model on unlabelled data, or with fewer classes than the data, is refused', async () => {
   const dir = tempDir();
   await assert.rejects(Trainer.create(conditionalConfig(dir, { label_dim: 3 })), /model\.network\.label_dim is 3 but shapes8 has 4 classes: set label_dim to 4/);
+});
+
+test('stagediff sample --class C --guidance W draws a class of a class-conditional checkpoint', async () => {
+  const dir = tempDir();
+  await (await Trainer.create(conditionalConfig(join(dir, 'run')))).run();
+  const cli = (args: string[]) => spawnSync(process.execPath, [CLI, 'sample', '--checkpoint', join(dir, 'run'), '--count', '4', '--steps', '3', '--device', 'cpu', ...args], { encoding: 'utf8' });
+  const png = (name: string, args: string[]) => {
+    const r = cli([...args, '--out', join(dir, name)]);
+    assert.equal(r.status, 0, r.stderr);
+    return readFileSync(join(dir, name));
+  };
+  const conditional = png('c2.png', ['--class', '2']);
+  assert.deepEqual(png('c2-w1.png', ['--class', '2', '--guidance', '1']), conditional);
+  assert.notDeepEqual(png('c2-w3.png', ['--class', '2', '--guidance', '3']), conditional);
+  assert.notDeepEqual(png('c1.png', ['--class', '1']), conditional);
+  assert.match(cli(['--class', '4', '--out', join(dir, 'x.png')]).stderr, /--class 4: .* has classes 0 to 3/);
+  assert.match(cli(['--guidance', '2', '--out', join(dir, 'y.png')]).stderr, /--guidance needs --class/);
 });
