@@ -64,3 +64,14 @@ export function checkResumeChanges(saved: TrainConfig, requested: TrainConfig, c
   }
   return changes;
 }
+
+/**
+ * A checkpoint's config as a resumed run's base. Checkpoints of multistage models written before
+ * boundaries were required have none in their config (they trained with the paper's, now in their saved
+ * partition): those are filled in, in sigma, from the partition.
+ */
+export function savedConfig(state: { config: TrainConfig; partition: { sigma_boundaries: number[] } }): TrainConfig {
+  const { model } = state.config;
+  if (model.kind === 'unified' || model.stageBoundaries || model.stagesFrom) return state.config;
+  return { ...state.config, model: { ...model, stageBoundaries: [...state.partition.sigma_boundaries], stageUnits: 'sigma' } };
+}

@@ -25,7 +25,7 @@ import { StageSampler } from './stage-sampling.js';
 import { emaDecay, emaUpdate } from './ema.js';
 import { learningRate } from './lr-schedule.js';
 import { listCheckpoints, readCheckpoint, removeStaleTemporaries, setAsideNewerCheckpoints, withPrefix, writeCheckpoint } from './checkpoint.js';
-import { type ConfigChange, checkResumeChanges } from './resume-config.js';
+import { type ConfigChange, checkResumeChanges, savedConfig } from './resume-config.js';
 import { acquireRunLock } from './run-lock.js';
 import { makeOutputDir } from '../util/output-dir.js';
 import { prepareGradients } from './gradients.js';
@@ -133,7 +133,7 @@ export class Trainer {
       if (typeof options.resume === 'string' || listCheckpoints(where).length > 0) {
         resumeFrom = readCheckpoint<TrainingState>(where);
         // Older checkpoints lack fields added since: their defaults are what those runs used.
-        resumeChanges = checkResumeChanges(resolveTrainConfig(resumeFrom.state.config), config, resumeFrom.path);
+        resumeChanges = checkResumeChanges(resolveTrainConfig(savedConfig(resumeFrom.state)), config, resumeFrom.path);
       }
     }
     const dataset = await openDataset({ ...config.data, seed: 0 });

@@ -186,3 +186,23 @@ test('a run folder under /proc is refused at once instead of hanging', { skip: p
     assert.match(r.stderr, /\/proc\/stagediff-test\/run is on the kernel's proc file system, which cannot hold files/);
   }
 });
+
+test('a multistage checkpoint from before boundaries were required resumes with the boundaries it trained with', () => {
+  const dir = tempDir();
+  const configPath = tinyConfigFile(dir);
+  const config = JSON.parse(readFileSync(configPath, 'utf8')) as { model: Record<string, unknown> };
+  config.model = { kind: 'multistage', stageBoundaries: [2.5103, 7.6577], network: { augment_dim: 0, dropout: 0, channel_mult: [1, 1], num_blocks: 1, attn_resolutions: [], en_model_channels: 8, de_model_channels: [8, 8, 4] } };
+  writeFileSync(configPath, JSON.stringify(config));
+  const run = join(dir, 'run');
+  assert.equal(cli(['train', '--config', configPath, '--run-dir', run, '--images', '16']).status, 0);
+  // rewrite it as an older version wrote it: no boundaries in its config (the silent default), no checksum
+  const [checkpoint] = listCheckpoints(run);
+  const { tensors, metadata } = readSafetensors(checkpoint);
+  const state = JSON.parse(metadata.state) as { config: { model: Record<string, unknown> } };
+  state.config.model.stageBoundaries = null;
+  writeSafetensors(checkpoint, tensors, { format: metadata.format, state: JSON.stringify(state) });
+  const r = cli(['train', '--run-dir', run, '--resume', '--images', '24']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /stages at sigma 2\.5103, 7\.6577/);
+  assert.doesNotMatch(r.stderr, /changed on resume/);
+});

@@ -3,7 +3,7 @@ import { mergeConfig, setPath } from '../../config/schema.js';
 import { TRAIN_PRESETS, presetConfig, resolveTrainConfig } from '../../train/config.js';
 import { Trainer, type TrainingState } from '../../train/trainer.js';
 import { listCheckpoints, readCheckpointState } from '../../train/checkpoint.js';
-import { describeChange } from '../../train/resume-config.js';
+import { describeChange, savedConfig } from '../../train/resume-config.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { ProgressBar, formatCount, formatDuration } from '../progress.js';
 import { useDevice } from '../../tensor/device.js';
@@ -108,7 +108,7 @@ function baseConfig(values: ConfigFlags, resume: boolean | string): Record<strin
     const where = typeof resume === 'string' ? resume : values['run-dir'];
     if (where === undefined) throw new Error('--resume needs --run-dir DIR (the run to continue), or --preset/--config naming it');
     if (!existsSync(where)) throw new Error(`cannot resume: ${where} does not exist (leave out --resume to start a new run there)`);
-    if (typeof resume === 'string' || listCheckpoints(where).length > 0) return readCheckpointState<TrainingState>(where).state.config as unknown as Record<string, unknown>;
+    if (typeof resume === 'string' || listCheckpoints(where).length > 0) return savedConfig(readCheckpointState<TrainingState>(where).state) as unknown as Record<string, unknown>;
   }
   throw new Error(
     `train needs --preset NAME or --config FILE (presets: ${Object.keys(TRAIN_PRESETS).join(', ')}); ` +
