@@ -100,7 +100,7 @@ test('a run killed at any moment resumes to the same weights as one that was not
   assert.deepEqual(logged(killedDir), logged(join(dir, 'straight')));
   // starting afresh over a run's checkpoints is refused rather than overwriting them
   const again = cli(['train', '--config', configPath, '--run-dir', killedDir]);
-  assert.notEqual(again.status, 0);
+  assert.equal(again.status, 1);
   assert.match(again.stderr, /already holds checkpoints of a run: continue it with --resume/);
 });
 
@@ -128,7 +128,7 @@ test('bad input fails with a message that names the problem, and loses nothing',
   const dir = tempDir();
   const bad = (args: string[], pattern: RegExp) => {
     const r = cli(args);
-    assert.notEqual(r.status, 0);
+    assert.equal(r.status, 1);
     assert.match(r.stderr, pattern);
   };
   bad(['train', '--preset', 'nope'], /unknown preset "nope"; presets: quickstart/);
