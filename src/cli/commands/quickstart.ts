@@ -3,7 +3,8 @@
  * shapes data with its optimal denoiser (Algorithm 1), trains a small multistage model with those stage
  * boundaries, samples a grid, and writes a short report.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/output-file.js';
 import { makeOutputDir } from '../../util/output-dir.js';
 import { join } from 'node:path';
 import { presetConfig } from '../../train/config.js';
@@ -83,6 +84,6 @@ export async function quickstartCommand(argv: string[]): Promise<void> {
     `- total time: ${formatDuration(seconds)}`,
     '',
   ].join('\n');
-  writeFileSync(join(runDir, 'report.md'), report);
+  writeFileAtomic(join(runDir, 'report.md'), report);
   console.log(`\n${report}\nreport: ${join(runDir, 'report.md')}`);
 }
