@@ -74,23 +74,44 @@ export function validateObject(path: string, value: unknown, fields: ObjectSpec)
   return out;
 }
 
+/** Keys that would reach an object's prototype instead of a setting: never a config field. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function checkKey(key: string, where: string): void {
+  if (FORBIDDEN_KEYS.has(key)) throw new Error(`${where}: "${key}" is not a setting name (it would reach JavaScript's object prototype)`);
+}
+
+/** checkKey on every key of a parsed JSON value, at any depth. */
+function checkKeysDeep(value: unknown, where: string): void {
+  if (typeof value !== 'object' || value === null) return;
+  for (const [k, v] of Object.entries(value)) {
+    checkKey(k, where);
+    checkKeysDeep(v, where);
+  }
+}
+
 /** Deep merge of plain objects (arrays and scalars replace). */
 export function mergeConfig(base: unknown, over: unknown): unknown {
   if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof over !== 'object' || over === null || Array.isArray(over)) return over === undefined ? base : over;
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) out[k] = mergeConfig(out[k], v);
+  for (const [k, v] of Object.entries(over)) {
+    checkKey(k, 'config');
+    out[k] = mergeConfig(out[k], v);
+  }
   return out;
 }
 
 /** Sets a dotted path (from a --set a.b=value flag) in a plain object; the value is parsed as JSON when it can be. */
 export function setPath(target: Record<string, unknown>, dotted: string, raw: string): void {
   const keys = dotted.split('.');
+  for (const k of keys) checkKey(k, `--set ${dotted}`);
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch {
     value = raw;
   }
+  checkKeysDeep(value, `--set ${dotted}`);
   let node = target;
   for (const k of keys.slice(0, -1)) {
     if (typeof node[k] !== 'object' || node[k] === null) node[k] = {};

@@ -8,5 +8,6 @@ export { DataLoader, type LoaderOptions, type LoaderPosition, type LoaderBatch }
 export { imagesToTensor } from './images-to-tensor.js';
 export { flipHorizontally } from './flip.js';
 export { resizeBilinear } from './resize.js';
+export { writePngGrid, encodePng } from './png.js';
 export { type NpyArray, type NpyDtype, NpzWriter, decodeNpy, decodeNpz, encodeNpy, readNpz, writeNpz } from './npz.js';
 export { type Uint8Images, toUint8Images, uint8ImageGrid } from './grid.js';

@@ -7,8 +7,12 @@
  */
 import type { Tensor } from '../tensor/index.js';
 
-/** D(x; sigma) for x: [B, C, H, W] and sigma: [B] (EDM sigma); returns a tensor shaped like x. */
-export type Denoiser = (x: Tensor, sigma: Tensor) => Tensor;
+/**
+ * D(x; sigma) for x: [B, C, H, W] and sigma: [B] (EDM sigma); returns a tensor shaped like x. A
+ * class-conditional network also takes one-hot class labels [B, classes]; without them (or null) it denoises
+ * unconditionally, as it learned to from the labels that label dropout zeroed.
+ */
+export type Denoiser = (x: Tensor, sigma: Tensor, classLabels?: Tensor | null) => Tensor;
 
 /**
  * A network told about the noise level through a label of its formulation's choosing: EDM's c_noise =

@@ -17,5 +17,6 @@ export type { DPMSolverPlusPlusOptions } from './samplers/dpm-solver-pp.js';
 export type { DDIMOptions } from './samplers/ddim.js';
 export { SAMPLER_NAMES, type SamplerName, type SamplerSpec, defaultSteps, onSchedule, runSampler, samplerSpec } from './samplers/index.js';
 export { type SampleOptions, type SampleResult, sample } from './sample.js';
+export { guidedDenoiser, oneHot } from './guidance.js';
 export { type NoiseSource, PerImageGenerators } from './noise-source.js';
 export { type NoiseDistribution, drawSigmas, logNormalSigma, uniformStep, uniformTime } from './noise-distribution.js';

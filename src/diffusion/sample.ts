@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor/index.js';
 import type { StagePartition } from '../models/stage-partition.js';
 import type { Denoiser } from './denoiser.js';
 import { Evaluator } from './samplers/evaluator.js';
+import { guidedDenoiser, oneHot } from './guidance.js';
 import { type NoiseSource, PerImageGenerators } from './noise-source.js';
 import { type SamplerName, type SamplerSpec, defaultSteps, runSampler, samplerSpec } from './samplers/index.js';
 
@@ -31,6 +32,12 @@ export interface SampleOptions {
   steps?: number;
   /** The model's stages, for counting evaluations per stage (default: one stage). */
   partition?: StagePartition;
+  /** A class-conditional model: the class of each image (batch entries) or one class for all. */
+  classes?: ArrayLike<number>;
+  /** The model's number of classes (model.network.label_dim); required with `classes`. */
+  numClasses?: number;
+  /** Classifier-free guidance weight w: D_uncond + w (D_cond - D_uncond); default 1 (plain conditional). */
+  guidance?: number;
 }
 
 export interface SampleResult {
@@ -48,12 +55,27 @@ export function sample(options: SampleOptions): SampleResult {
   if (options.seeds && options.seeds.length !== batch) throw new Error(`${options.seeds.length} seeds for a batch of ${batch}`);
   if (options.shape.length !== 3 || options.shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`shape must be [C, H, W] of positive integers, got [${options.shape.join(', ')}]`);
   const generator: NoiseSource = options.seeds ? new PerImageGenerators(options.seeds) : new T.Generator(options.seed ?? 0);
-  const ev = new Evaluator(options.model, options.partition);
+  let ev!: Evaluator;
   const images = T.noGrad(() =>
     T.tidy(() => {
+      // Inside the scope, so that the one-hot labels are freed with the sampler's intermediates.
+      ev = new Evaluator(conditioned(options, batch!), options.partition);
       const latents = generator.normal([batch!, ...options.shape]);
       return runSampler(spec, steps, ev, latents, generator);
     }),
   );
   return { images, evaluations: ev.evaluations, evaluationsPerStage: [...ev.evaluationsPerStage] };
+}
+
+function conditioned(options: SampleOptions, batch: number): Denoiser {
+  const { classes, numClasses, guidance } = options;
+  if (classes === undefined) {
+    if (guidance !== undefined) throw new Error('guidance needs classes (the class of each image) to guide towards');
+    return options.model;
+  }
+  if (numClasses === undefined) throw new Error('classes need numClasses, the number of classes of the model (model.network.label_dim)');
+  if (classes.length !== 1 && classes.length !== batch) throw new Error(`classes has ${classes.length} entries for a batch of ${batch} (give one per image, or one for all)`);
+  const perImage = Array.from({ length: batch }, (_, i) => classes[classes.length === 1 ? 0 : i]);
+  const labels = oneHot(perImage, numClasses);
+  return guidedDenoiser(options.model, labels, guidance ?? 1);
 }

@@ -35,6 +35,11 @@ export interface GenerateOptions {
   first?: number;
   /** Image i comes from seed `seed + i` (default 0). */
   seed?: number;
+  /** A class-conditional model: every image of this class (as EDM's generate.py --class), of numClasses. */
+  classLabel?: number;
+  numClasses?: number;
+  /** Classifier-free guidance weight (default 1: plain conditional); see sample(). */
+  guidance?: number;
   /** Receives every batch in order; awaited before the next one is drawn. */
   sink: (batch: GeneratedBatch) => void | Promise<void>;
 }
@@ -65,6 +70,7 @@ export async function generateImages(options: GenerateOptions): Promise<Generate
       sampler: options.sampler,
       steps: options.steps,
       partition: options.partition,
+      ...(options.classLabel === undefined ? {} : { classes: [options.classLabel], numClasses: options.numClasses, guidance: options.guidance }),
     });
     let images: Uint8Images;
     try {

@@ -2,7 +2,7 @@ import { ModuleList } from '../nn/containers.js';
 import type { InitSource } from '../nn/init.js';
 import { tidy } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { StagePartition } from './stage-partition.js';
+import { PAPER_CIFAR10_BOUNDARIES, StagePartition } from './stage-partition.js';
 import { type RouteRecord, routeByStage } from './stage-routing.js';
 import { UNetDecoder } from './unet-decoder.js';
 import { type UNetOptions, positiveInteger, resolveUNetOptions } from './unet-options.js';
@@ -30,7 +30,7 @@ export class MultistageUNet extends UNetTrunk {
   lastRoute: RouteRecord | null = null;
 
   constructor(options: MultistageUNetOptions, source: InitSource) {
-    const { enModelChannels = 128, deModelChannels = [192, 128, 16], partition = new StagePartition([2.5103, 7.6577]), ...rest } = options;
+    const { enModelChannels = 128, deModelChannels = [192, 128, 16], partition = new StagePartition([...PAPER_CIFAR10_BOUNDARIES.sigma]), ...rest } = options;
     const o = resolveUNetOptions(rest);
     super(o, enModelChannels, source);
     if (deModelChannels.length !== partition.numStages) {

@@ -2,6 +2,7 @@
  * The paper's EDM networks for CIFAR-10 (32x32), as EDM's train.py builds them for `--arch=ddpmpp`
  * (augment_dim 9, dropout 0.13) and the paper's fork for the multistage network.
  */
+import { PAPER_CIFAR10_BOUNDARIES } from './stage-partition.js';
 import type { NetworkConfig } from './factory.js';
 
 const DDPMPP_CIFAR10 = {
@@ -24,6 +25,6 @@ export const NETWORK_PRESETS: Readonly<Record<string, NetworkConfig>> = {
   /** Shared 128-wide encoder, decoders 192 / 128 / 16 wide for stages 0 / 1 / 2; 128.8M parameters. */
   'edm-multistage-cifar10': {
     network: { ...DDPMPP_CIFAR10, model_type: 'MultistageUNet', en_model_channels: 128, de_model_channels: [192, 128, 16] },
-    stage_sigma_boundaries: [2.5103, 7.6577],
+    stage_sigma_boundaries: [...PAPER_CIFAR10_BOUNDARIES.sigma],
   },
 };

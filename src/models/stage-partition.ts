@@ -5,6 +5,12 @@
  * convert to sigma before asking (diffusion/ owns those conversions); the partition is saved with a model
  * so sampling routes exactly as training did.
  */
+/**
+ * The paper's three CIFAR-10 stages (found by its Algorithm 1 on CIFAR-10): EDM sigma 2.5103 / 7.6577 and
+ * VP time t 0.4420 / 0.6308. Other data and resolutions have other boundaries (`stagediff cluster`).
+ */
+export const PAPER_CIFAR10_BOUNDARIES = { sigma: [2.5103, 7.6577], vpT: [0.442, 0.6308] } as const;
+
 export class StagePartition {
   readonly boundaries: readonly number[];
 

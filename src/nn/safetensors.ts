@@ -5,7 +5,7 @@
  * tensors' little-endian bytes, offsets relative to the end of the header. A reader must not trust the
  * header: every offset is checked against the shape, the data section and its neighbours.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { type DType, type HostArray, allocHost, bytesPerElement } from '../tensor/dtype.js';
 import { formatShape, numel } from '../tensor/shape.js';
@@ -104,6 +104,38 @@ export function readSafetensors(path: string): SafetensorsContents {
     throw new Error(`${path}: cannot read (${(e as Error).message})`);
   }
   return parseSafetensors(bytes, path);
+}
+
+/** Bytes before the data section: the 8-byte length field and the header it gives (of a parsed file). */
+export function dataSectionOffset(bytes: Uint8Array): number {
+  return 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+}
+
+/** The `__metadata__` of a file, reading only its header (a checkpoint's config without its tensors). */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
+  try {
+    const length = new Uint8Array(8);
+    if (readSync(fd, length, 0, 8, 0) !== 8) throw new Error(`${path}: truncated: less than the 8-byte header length`);
+    const n = new DataView(length.buffer).getBigUint64(0, true);
+    if (n > BigInt(MAX_HEADER_BYTES)) throw new Error(`${path}: corrupt: header length ${n} exceeds ${MAX_HEADER_BYTES} bytes`);
+    const header = new Uint8Array(Number(n));
+    if (readSync(fd, header, 0, header.length, 8) !== header.length) throw new Error(`${path}: truncated header`);
+    let parsed: { __metadata__?: Record<string, string> };
+    try {
+      parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header)) as typeof parsed;
+    } catch (e) {
+      throw new Error(`${path}: corrupt header: not valid UTF-8 JSON (${(e as Error).message})`);
+    }
+    return parsed.__metadata__ ?? {};
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function serializeSafetensors(tensors: Iterable<readonly [string, HostTensor]>, metadata: Record<string, string> = {}): Uint8Array {

@@ -5,6 +5,7 @@
 import { type ObjectSpec, documentSchema, mergeConfig, validateObject } from '../config/schema.js';
 import { STAGE_SAMPLING_KINDS } from './stage-sampling.js';
 import type { Precision } from '../tensor/device.js';
+import { PAPER_CIFAR10_BOUNDARIES } from '../models/stage-partition.js';
 
 export interface TrainConfig {
   seed: number;
@@ -58,7 +59,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
     fields: {
       kind: { type: 'string', enum: ['unified', 'multistage', 'separate'], default: 'multistage', doc: '`unified`: one U-Net for all noise levels (SongUNet); `multistage`: shared encoder, one decoder per stage (MultistageUNet); `separate`: one independent U-Net per stage.' },
       network: { type: 'json', default: {}, doc: 'Constructor arguments with the official names (img_resolution, channel_mult, num_blocks, model_channels / en_model_channels, de_model_channels, ...; see docs/models.md). `img_resolution` and `img_channels` default to the data.' },
-      stageBoundaries: { type: 'numbers', nullable: true, default: null, doc: 'Stage boundaries, increasing, in `stageUnits` (the paper: sigma [2.5103, 7.6577], VP t [0.4420, 0.6308]).' },
+      stageBoundaries: { type: 'numbers', nullable: true, default: null, doc: 'Stage boundaries, increasing, in `stageUnits` (the paper\'s CIFAR-10 values: sigma [2.5103, 7.6577], VP t [0.4420, 0.6308]). A multistage or separate model needs these or stagesFrom.' },
       stageUnits: { type: 'string', enum: ['sigma', 'vp-t', 'step'], default: 'sigma', doc: 'Units of stageBoundaries: EDM sigma, VP time t (beta 0.1..20), or a step of the 1000-step discrete DDPM schedule.' },
       stagesFrom: { type: 'string', nullable: true, default: null, doc: 'A partition.json written by `stagediff cluster`; overrides stageBoundaries.' },
     },
@@ -138,7 +139,15 @@ export function resolveTrainConfig(raw: unknown): TrainConfig {
   const t = c.training;
   if (t.microBatch !== null && t.batchSize % t.microBatch !== 0) throw new Error(`training.microBatch (${t.microBatch}) must divide training.batchSize (${t.batchSize})`);
   if (c.data.source !== 'shapes' && !c.data.path) throw new Error(`data.path is required for data.source "${c.data.source}"`);
+  if (c.data.source === 'shapes' && c.data.path) throw new Error(`data.path (${c.data.path}) is set but data.source is "shapes", the built-in data that reads no files: set data.source to cifar10, mnist or folder (--set data.source=cifar10), or leave out data.path`);
   if (c.model.kind === 'unified' && (c.model.stageBoundaries || c.model.stagesFrom)) throw new Error('model.stageBoundaries / stagesFrom apply to multistage and separate models, not unified');
+  // No default: the paper's values belong to CIFAR-10 and its units, not to every data set.
+  if (c.model.kind !== 'unified' && !c.model.stageBoundaries && !c.model.stagesFrom) {
+    throw new Error(
+      `a ${c.model.kind} model needs its stage boundaries: model.stagesFrom (a partition.json from \`stagediff cluster --out FILE\`, or --stages-from FILE) ` +
+        `or model.stageBoundaries in model.stageUnits (the paper's CIFAR-10 values: sigma ${PAPER_CIFAR10_BOUNDARIES.sigma.join(', ')}; VP t ${PAPER_CIFAR10_BOUNDARIES.vpT.join(', ')})`,
+    );
+  }
   if (c.formulation.betaMax <= c.formulation.betaMin) throw new Error(`formulation.betaMax (${c.formulation.betaMax}) must exceed betaMin (${c.formulation.betaMin})`);
   return c;
 }
@@ -157,7 +166,7 @@ export const TRAIN_PRESETS: Readonly<Record<string, { doc: string; config: Recor
       model: {
         kind: 'multistage',
         network: { augment_dim: 0, dropout: 0, channel_mult: [1, 1, 1], num_blocks: 1, attn_resolutions: [], en_model_channels: 16, de_model_channels: [16, 16, 8] },
-        stageBoundaries: [2.5103, 7.6577],
+        stageBoundaries: [...PAPER_CIFAR10_BOUNDARIES.sigma],
       },
       // Noise levels centred higher than EDM's (ln sigma ~ N(-0.4, 1.2) rather than N(-1.2, 1.2)): on 16x16
       // shapes the outline and the colour are decided at sigma ~ 0.5-3, which a short run must learn first.
@@ -186,7 +195,7 @@ export const TRAIN_PRESETS: Readonly<Record<string, { doc: string; config: Recor
     config: {
       runDir: 'runs/cifar10-edm-multistage',
       data: { source: 'cifar10', path: 'data/cifar10' },
-      model: { kind: 'multistage', network: { ...DDPMPP, en_model_channels: 128, de_model_channels: [192, 128, 16] }, stageBoundaries: [2.5103, 7.6577] },
+      model: { kind: 'multistage', network: { ...DDPMPP, en_model_channels: 128, de_model_channels: [192, 128, 16] }, stageBoundaries: [...PAPER_CIFAR10_BOUNDARIES.sigma] },
       training: EDM_TRAINING,
     },
   },
@@ -199,7 +208,7 @@ export const TRAIN_PRESETS: Readonly<Record<string, { doc: string; config: Recor
     config: {
       runDir: 'runs/cifar10-vp-multistage',
       data: { source: 'cifar10', path: 'data/cifar10' },
-      model: { kind: 'multistage', network: { ...NCSNPP_DEEP, en_model_channels: 128, de_model_channels: [192, 128, 16] }, stageBoundaries: [0.442, 0.6308], stageUnits: 'vp-t' },
+      model: { kind: 'multistage', network: { ...NCSNPP_DEEP, en_model_channels: 128, de_model_channels: [192, 128, 16] }, stageBoundaries: [...PAPER_CIFAR10_BOUNDARIES.vpT], stageUnits: 'vp-t' },
       formulation: { kind: 'vp' },
       training: VP_TRAINING,
     },

@@ -3,7 +3,7 @@
  * unit that the trainer optimises, checkpoints save and samplers draw from. Built from the `model` and
  * `formulation` sections of a training config.
  */
-import type { Generator, Tensor } from '../tensor/index.js';
+import { type Generator, type Tensor, zeros } from '../tensor/index.js';
 import type { Module } from '../nn/module.js';
 import { EDMPrecond } from '../models/edm-precond.js';
 import { unetFromConfig, type NoiseLabelNetwork } from '../models/factory.js';
@@ -47,6 +47,11 @@ export class DiffusionModel {
     return this.spec.imageShape;
   }
 
+  /** Number of classes of a class-conditional network (model.network.label_dim); 0 = unconditional. */
+  get labelDim(): number {
+    return this.unet.labelDim;
+  }
+
   /** The training distribution of noise levels (for stage sampling). */
   noiseDistribution(): NoiseDistribution {
     return (this.edm ?? this.vp!).trainingDistribution();
@@ -57,24 +62,29 @@ export class DiffusionModel {
     return this.vp?.schedule ?? null;
   }
 
-  /** D(x; sigma) for the samplers; `generator` drives dropout when the network is in training mode. */
+  /**
+   * D(x; sigma, class labels) for the samplers; `generator` drives dropout when the network is in training
+   * mode. Class labels are one-hot [B, labelDim]; none means unconditional (all-zero labels).
+   */
   denoiser(generator?: Generator): Denoiser {
     if (this.edm) {
       const precond = this.net as EDMPrecond;
-      return (x, sigma) => precond.forward(x, sigma, { generator });
+      return (x, sigma, classLabels) => precond.forward(x, sigma, { generator, classLabels });
     }
-    return this.vp!.denoiser(this.epsilonNetwork(generator));
+    return (x, sigma, classLabels) => this.vp!.denoiser(this.epsilonNetwork(generator, classLabels))(x, sigma);
   }
 
   /** Per-sample training loss [B] of clean images x0 at noise levels sigma with standard normal noise. */
-  loss(x0: Tensor, sigma: Float64Array, noise: Tensor, generator: Generator): Tensor {
-    if (this.edm) return this.edm.loss(this.denoiser(generator), x0, sigma, noise);
-    return this.vp!.loss(this.epsilonNetwork(generator), x0, sigma, noise);
+  loss(x0: Tensor, sigma: Float64Array, noise: Tensor, generator: Generator, classLabels?: Tensor): Tensor {
+    if (this.edm) return this.edm.loss((x, s) => this.denoiser(generator)(x, s, classLabels), x0, sigma, noise);
+    return this.vp!.loss(this.epsilonNetwork(generator, classLabels), x0, sigma, noise);
   }
 
   /** The VP network sees its schedule's label (999 t); a multistage one also routes by each sample's sigma. */
-  private epsilonNetwork(generator?: Generator): NoiseConditionedNetwork {
-    return (x, labels, sigma) => this.unet.forward(x, labels, { sigma: sigma.toFloat32Array(), generator });
+  private epsilonNetwork(generator?: Generator, classLabels?: Tensor | null): NoiseConditionedNetwork {
+    const dim = this.unet.labelDim;
+    return (x, labels, sigma) =>
+      this.unet.forward(x, labels, { sigma: sigma.toFloat32Array(), generator, classLabels: dim === 0 ? null : (classLabels ?? zeros([1, dim], 'float32', x.backend)) });
   }
 }
 
@@ -86,7 +96,8 @@ function vpSchedule(f: TrainConfig['formulation']): LinearVPSchedule {
 export function partitionFromConfig(model: TrainConfig['model'], formulation: TrainConfig['formulation'], partitionFile?: unknown): StagePartition {
   if (model.kind === 'unified') return StagePartition.single();
   if (partitionFile !== undefined) return StagePartition.fromJSON(partitionFile);
-  const b = model.stageBoundaries ?? [2.5103, 7.6577];
+  const b = model.stageBoundaries;
+  if (!b) throw new Error(`a ${model.kind} model needs model.stageBoundaries or model.stagesFrom`);
   switch (model.stageUnits) {
     case 'sigma':
       return new StagePartition(b);

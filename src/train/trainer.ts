@@ -4,7 +4,7 @@
  * trainer's and the data loader's) whose positions are checkpointed, so a resumed run computes exactly
  * what an uninterrupted one would (bit for bit on the CPU backend).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as T from '../tensor/index.js';
 import { Generator, type GeneratorState } from '../tensor/index.js';
@@ -18,12 +18,16 @@ import { imagesToTensor } from '../data/images-to-tensor.js';
 import { openDataset } from '../data/open-dataset.js';
 import { writePngGrid } from '../data/png.js';
 import { sample } from '../diffusion/sample.js';
+import { oneHot } from '../diffusion/guidance.js';
 import { type TrainConfig, resolveTrainConfig } from './config.js';
 import { DiffusionModel, buildDiffusionModel, partitionFromConfig } from './diffusion-model.js';
 import { StageSampler } from './stage-sampling.js';
 import { emaDecay, emaUpdate } from './ema.js';
 import { learningRate } from './lr-schedule.js';
-import { listCheckpoints, readCheckpoint, removeStaleTemporaries, withPrefix, writeCheckpoint } from './checkpoint.js';
+import { listCheckpoints, readCheckpoint, removeStaleTemporaries, setAsideNewerCheckpoints, withPrefix, writeCheckpoint } from './checkpoint.js';
+import { type ConfigChange, checkResumeChanges, savedConfig } from './resume-config.js';
+import { acquireRunLock } from './run-lock.js';
+import { makeOutputDir } from '../util/output-dir.js';
 import { prepareGradients } from './gradients.js';
 import { JsonlLog } from './jsonl-log.js';
 
@@ -61,6 +65,8 @@ export interface TrainEvents {
   onStep?(progress: { images: number; totalImages: number; loss: number; imagesPerSecond: number }): void;
   onCheckpoint?(path: string): void;
   onGrid?(path: string): void;
+  /** Something the user should know that is not an error (a stale lock replaced, checkpoints set aside). */
+  onNotice?(message: string): void;
 }
 
 export interface TrainOptions {
@@ -107,6 +113,10 @@ export class Trainer {
     private readonly stageSampler: StageSampler,
     private state: { step: number; imagesSeen: number; elapsedSeconds: number },
     private readonly resumedFrom: string | null,
+    /** Settings this run changed from the checkpoint it resumed (learning rate, clipping, outputs...). */
+    readonly resumeChanges: readonly ConfigChange[] = [],
+    /** False when the resumed checkpoint predates checksums and was loaded unverified. */
+    readonly resumeVerified = true,
   ) {}
 
   /** Builds everything from a config (validated here), resuming from a checkpoint when asked. */
@@ -116,17 +126,14 @@ export class Trainer {
     if (!options.resume && listCheckpoints(config.runDir).length > 0) {
       throw new Error(`${config.runDir} already holds checkpoints of a run: continue it with --resume, or choose another run folder (--run-dir)`);
     }
+    let resumeChanges: ConfigChange[] = [];
     if (options.resume) {
       const where = typeof options.resume === 'string' ? options.resume : config.runDir;
+      if (!existsSync(where)) throw new Error(`cannot resume: ${where} does not exist (leave out --resume to start a new run there)`);
       if (typeof options.resume === 'string' || listCheckpoints(where).length > 0) {
         resumeFrom = readCheckpoint<TrainingState>(where);
-        // What decides the weights and the data order must match; run length, outputs and device may change.
-        const saved = resumeFrom.state.config;
-        const differences = configDifferences({ seed: saved.seed, data: saved.data, model: saved.model, formulation: saved.formulation, batchSize: saved.training.batchSize }, { seed: config.seed, data: config.data, model: config.model, formulation: config.formulation, batchSize: config.training.batchSize });
-        if (differences.length > 0) {
-          throw new Error(`${resumeFrom.path} was written by another setup; resume with its config or start a new run folder:\n  ${differences.join('\n  ')}`);
-        }
-        config = resolveTrainConfig({ ...saved, training: { ...saved.training, totalImages: config.training.totalImages }, output: config.output, runDir: config.runDir, device: config.device, precision: config.precision });
+        // Older checkpoints lack fields added since: their defaults are what those runs used.
+        resumeChanges = checkResumeChanges(resolveTrainConfig(savedConfig(resumeFrom.state)), config, resumeFrom.path);
       }
     }
     const dataset = await openDataset({ ...config.data, seed: 0 });
@@ -162,10 +169,11 @@ export class Trainer {
       trainerGenerator = Generator.fromState(s.generator);
       loaderPosition = s.loader;
     }
+    checkLabels(dataset, model.labelDim);
     if (dataset.length < config.training.batchSize) throw new Error(`${dataset.name} has ${dataset.length} images, fewer than training.batchSize (${config.training.batchSize})`);
     // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
     const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, dropLast: true, position: loaderPosition });
-    return new Trainer(config, dataset, model, ema, optimizer, trainerGenerator, loader, stageSampler, state, resumeFrom?.path ?? null);
+    return new Trainer(config, dataset, model, ema, optimizer, trainerGenerator, loader, stageSampler, state, resumeFrom?.path ?? null, resumeChanges, resumeFrom?.verified ?? true);
   }
 
   get resumed(): string | null {
@@ -176,11 +184,28 @@ export class Trainer {
     return this.state.imagesSeen;
   }
 
+  /** Trains in the run folder, holding its lock: a second process training into it is refused. */
   async run(options: TrainOptions = {}): Promise<TrainResult> {
+    const { runDir } = this.config;
+    makeOutputDir(runDir, 'runDir');
+    const lock = acquireRunLock(runDir);
+    try {
+      const notice = options.events?.onNotice;
+      if (lock.replacedStale !== null) notice?.(`${runDir}: replaced the lock of process ${lock.replacedStale}, which is no longer running`);
+      if (this.resumedFrom) {
+        const aside = setAsideNewerCheckpoints(runDir, this.state.imagesSeen);
+        if (aside) notice?.(`${runDir} held checkpoints newer than ${this.resumedFrom}: moved them and a copy of log.jsonl to ${aside}`);
+      }
+      return await this.train(options);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async train(options: TrainOptions): Promise<TrainResult> {
     const { config, model } = this;
     const t = config.training;
     const out = config.output;
-    mkdirSync(config.runDir, { recursive: true });
     removeStaleTemporaries(config.runDir);
     // Lines past the resumed checkpoint came from the interrupted run and are about to be redone.
     const log = new JsonlLog(join(config.runDir, 'log.jsonl'), this.state.imagesSeen);
@@ -220,7 +245,8 @@ export class Trainer {
         T.tidy(() => {
           const x0 = imagesToTensor(images, [micro, batch.shape[1], batch.shape[2], batch.shape[3]]);
           const eps = this.generator.normal(x0.shape);
-          const perSample = model.loss(x0, noise.sigma, eps, this.generator);
+          const classLabels = model.labelDim > 0 ? oneHot(batch.labels!.subarray(start, start + micro), model.labelDim) : undefined;
+          const perSample = model.loss(x0, noise.sigma, eps, this.generator, classLabels);
           const values = perSample.toFloat32Array();
           values.forEach((v, i) => {
             const s = model.partition.stageOf(noise.sigma[i]);
@@ -305,11 +331,13 @@ export class Trainer {
     };
   }
 
-  /** A grid of EMA samples (EDM Heun), the same noise every time. */
+  /** A grid of EMA samples (EDM Heun), the same noise every time; a class-conditional model's cycles through its classes. */
   writeGrid(): string {
     const g = this.config.output.grid;
     const path = join(this.config.runDir, `grid-${String(this.state.imagesSeen).padStart(12, '0')}.png`);
-    const result = sample({ model: this.ema.denoiser(), shape: this.model.imageShape, batch: g.count, seed: g.seed, steps: g.steps, sampler: 'heun', partition: this.model.partition });
+    const k = this.ema.labelDim;
+    const classes = k > 0 ? { classes: Array.from({ length: g.count }, (_, i) => i % k), numClasses: k } : {};
+    const result = sample({ model: this.ema.denoiser(), shape: this.model.imageShape, batch: g.count, seed: g.seed, steps: g.steps, sampler: 'heun', partition: this.model.partition, ...classes });
     writePngGrid(path, result.images);
     result.images.dispose();
     return path;
@@ -334,14 +362,12 @@ export class Trainer {
   }
 }
 
-/** Dotted paths where two JSON values differ, with both values. */
-function configDifferences(saved: unknown, current: unknown, path = ''): string[] {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (isObject(saved) && isObject(current)) {
-    const keys = new Set([...Object.keys(saved), ...Object.keys(current)]);
-    return [...keys].flatMap((k) => configDifferences(saved[k], current[k], path ? `${path}.${k}` : k));
-  }
-  return JSON.stringify(saved) === JSON.stringify(current) ? [] : [`${path}: checkpoint ${JSON.stringify(saved)}, now ${JSON.stringify(current)}`];
+/** A class-conditional network needs a labelled dataset whose classes it can represent. */
+function checkLabels(dataset: Dataset, labelDim: number): void {
+  if (labelDim === 0) return;
+  if (!dataset.getLabels) throw new Error(`model.network.label_dim is ${labelDim} (class-conditional) but ${dataset.name} has no labels: use a labelled source (shapes, cifar10, mnist with its labels file) or set label_dim to 0`);
+  const classes = dataset.classNames?.length;
+  if (classes !== undefined && classes > labelDim) throw new Error(`model.network.label_dim is ${labelDim} but ${dataset.name} has ${classes} classes: set label_dim to ${classes}`);
 }
 
 function emaScheduleOf(config: TrainConfig) {

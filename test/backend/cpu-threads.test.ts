@@ -146,15 +146,15 @@ test("a worker's failing chunk is rethrown on the calling thread, and the pool k
 });
 
 /** Runs a script in a fresh node process that imports the backend as `cpu`, with the given environment. */
-function runChild(script: string, env: Record<string, string>): { status: number | null; stdout: string; stderr: string; seconds: number } {
+/** Runs a script in a child process; one that does not exit by itself is killed and has status null. */
+function runChild(script: string, env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
   const backend = new URL('../../src/backend/cpu/index.js', import.meta.url).href;
-  const started = performance.now();
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const cpu = await import(${JSON.stringify(backend)});\n${script}`], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
     timeout: 30_000,
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - started) / 1000 };
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 test('STAGEDIFF_CPU_THREADS sets the thread count; a process whose workers did work exits by itself', () => {
@@ -177,7 +177,6 @@ test('STAGEDIFF_CPU_THREADS sets the thread count; a process whose workers did w
   const stats = JSON.parse(two.stdout);
   assert.deepEqual([stats.threads, stats.workers], [2, 1]);
   assert.ok(stats.chunksRunByWorkers > 0, 'the worker never ran a chunk');
-  assert.ok(two.seconds < 15, `the child took ${two.seconds.toFixed(1)} s`);
 
   const single = runChild(`${matmul} matmul(); console.log(JSON.stringify(cpu.cpuPoolStats()));`, { STAGEDIFF_CPU_THREADS: '1' });
   assert.equal(single.status, 0, single.stderr);

@@ -15,13 +15,58 @@ T.setBackend(cpuBackend());
 
 const batch = 16;
 const seed = 4;
+const vp = new LinearVPSchedule();
+const ldm = DiscreteVPSchedule.scaledLinear();
+
+/**
+ * The noise schedules as the official dpm_solver.py's NoiseScheduleVP writes them, independent of the
+ * library's: 'linear' in closed form (marginal_log_mean_coeff and inverse_lambda), 'discrete' as piecewise
+ * linear interpolation of log alpha over t_n = n / N.
+ */
+interface ReferenceSchedule {
+  logAlpha(t: number): number;
+  inverseLambda(lambda: number): number;
+}
+
+/** log(1 + e^x) without overflow. */
+const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+
+function officialLinear(beta0: number, beta1: number): ReferenceSchedule {
+  return {
+    logAlpha: (t) => -0.25 * t * t * (beta1 - beta0) - 0.5 * t * beta0,
+    inverseLambda: (lambda) => {
+      const tmp = 2 * (beta1 - beta0) * softplus(-2 * lambda);
+      return tmp / (Math.sqrt(beta0 * beta0 + tmp) + beta0) / (beta1 - beta0);
+    },
+  };
+}
+
+/** Linear interpolation through (xs[i], ys[i]), xs increasing, extended linearly past both ends. */
+function interpolate(x: number, xs: number[], ys: number[]): number {
+  let i = 0;
+  while (i < xs.length - 2 && x > xs[i + 1]) i++;
+  return ys[i] + ((ys[i + 1] - ys[i]) * (x - xs[i])) / (xs[i + 1] - xs[i]);
+}
+
+/** LDM's CelebA-HQ betas: (linspace(sqrt(0.0015), sqrt(0.0195), 1000))^2. */
+function officialScaledLinear(): ReferenceSchedule {
+  const n = 1000;
+  const betas = Array.from({ length: n }, (_, i) => (Math.sqrt(0.0015) + ((Math.sqrt(0.0195) - Math.sqrt(0.0015)) * i) / (n - 1)) ** 2);
+  const times = Array.from({ length: n }, (_, i) => (i + 1) / n);
+  const logAlphas: number[] = [];
+  betas.reduce((sum, b) => (logAlphas.push(0.5 * (sum + Math.log(1 - b))), sum + Math.log(1 - b)), 0);
+  return {
+    logAlpha: (t) => interpolate(t, times, logAlphas),
+    inverseLambda: (lambda) => interpolate(-0.5 * softplus(-2 * lambda), [...logAlphas].reverse(), [...times].reverse()),
+  };
+}
 
 class VPReference {
-  constructor(readonly schedule: VPSchedule) {}
+  constructor(readonly schedule: ReferenceSchedule) {}
   alpha = (t: number) => Math.exp(this.schedule.logAlpha(t));
   std = (t: number) => Math.sqrt(1 - Math.exp(2 * this.schedule.logAlpha(t)));
   lambda = (t: number) => Math.log(this.alpha(t) / this.std(t));
-  inverseLambda = (lambda: number) => this.schedule.time(Math.exp(-lambda));
+  inverseLambda = (lambda: number) => this.schedule.inverseLambda(lambda);
 
   /** The data prediction x0(x_t, t) of the exact denoiser. */
   data(x: number[], t: number): number[] {
@@ -130,7 +175,7 @@ function ddim(ref: VPReference, x: number[], steps: number, eta: number, spacing
 }
 
 function compare(spec: SamplerSpec, steps: number, schedule: VPSchedule, reference: (ref: VPReference, xT: number[], noise: () => number[]) => number[]): number {
-  const ref = new VPReference(schedule);
+  const ref = new VPReference(schedule === vp ? officialLinear(0.1, 20) : officialScaledLinear());
   // One generator feeds the latents (x_T ~ N(0, I)) and then the fresh noise of each step, in that order.
   const generator = new T.Generator(seed);
   const xT = Array.from(generator.normal([batch, 1, 1, 1]).toFloat32Array());
@@ -146,8 +191,6 @@ function compare(spec: SamplerSpec, steps: number, schedule: VPSchedule, referen
   return worst;
 }
 
-const vp = new LinearVPSchedule();
-const ldm = DiscreteVPSchedule.scaledLinear();
 
 test('singlestep DPM-Solver matches the official algorithm (orders 1-3, every spacing, odd step counts)', () => {
   for (const [order, steps, spacing, schedule] of [

@@ -5,24 +5,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { type NetworkConfig, networkFromConfig } from '../../src/models/index.js';
 import { type HostTensor, readSafetensors } from '../../src/nn/index.js';
 import { relError } from '../helpers/gradcheck.js';
-import { fixtureDir } from './fixture-dir.js';
+import { fixtureDir, fixtureNames } from './fixture-dir.js';
 
 T.setBackend(cpuBackend());
 
 const FIXTURE_PREFIX = 'fixture.';
-const { dir, missing } = fixtureDir();
-const names = missing ? [] : readdirSync(dir).filter((f) => f.endsWith('.json') && existsSync(join(dir, f.replace(/\.json$/, '.safetensors')))).map((f) => f.replace(/\.json$/, '')).sort();
+const dir = fixtureDir();
+const names = fixtureNames(dir, '.json').filter((name) => existsSync(join(dir, `${name}.safetensors`)));
 
-test('fixtures are present', (t) => {
-  if (missing) return t.skip(missing);
-  assert.ok(names.length > 0, `no NAME.json + NAME.safetensors pair in ${dir}`);
+test('the fixtures of both official networks are present (test/fixtures/edm, or STAGEDIFF_FIXTURE_DIR)', () => {
+  assert.deepEqual(names, ['ddpmpp-tiny', 'multistage-tiny'], `fixture pairs NAME.json + NAME.safetensors in ${dir}`);
 });
 
 for (const name of names) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PAPER_CIFAR10_BOUNDARIES } from '../../src/models/stage-partition.js';
 import { TRAIN_PRESETS, configReference, presetConfig, resolveTrainConfig } from '../../src/train/config.js';
 
 test('docs/config.md is the reference generated from the schema (regenerate with scripts/gen-config-doc)', () => {
@@ -21,4 +22,15 @@ test('invalid configs are rejected with the field named', () => {
   assert.throws(() => resolveTrainConfig({ training: { batchSize: 10, microBatch: 4 } }), /microBatch \(4\) must divide training\.batchSize \(10\)/);
   assert.throws(() => resolveTrainConfig({ data: { source: 'cifar10' } }), /data\.path is required for data\.source "cifar10"/);
   assert.throws(() => resolveTrainConfig({ model: { stageBoundaries: [1, 'x'] } }), /model\.stageBoundaries\[1\] must be a number/);
+});
+
+test('a multistage model without boundaries is refused: the paper\'s CIFAR-10 values are no silent default', () => {
+  for (const kind of ['multistage', 'separate']) {
+    assert.throws(() => resolveTrainConfig({ model: { kind } }), new RegExp(`a ${kind} model needs its stage boundaries: model\\.stagesFrom .* or model\\.stageBoundaries`));
+  }
+  assert.throws(() => resolveTrainConfig({ model: { stageUnits: 'vp-t' }, formulation: { kind: 'vp' } }), /needs its stage boundaries/);
+  assert.equal(resolveTrainConfig({ model: { kind: 'unified' } }).model.stageBoundaries, null);
+  // the presets name the paper's values through one constant
+  assert.deepEqual(resolveTrainConfig(presetConfig('cifar10-edm-multistage')).model.stageBoundaries, [...PAPER_CIFAR10_BOUNDARIES.sigma]);
+  assert.deepEqual(resolveTrainConfig(presetConfig('cifar10-vp-multistage')).model.stageBoundaries, [...PAPER_CIFAR10_BOUNDARIES.vpT]);
 });

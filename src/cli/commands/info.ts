@@ -2,8 +2,15 @@ import { cpus } from 'node:os';
 import { cpuThreadCount } from '../../backend/cpu/index.js';
 import { probeCuda } from '../../backend/cuda/index.js';
 import { packageVersion } from '../version.js';
+import { parseFlags } from '../args.js';
 
-export function infoCommand(): void {
+const USAGE = `usage: stagediff info
+
+Prints the version, the CPU backend's thread count, and whether the CUDA backend can start (the GPU and
+the libraries it found, or what is missing). Takes no options.`;
+
+export function infoCommand(argv: string[]): void {
+  parseFlags(argv, {}, USAGE);
   const lines = [
     `stagediff ${packageVersion()}`,
     `node ${process.version} on ${process.platform}-${process.arch}`,

@@ -3,7 +3,9 @@
  * shapes data with its optimal denoiser (Algorithm 1), trains a small multistage model with those stage
  * boundaries, samples a grid, and writes a short report.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/output-file.js';
+import { makeOutputDir } from '../../util/output-dir.js';
 import { join } from 'node:path';
 import { presetConfig } from '../../train/config.js';
 import { integerFlag, parseFlags } from '../args.js';
@@ -50,7 +52,7 @@ export async function quickstartCommand(argv: string[]): Promise<void> {
   const bar = new ProgressBar('cluster');
   bar.line(`1/2 stage boundaries: Algorithm 1 on the shapes data (optimal denoiser of 1024 images, VP schedule), on ${device}`);
   const partitionPath = join(runDir, 'partition.json');
-  mkdirSync(runDir, { recursive: true });
+  makeOutputDir(runDir, '--run-dir');
   const clustering = await runClustering(
     { source: 'shapes', data: null, resolution: config.data.resolution, count: config.data.count, limit: 1024, method: 'algorithm1', stages: 3, seed: 0, out: partitionPath },
     bar,
@@ -82,6 +84,6 @@ export async function quickstartCommand(argv: string[]): Promise<void> {
     `- total time: ${formatDuration(seconds)}`,
     '',
   ].join('\n');
-  writeFileSync(join(runDir, 'report.md'), report);
+  writeFileAtomic(join(runDir, 'report.md'), report);
   console.log(`\n${report}\nreport: ${join(runDir, 'report.md')}`);
 }

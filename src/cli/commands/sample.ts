@@ -20,6 +20,10 @@ resumed and any subset redrawn exactly (bit for bit on the CPU).
   --batch B            images per network batch (default 64)
   --seed S             seed offset: image i comes from seed S + i (default 0)
 ${samplerFlagsUsage()}
+  --class C            a class-conditional model (model.network.label_dim > 0): draw class C (0-based);
+                       without it such a model samples unconditionally (all-zero labels)
+  --guidance W         classifier-free guidance weight with --class: D_uncond + W (D_cond - D_uncond);
+                       default 1 (plain conditional; W > 1 sharpens the class, one more evaluation per step)
   --out PATH           x.png: a PNG grid (at most 64 images; default samples.png)
                        x.npz: every image as uint8 NHWC arr_0 (numpy, EDM and pytorch-fid read it)
                        a folder (existing, ending in /, or a name without extension): one PNG per image,
@@ -40,6 +44,8 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       batch: { type: 'string', default: '64' },
       seed: { type: 'string', default: '0' },
       ...SAMPLER_FLAGS,
+      class: { type: 'string' },
+      guidance: { type: 'string' },
       out: { type: 'string', default: 'samples.png' },
       grid: { type: 'string' },
       device: { type: 'string', default: 'auto' },
@@ -55,11 +61,16 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   const batch = integerFlag('batch', v.batch, 1)!;
   const seed = integerFlag('seed', v.seed)!;
   const { sampler, steps } = samplerFromFlags(v);
+  const classLabel = integerFlag('class', v.class);
+  const guidance = v.guidance === undefined ? undefined : Number(v.guidance);
+  if (guidance !== undefined && (classLabel === undefined || !Number.isFinite(guidance))) throw new Error(`--guidance needs --class and a finite number, got "${v.guidance}"`);
   const plan = planImageOutput(v.out!, v.grid);
   checkImageOutput(plan, count);
   const device = await useDevice(v.device!, v.precision);
   const { model, path, state } = loadModelFromCheckpoint(v.checkpoint, v.weights);
   checkImageCapacity(plan, count, model.imageShape);
+  if (classLabel !== undefined && model.labelDim === 0) throw new Error(`--class: ${path} is an unconditional model (model.network.label_dim 0)`);
+  if (classLabel !== undefined && classLabel >= model.labelDim) throw new Error(`--class ${classLabel}: ${path} has classes 0 to ${model.labelDim - 1}`);
 
   const output = new ImageOutput(plan, count, model.imageShape, seed);
   const bar = new ProgressBar('sample');
@@ -76,6 +87,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       batch,
       first,
       seed,
+      ...(classLabel === undefined ? {} : { classLabel, numClasses: model.labelDim, guidance }),
       sink: (b) => {
         output.write(b);
         const done = b.first + b.count - first;

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mergeConfig, setPath } from '../../config/schema.js';
 import { TRAIN_PRESETS, presetConfig, resolveTrainConfig } from '../../train/config.js';
-import { Trainer } from '../../train/trainer.js';
+import { Trainer, type TrainingState } from '../../train/trainer.js';
+import { listCheckpoints, readCheckpointState } from '../../train/checkpoint.js';
+import { describeChange, savedConfig } from '../../train/resume-config.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { ProgressBar, formatCount, formatDuration } from '../progress.js';
 import { useDevice } from '../../tensor/device.js';
@@ -9,7 +11,9 @@ import { useDevice } from '../../tensor/device.js';
 const USAGE = `usage: stagediff train [--preset NAME] [--config FILE.json] [--set field=value ...] [options]
 
 Trains a diffusion model; settings come from a preset, then a config file, then --set and the flags below
-(later wins). Every field is documented in docs/config.md.
+(later wins). Every field is documented in docs/config.md. A preset or a config file is required, except
+when resuming: then the checkpoint's settings are the base, and --set may change the learning rate, its
+schedule, clipping, EMA, outputs, run length, device and precision (each change is reported).
 
   --preset NAME        ${Object.keys(TRAIN_PRESETS).join(', ')}
   --config FILE        JSON config (fields as docs/config.md)
@@ -20,14 +24,20 @@ Trains a diffusion model; settings come from a preset, then a config file, then 
   --device D           auto | cpu | cuda
   --seed N             seed of every random number of the run
   --resume             continue from the newest checkpoint of the run folder, if it has one
-  --resume-from CKPT   continue from this checkpoint file
+  --resume-from CKPT   continue from this checkpoint file (newer checkpoints of the run folder are moved
+                       into a set-aside-<time> folder, never deleted)
   --images N           stop after N images (a checkpoint is written), even if the run is longer
   --minutes M          stop after M minutes of training (a checkpoint and a grid are written)
   --print-config       print the resolved config and exit`;
 
-/** Builds the raw config from a preset, a file, overrides and flags (validated by the trainer). */
-export function configFromFlags(values: { preset?: string; config?: string; set?: string[]; data?: string; 'stages-from'?: string; 'run-dir'?: string; device?: string; seed?: string }): Record<string, unknown> {
-  let raw: unknown = values.preset ? presetConfig(values.preset) : {};
+type ConfigFlags = { preset?: string; config?: string; set?: string[]; data?: string; 'stages-from'?: string; 'run-dir'?: string; device?: string; seed?: string };
+
+/**
+ * Builds the raw config from a preset, a file, overrides and flags (validated by the trainer), on top of
+ * `base` (a resumed checkpoint's config when neither a preset nor a file is given).
+ */
+export function configFromFlags(values: ConfigFlags, base: Record<string, unknown> = {}): Record<string, unknown> {
+  let raw: unknown = values.preset ? presetConfig(values.preset) : mergeConfig({}, base);
   if (values.config) {
     let text: string;
     try {
@@ -35,11 +45,13 @@ export function configFromFlags(values: { preset?: string; config?: string; set?
     } catch (e) {
       throw new Error(`--config: cannot read ${values.config} (${(e as Error).message})`);
     }
+    let parsed: unknown;
     try {
-      raw = mergeConfig(raw, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (e) {
       throw new Error(`--config: ${values.config} is not valid JSON (${(e as Error).message})`);
     }
+    raw = mergeConfig(raw, parsed);
   }
   const out = raw as Record<string, unknown>;
   for (const s of values.set ?? []) {
@@ -75,16 +87,35 @@ export async function trainCommand(argv: string[]): Promise<void> {
     },
     USAGE,
   );
-  const raw = configFromFlags(values);
+  const resume = values['resume-from'] ?? values.resume ?? false;
+  // --print-config alone shows the defaults: it starts nothing.
+  const raw = configFromFlags(values, values['print-config'] && !resume ? {} : baseConfig(values, resume));
   if (values['print-config']) {
     console.log(JSON.stringify(resolveTrainConfig(raw), null, 2));
     return;
   }
-  const result = await runTraining(raw, { resume: values['resume-from'] ?? values.resume ?? false, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes) });
+  const result = await runTraining(raw, { resume, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes) });
   console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
 }
 
-/** Trains with a progress bar and log lines on stderr; shared by `train` and the quickstart. */
+/**
+ * With neither --preset nor --config, every setting would be a default: a 200M-image run of the paper's
+ * network. That is refused, except when resuming, where the checkpoint's own config is the base.
+ */
+function baseConfig(values: ConfigFlags, resume: boolean | string): Record<string, unknown> {
+  if (values.preset || values.config) return {};
+  if (resume) {
+    const where = typeof resume === 'string' ? resume : values['run-dir'];
+    if (where === undefined) throw new Error('--resume needs --run-dir DIR (the run to continue), or --preset/--config naming it');
+    if (!existsSync(where)) throw new Error(`cannot resume: ${where} does not exist (leave out --resume to start a new run there)`);
+    if (typeof resume === 'string' || listCheckpoints(where).length > 0) return savedConfig(readCheckpointState<TrainingState>(where).state) as unknown as Record<string, unknown>;
+  }
+  throw new Error(
+    `train needs --preset NAME or --config FILE (presets: ${Object.keys(TRAIN_PRESETS).join(', ')}); ` +
+      'the defaults alone describe a 200M-image run of a large network. For a first run: stagediff train --preset quickstart',
+  );
+}
+
 function minutesFlag(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = Number(value);
@@ -92,6 +123,7 @@ function minutesFlag(value: string | undefined): number | undefined {
   return m * 60;
 }
 
+/** Trains with a progress bar and log lines on stderr; shared by `train` and the quickstart. */
 export async function runTraining(raw: Record<string, unknown>, options: { resume: boolean | string; stopAtImages?: number; stopAfterSeconds?: number }) {
   const resolved = resolveTrainConfig(raw);
   const device = await useDevice(resolved.device, resolved.precision);
@@ -99,7 +131,10 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
   const c = trainer.config;
   const bar = new ProgressBar('train');
   bar.line(`stagediff train: ${c.model.kind} model (${formatCount(trainer.model.net.numParameters())} parameters, stages at sigma ${trainer.model.partition.boundaries.map((b) => +b.toPrecision(5)).join(', ') || 'none'}), ${c.formulation.kind} formulation, ${trainer.dataset.name} (${trainer.dataset.length} images ${trainer.dataset.imageShape.join('x')}), on ${device}`);
-  if (trainer.resumed) bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images`);
+  if (trainer.resumed) {
+    bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images${trainer.resumeVerified ? '' : ' (written before checkpoints had checksums: loaded without verifying its data)'}`);
+    for (const change of trainer.resumeChanges) bar.line(`  changed on resume: ${describeChange(change)}`);
+  }
   const result = await trainer.run({
     stopAtImages: options.stopAtImages,
     stopAfterSeconds: options.stopAfterSeconds,
@@ -111,6 +146,7 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
         ),
       onCheckpoint: (p) => bar.line(`checkpoint ${p}`),
       onGrid: (p) => bar.line(`sample grid ${p}`),
+      onNotice: (text) => bar.line(text),
     },
   });
   bar.finish();
