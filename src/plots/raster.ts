@@ -1,17 +1,17 @@
 /**
- * A small RGBA raster for the clustering plots: filled rectangles, lines, dots and numbers in a 3x5 pixel
- * font, encoded as PNG through pngjs. Just enough to draw an axis box with ticks; no plotting library is a
+ * A small RGBA raster for PNG plots: filled rectangles, lines, dots and tick labels in a 3x5 pixel font,
+ * encoded as PNG through pngjs. Just enough to draw an axis box with ticks; no plotting library is a
  * dependency of the project.
  */
 import { PNG } from 'pngjs';
-
-export type Rgb = readonly [number, number, number];
+import type { Rgb } from './chart.js';
 
 /** 3x5 glyphs, one string of 15 bits (row-major, '1' = ink) per character. */
 const GLYPHS: Record<string, string> = {
   '0': '111101101101111', '1': '010110010010111', '2': '111001111100111', '3': '111001111001111',
   '4': '101101111001001', '5': '111100111001111', '6': '111100111101111', '7': '111001001001001',
   '8': '111101111101111', '9': '111101111001111', '.': '000000000000010', '-': '000000111000000',
+  k: '100101110101101', M: '101111111101101',
 };
 
 export class Raster {
@@ -56,7 +56,7 @@ export class Raster {
     this.fillRect(x - (size - 1) / 2, y - (size - 1) / 2, size, size, color);
   }
 
-  /** Draws digits, '.' and '-' with their top-left corner at (x, y), each font pixel `scale` pixels wide. */
+  /** Draws digits, '.', '-', 'k' and 'M' with their top-left corner at (x, y), each font pixel `scale` pixels wide. */
   text(x: number, y: number, s: string, color: Rgb, scale = 2): void {
     [...s].forEach((ch, k) => {
       const glyph = GLYPHS[ch];
