@@ -9,6 +9,7 @@ import { sampleCommand } from './commands/sample.js';
 import { clusterCommand } from './commands/cluster.js';
 import { quickstartCommand } from './commands/quickstart.js';
 import { benchCommand } from './commands/bench.js';
+import { reportCommand } from './commands/report.js';
 
 interface Command {
   summary: string;
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   sample: { summary: 'draw images from a checkpoint into a PNG grid', run: sampleCommand },
   cluster: { summary: 'find stage boundaries with the optimal denoiser of the data (Algorithm 1, K stages)', run: clusterCommand },
   quickstart: { summary: 'cluster, train and sample on built-in data in minutes (npm start)', run: quickstartCommand },
+  report: { summary: 'one self-contained HTML page of training runs: curves, FD/FID, sample grids, config', run: reportCommand },
   bench: { summary: 'training and sampling images/s of the paper\'s CIFAR-10 networks', run: benchCommand },
   info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
 };

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { mergeConfig, setPath } from '../../config/schema.js';
 import { TRAIN_PRESETS, presetConfig, resolveTrainConfig } from '../../train/config.js';
 import { Trainer } from '../../train/trainer.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { ProgressBar, formatCount, formatDuration } from '../progress.js';
 import { useDevice } from '../../tensor/device.js';
+import { recordRunStart } from '../../train/run-info.js';
+import { REPORT_FILE, writeReport } from '../../report/index.js';
+import { currentEnvironment } from '../environment.js';
 
 const USAGE = `usage: stagediff train [--preset NAME] [--config FILE.json] [--set field=value ...] [options]
 
@@ -16,7 +20,7 @@ Trains a diffusion model; settings come from a preset, then a config file, then 
   --set a.b=value      override one field (value parsed as JSON when it can be); repeatable
   --data PATH          data.path
   --stages-from FILE   model.stagesFrom: stage boundaries from \`stagediff cluster --out FILE\`
-  --run-dir DIR        runDir: checkpoints, log.jsonl, grids
+  --run-dir DIR        runDir: checkpoints, log.jsonl, grids, run.json, report.html
   --device D           auto | cpu | cuda
   --seed N             seed of every random number of the run
   --resume             continue from the newest checkpoint of the run folder, if it has one
@@ -100,6 +104,15 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
   const bar = new ProgressBar('train');
   bar.line(`stagediff train: ${c.model.kind} model (${formatCount(trainer.model.net.numParameters())} parameters, stages at sigma ${trainer.model.partition.boundaries.map((b) => +b.toPrecision(5)).join(', ') || 'none'}), ${c.formulation.kind} formulation, ${trainer.dataset.name} (${trainer.dataset.length} images ${trainer.dataset.imageShape.join('x')}), on ${device}`);
   if (trainer.resumed) bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images`);
+  recordRunStart(c.runDir, c, currentEnvironment(device, trainer.imagesSeen));
+  // The report is a view of the run: failing to write it must never stop training.
+  const refreshReport = () => {
+    try {
+      writeReport([c.runDir], join(c.runDir, REPORT_FILE));
+    } catch (e) {
+      bar.line(`warning: ${join(c.runDir, REPORT_FILE)} not refreshed: ${(e as Error).message}`);
+    }
+  };
   const result = await trainer.run({
     stopAtImages: options.stopAtImages,
     stopAfterSeconds: options.stopAfterSeconds,
@@ -110,7 +123,10 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
           `${formatCount(e.images)} img  step ${e.step}  loss ${e.loss.toFixed(4)}  per stage ${e.lossPerStage.map((l) => (l === null ? '-' : l.toFixed(4))).join(' / ')}  ${e.imagesPerSecond.toFixed(1)} img/s  lr ${e.lr.toExponential(2)}`,
         ),
       onCheckpoint: (p) => bar.line(`checkpoint ${p}`),
-      onGrid: (p) => bar.line(`sample grid ${p}`),
+      onGrid: (p) => {
+        bar.line(`sample grid ${p}`);
+        refreshReport();
+      },
     },
   });
   bar.finish();
