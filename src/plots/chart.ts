@@ -32,6 +32,13 @@ export interface LinePlot {
   height?: number;
 }
 
+/** Text around a chart; both renderers draw what is given. */
+export interface ChartLabels {
+  title?: string;
+  x?: string;
+  y?: string;
+}
+
 export const INK: Rgb = [40, 40, 40];
 export const GRID: Rgb = [225, 225, 225];
 export const MARGIN = { left: 56, right: 16, top: 12, bottom: 34 };

@@ -1,7 +1,7 @@
 /**
  * Charts as PNG (for docs and the clustering's plots): axis boxes with numeric ticks drawn on a Raster.
  */
-import { DASH, GRID, INK, type LinePlot, MARGIN, type Marker, PlotArea, type Rgb, formatTick, niceTicks } from './chart.js';
+import { type ChartLabels, DASH, GRID, INK, type LinePlot, MARGIN, type Marker, PlotArea, type Rgb, type Series, formatTick, niceTicks } from './chart.js';
 import { Raster } from './raster.js';
 
 /** A plot area drawn on a raster: ticks, grid, marker lines and the frame. */
@@ -42,9 +42,52 @@ class Frame {
   }
 }
 
-export function linePng(spec: LinePlot): Buffer {
-  const area = PlotArea.ofLinePlot(spec);
-  const raster = new Raster(area.width + MARGIN.left + MARGIN.right, area.height + MARGIN.top + MARGIN.bottom);
+/** Height of a line of 2x-scaled text with its spacing. */
+const TEXT_ROW = 16;
+const SWATCH = { width: 16, gap: 6, spacing: 16 };
+
+/** Legend entries placed left to right from the plot's left edge, wrapping at `right`. */
+export function legendLayout(series: readonly Series[], right: number): { series: Series; x: number; row: number }[] {
+  const out: { series: Series; x: number; row: number }[] = [];
+  let x = MARGIN.left;
+  let row = 0;
+  for (const s of series) {
+    if (!s.name) continue;
+    const w = SWATCH.width + SWATCH.gap + Raster.textWidth(s.name);
+    if (x > MARGIN.left && x + w > right) {
+      x = MARGIN.left;
+      row++;
+    }
+    out.push({ series: s, x, row });
+    x += w + SWATCH.spacing;
+  }
+  return out;
+}
+
+/**
+ * A line chart as PNG. With labels: the title (and y label in brackets) above the plot, the x label
+ * under the ticks, and a legend of the named series below that.
+ */
+export function linePng(spec: LinePlot, labels: ChartLabels = {}): Buffer {
+  const base = PlotArea.ofLinePlot(spec);
+  const width = base.width + MARGIN.left + MARGIN.right;
+  const title = labels.title ? `${labels.title}${labels.y ? ` (${labels.y})` : ''}` : labels.y;
+  const above = title ? TEXT_ROW + 4 : 0;
+  const legend = legendLayout(spec.series, width - MARGIN.right);
+  const below = (labels.x ? TEXT_ROW : 0) + (legend.length ? (Math.max(...legend.map((l) => l.row)) + 1) * TEXT_ROW + 4 : 0);
+  const area = new PlotArea(base.left, base.top + above, base.width, base.height, base.xRange, base.yRange);
+  const raster = new Raster(width, above + base.height + MARGIN.top + MARGIN.bottom + below);
+  if (title) raster.text(MARGIN.left, 6, title, INK);
+  let y = area.top + area.height + MARGIN.bottom;
+  if (labels.x) {
+    raster.text(area.left + (area.width - Raster.textWidth(labels.x)) / 2, y, labels.x, INK);
+    y += TEXT_ROW;
+  }
+  for (const l of legend) {
+    const top = y + 4 + l.row * TEXT_ROW;
+    raster.line(l.x, top + 4, l.x + SWATCH.width - 1, top + 4, l.series.color, 3, l.series.dashed ? 4 : 0);
+    raster.text(l.x + SWATCH.width + SWATCH.gap, top, l.series.name!, INK);
+  }
   const frame = new Frame(raster, area);
   frame.axes(true);
   frame.markers(spec.vertical ?? [], spec.horizontal ?? []);

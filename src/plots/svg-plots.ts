@@ -4,7 +4,7 @@
  * a group of circles for dots) named in data-name; the plot area and data ranges are in data-area and
  * data-domain, so a reader (or a test) can map the drawn points back to data.
  */
-import { DASH, GRID, INK, type LinePlot, MARGIN, type Marker, PlotArea, type Series, cssColor, formatTick, niceTicks } from './chart.js';
+import { type ChartLabels, DASH, GRID, INK, type LinePlot, MARGIN, type Marker, PlotArea, type Series, cssColor, formatTick, niceTicks } from './chart.js';
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -29,11 +29,13 @@ function seriesSvg(s: Series, a: PlotArea): string {
   return `<path class="series" data-name="${name}" d="${d}" fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round"${s.dashed ? ` stroke-dasharray="${DASH}"` : ''}>${title}</path>`;
 }
 
-/** A line chart as a standalone <svg> element; `xLabel` under the x axis, `yLabel` along the y axis. */
-export function lineSvg(spec: LinePlot, labels: { x?: string; y?: string } = {}): string {
-  const a = PlotArea.ofLinePlot(spec);
+/** A line chart as a standalone <svg> element: title above, x label under the x axis, y label along the y axis. */
+export function lineSvg(spec: LinePlot, labels: ChartLabels = {}): string {
+  const base = PlotArea.ofLinePlot(spec);
+  const above = labels.title ? 18 : 0;
+  const a = new PlotArea(base.left, base.top + above, base.width, base.height, base.xRange, base.yRange);
   const width = a.width + MARGIN.left + MARGIN.right;
-  const height = a.height + MARGIN.top + MARGIN.bottom + (labels.x ? 14 : 0);
+  const height = above + a.height + MARGIN.top + MARGIN.bottom + (labels.x ? 14 : 0);
   const ink = cssColor(INK);
   const parts: string[] = [];
   const bottom = a.top + a.height;
@@ -52,6 +54,7 @@ export function lineSvg(spec: LinePlot, labels: { x?: string; y?: string } = {})
   parts.push(...(spec.vertical ?? []).map((m) => marker(m, true)), ...(spec.horizontal ?? []).map((m) => marker(m, false)));
   parts.push(...spec.series.map((s) => seriesSvg(s, a)));
   parts.push(`<rect x="${a.left - 0.5}" y="${a.top - 0.5}" width="${a.width}" height="${a.height}" fill="none" stroke="${ink}"/>`);
+  if (labels.title) parts.push(`<text x="${a.left}" y="14" font-weight="bold">${escapeXml(labels.title)}</text>`);
   if (labels.x) parts.push(`<text x="${num(a.left + a.width / 2)}" y="${height - 4}" text-anchor="middle">${escapeXml(labels.x)}</text>`);
   if (labels.y) parts.push(`<text transform="translate(12 ${num(a.top + a.height / 2)}) rotate(-90)" text-anchor="middle">${escapeXml(labels.y)}</text>`);
   return (

@@ -62,13 +62,23 @@ function summaryRow(r: RunData): string {
   return `<tr><th>${escapeHtml(r.name)}</th><td>${escapeHtml(r.dir)}</td>${cells.map((c) => `<td>${c}</td>`).join('')}<td>${evals.join('<br>') || '-'}</td></tr>`;
 }
 
+/** At most this many grids per run go into the page, evenly spread, so a long run's page stays small enough to open. */
+export const MAX_GRIDS = 100;
+
+/** `max` indices of 0..n-1, evenly spread, always with the first and the last (all of them when n <= max). */
+export function spreadIndices(n: number, max: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: max }, (_, k) => Math.round((k * (n - 1)) / (max - 1)));
+}
+
 function gridsHtml(r: RunData): string {
   if (r.grids.length === 0) return `<div class="run-grids-missing"><h3>${escapeHtml(r.name)}</h3><p class="missing">no sample grid yet (one is written at every snapshot)</p></div>`;
-  const grids = r.grids.map((g) => ({ src: dataUri(g.path), label: `${count(g.images)} images` }));
+  const grids = spreadIndices(r.grids.length, MAX_GRIDS).map((i) => ({ src: dataUri(r.grids[i].path), label: `${count(r.grids[i].images)} images` }));
   const last = grids.length - 1;
+  const shown = grids.length === r.grids.length ? `${grids.length} snapshots` : `${grids.length} of ${r.grids.length} snapshots, evenly spread`;
   return (
     `<div class="run-grids"><h3>${escapeHtml(r.name)}</h3>` +
-    `<input type="range" min="0" max="${last}" value="${last}" step="1" aria-label="snapshot of ${escapeHtml(r.name)}"> <span class="grid-label">${grids[last].label}</span> (${grids.length} snapshots)<br>` +
+    `<input type="range" min="0" max="${last}" value="${last}" step="1" aria-label="snapshot of ${escapeHtml(r.name)}"> <span class="grid-label">${grids[last].label}</span> (${shown})<br>` +
     `<img alt="sample grid of ${escapeHtml(r.name)}" src="${grids[last].src}">` +
     `<script type="application/json">${scriptJson(grids)}</script></div>`
   );

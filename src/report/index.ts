@@ -11,7 +11,7 @@ import { renderReport } from './html.js';
 import { readRun } from './run-data.js';
 
 export { type ReportChart, minutesAt, reportCharts } from './charts.js';
-export { renderReport } from './html.js';
+export { MAX_GRIDS, renderReport, spreadIndices } from './html.js';
 export { type EvalPoint, type GridSnapshot, type RunData, type TrainPoint, readRun } from './run-data.js';
 
 export const REPORT_FILE = 'report.html';
@@ -26,7 +26,9 @@ export function writeReportPngs(runDirs: readonly string[], dir: string): { path
   return reportCharts(runDirs.map(readRun)).flatMap((c) => {
     if (!c.plot) return [];
     const path = join(dir, `${c.id}.png`);
-    writeFileAtomic(path, linePng(c.plot));
+    // The y label goes in brackets after the title, where the title does not already say it.
+    const y = c.title.toLowerCase().includes(c.yLabel.toLowerCase()) ? undefined : c.yLabel;
+    writeFileAtomic(path, linePng(c.plot, { title: c.title, x: c.xLabel, y }));
     return [{ path, series: c.plot.series.map((s) => `${s.name ?? ''} rgb(${s.color.join(',')})${s.dashed ? ' dashed' : ''}`) }];
   });
 }

@@ -69,3 +69,25 @@ test('each clustering plot shows its boundaries, the reference times and its cur
   }
   assert.equal(clusterPlot(clusterStages({ ...common, method: 'uniform' })), null);
 });
+
+test('a labelled line plot has its title above, and a legend entry in each series colour below', () => {
+  const series = [
+    { name: 'A', x: [0, 1], y: [0.5, 0.5], color: [255, 0, 0] as const, kind: 'line' as const },
+    { name: 'B', x: [0, 1], y: [0.25, 0.25], color: [0, 0, 255] as const, kind: 'line' as const },
+  ];
+  const png = PNG.sync.read(linePng({ x: [0, 1], y: [0, 1], series }, { title: 'Loss', x: 'images' }));
+  // 20 px of title above the 400 px chart; below it an x label row and one legend row.
+  assert.deepEqual([png.width, png.height], [640, 20 + 400 + 16 + 16 + 4]);
+  const area = new PlotArea(56, 12 + 20, 640 - 56 - 16, 400 - 12 - 34, [0, 1], [0, 1]);
+  assert.deepEqual(pixel(png, 300, Math.round(area.py(0.5))), [255, 0, 0], 'the plot moved down under the title');
+  const inkRows = (y0: number, y1: number) => {
+    let ink = 0;
+    for (let y = y0; y < y1; y++) for (let x = 56; x < 200; x++) if (pixel(png, x, y).join() === '40,40,40') ink++;
+    return ink;
+  };
+  assert.ok(inkRows(6, 16) > 20, 'title text');
+  const legendY = 400 + 20 + 16 + 4 + 4;
+  assert.deepEqual(pixel(png, 60, legendY), [255, 0, 0], 'swatch of A');
+  // A's swatch (16) + gap (6) + "A" (6 px) + spacing (16) from the left edge of the plot.
+  assert.deepEqual(pixel(png, 56 + 44 + 4, legendY), [0, 0, 255], 'swatch of B');
+});

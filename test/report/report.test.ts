@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
-import { minutesAt, readRun, renderReport } from '../../src/report/index.js';
+import { MAX_GRIDS, minutesAt, readRun, renderReport, spreadIndices } from '../../src/report/index.js';
 import { tempDir } from '../data/temp-dir.js';
 import { type Points, chartSvg, seriesOf } from './chart-reader.js';
 import { writeSyntheticRun } from './synthetic-run.js';
@@ -108,10 +108,14 @@ test('stagediff report writes the page and PNG charts, and rejects what it canno
   const r = cli(['report', run.dir, '--png-dir', pngs]);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(existsSync(join(run.dir, 'report.html')));
+  const hasColour = (png: PNG, rgb: number[]) => png.data.some((_, i) => i % 4 === 0 && png.data[i] === rgb[0] && png.data[i + 1] === rgb[1] && png.data[i + 2] === rgb[2]);
   for (const chart of ['loss', 'loss-per-stage', 'learning-rate', 'images-per-second', 'non-finite-steps', 'fid-vs-images', 'fid-vs-minutes']) {
     const png = PNG.sync.read(readFileSync(join(pngs, `${chart}.png`)));
-    assert.deepEqual([png.width, png.height], [640, 400], chart);
+    assert.equal(png.width, 640, chart);
+    assert.ok(hasColour(png, [31, 119, 180]), `${chart}: the first series is drawn`);
   }
+  const stages = PNG.sync.read(readFileSync(join(pngs, 'loss-per-stage.png')));
+  for (const rgb of [[214, 39, 40], [44, 160, 44]]) assert.ok(hasColour(stages, rgb), `loss-per-stage: rgb(${rgb}) is drawn`);
   assert.match(r.stdout, /loss-per-stage\.png: stage 1 rgb\(31,119,180\); stage 2 rgb\(214,39,40\)/);
   const missing = cli(['report', join(root, 'nope')]);
   assert.equal(missing.status, 1);
@@ -120,4 +124,13 @@ test('stagediff report writes the page and PNG charts, and rejects what it canno
   assert.match(cli(['report']).stderr, /name at least one run folder/);
   assert.match(cli(['report', run.dir, '--bogus']).stderr, /Unknown option '--bogus'/);
   assert.match(cli(['report', run.dir, '--out', join(root, 'x.png')]).stderr, /ending in \.html/);
+});
+
+test('a long run puts at most MAX_GRIDS grids in the page, evenly spread, first and last included', () => {
+  assert.deepEqual(spreadIndices(3, 100), [0, 1, 2]);
+  const picked = spreadIndices(1000, MAX_GRIDS);
+  assert.equal(picked.length, MAX_GRIDS);
+  assert.equal(picked[0], 0);
+  assert.equal(picked.at(-1), 999);
+  assert.ok(picked.every((v, i) => i === 0 || (v > picked[i - 1] && v - picked[i - 1] <= 11)), 'increasing, gaps of about 1000/99');
 });
