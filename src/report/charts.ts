@@ -15,6 +15,8 @@ export interface ReportChart {
   /** Null when no run has the data; `missing` then says why. */
   plot: LinePlot | null;
   missing?: string;
+  /** Named series with no point (a stage without samples so far, a run without eval entries). */
+  absent?: string[];
 }
 
 const IMAGES = 'training images';
@@ -22,11 +24,13 @@ const IMAGES = 'training images';
 function chart(id: string, title: string, xLabel: string, yLabel: string, series: Series[], missing: string, yFromZero = false): ReportChart {
   const drawn = series.filter((s) => s.x.length > 0);
   if (drawn.length === 0) return { id, title, xLabel, yLabel, plot: null, missing };
+  const absent = series.filter((s) => s.x.length === 0).map((s) => s.name ?? '');
   return {
     id,
     title,
     xLabel,
     yLabel,
+    ...(absent.length ? { absent } : {}),
     plot: { x: dataRange(drawn.flatMap((s) => s.x), true), y: dataRange(drawn.flatMap((s) => s.y), yFromZero), series: drawn },
   };
 }

@@ -45,7 +45,10 @@ const scriptJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u0
 
 function chartHtml(c: ReportChart): string {
   if (!c.plot) return `<figure class="chart-box" id="chart-${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption><p class="missing">${escapeHtml(c.missing ?? 'no data')}</p></figure>`;
-  const legend = c.plot.series.map((s) => `<span><i class="swatch" style="background:${cssColor(s.color)}"></i>${escapeHtml(s.name ?? '')}</span>`).join('');
+  const legend = [
+    ...c.plot.series.map((s) => `<span><i class="swatch" style="background:${cssColor(s.color)}"></i>${escapeHtml(s.name ?? '')}</span>`),
+    ...(c.absent ?? []).map((name) => `<span class="missing">${escapeHtml(name)}: no points</span>`),
+  ].join('');
   return `<figure class="chart-box" id="chart-${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption>${lineSvg(c.plot, { x: c.xLabel, y: c.yLabel })}<div class="legend">${legend}</div></figure>`;
 }
 

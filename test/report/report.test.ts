@@ -99,6 +99,9 @@ test('a run without eval entries, grids or run.json still gets a report that say
   assert.match(html, /no sample grid yet/);
   assert.match(html, /run\.json is missing/);
   assert.equal(seriesOf(chartSvg(html, 'loss')!).get('bare')!.length, 1);
+  const twoRuns = renderReport([readRun(dir), readRun(writeSyntheticRun(join(dir, '..', 'evaluated')).dir)]);
+  assert.deepEqual([...seriesOf(chartSvg(twoRuns, 'fid-vs-images')!).keys()], ['evaluated']);
+  assert.match(twoRuns, /<span class="missing">bare: no points<\/span>/);
 });
 
 test('stagediff report writes the page and PNG charts, and rejects what it cannot use', () => {
