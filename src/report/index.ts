@@ -8,22 +8,22 @@ import { linePng } from '../plots/png-plots.js';
 import { writeFileAtomic } from '../util/write-atomic.js';
 import { reportCharts } from './charts.js';
 import { renderReport } from './html.js';
-import { readRun } from './run-data.js';
+import { readRuns } from './run-data.js';
 
 export { type ReportChart, minutesAt, reportCharts } from './charts.js';
 export { MAX_GRIDS, renderReport, spreadIndices } from './html.js';
-export { type EvalPoint, type GridSnapshot, type RunData, type TrainPoint, readRun } from './run-data.js';
+export { type EvalPoint, type GridSnapshot, type RunData, type TrainPoint, readRun, readRuns } from './run-data.js';
 
 export const REPORT_FILE = 'report.html';
 
 export function writeReport(runDirs: readonly string[], out: string): void {
-  writeFileAtomic(out, renderReport(runDirs.map(readRun)));
+  writeFileAtomic(out, renderReport(readRuns(runDirs)));
 }
 
 /** Writes each chart with data as DIR/<chart id>.png; returns the files with what each series is. */
 export function writeReportPngs(runDirs: readonly string[], dir: string): { path: string; series: string[] }[] {
   mkdirSync(dir, { recursive: true });
-  return reportCharts(runDirs.map(readRun)).flatMap((c) => {
+  return reportCharts(readRuns(runDirs)).flatMap((c) => {
     if (!c.plot) return [];
     const path = join(dir, `${c.id}.png`);
     // The y label goes in brackets after the title, where the title does not already say it.

@@ -147,3 +147,9 @@ export function readRun(dir: string): RunData {
   const name = basename(dir.replace(/[/\\]+$/, '')) || dirname(dir);
   return { name, dir, ...readLog(join(dir, 'log.jsonl'), problems), grids, info, partitionPlot: partitionPlotOf(dir, info), problems };
 }
+
+/** Reads run folders for one report; folders with the same last name are named by their paths instead. */
+export function readRuns(dirs: readonly string[]): RunData[] {
+  const runs = dirs.map(readRun);
+  return runs.map((r) => (runs.filter((o) => o.name === r.name).length > 1 ? { ...r, name: r.dir } : r));
+}

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
-import { MAX_GRIDS, minutesAt, readRun, renderReport, spreadIndices } from '../../src/report/index.js';
+import { MAX_GRIDS, minutesAt, readRun, readRuns, renderReport, spreadIndices } from '../../src/report/index.js';
 import { tempDir } from '../data/temp-dir.js';
 import { type Points, chartSvg, seriesOf } from './chart-reader.js';
 import { writeSyntheticRun } from './synthetic-run.js';
@@ -88,6 +88,9 @@ test('several runs share the charts and their differing settings are listed', ()
   assert.ok(chartSvg(html, 'loss-per-stage-1') && chartSvg(html, 'loss-per-stage-2'), 'one per-stage chart per run');
   assert.match(html, /<td>training\.lr<\/td><td>0\.001<\/td><td>0\.002<\/td>/);
   assert.equal((html.match(/class="run-grids"/g) ?? []).length, 2);
+  // Folders of the same name are told apart by their paths.
+  const same = [writeSyntheticRun(join(root, 'x', 'run')).dir, writeSyntheticRun(join(root, 'y', 'run')).dir];
+  assert.deepEqual([...seriesOf(chartSvg(renderReport(readRuns(same)), 'loss')!).keys()], same);
 });
 
 test('a run without eval entries, grids or run.json still gets a report that says what is missing', () => {
