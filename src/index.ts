@@ -12,5 +12,6 @@ export * from './models/index.js';
 export * from './diffusion/index.js';
 export * from './stages/index.js';
 export * from './plots/index.js';
+export * from './report/index.js';
 export * from './data/index.js';
 export * from './train/index.js';

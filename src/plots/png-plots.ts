@@ -47,7 +47,7 @@ const TEXT_ROW = 16;
 const SWATCH = { width: 16, gap: 6, spacing: 16 };
 
 /** Legend entries placed left to right from the plot's left edge, wrapping at `right`. */
-export function legendLayout(series: readonly Series[], right: number): { series: Series; x: number; row: number }[] {
+function legendLayout(series: readonly Series[], right: number): { series: Series; x: number; row: number }[] {
   const out: { series: Series; x: number; row: number }[] = [];
   let x = MARGIN.left;
   let row = 0;
