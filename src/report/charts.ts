@@ -4,7 +4,7 @@
  * run is plotted; loss per stage gets one chart per run (one colour per stage).
  */
 import { type LinePlot, PALETTE, type Series, dataRange } from '../plots/chart.js';
-import type { EvalPoint, RunData, TrainPoint } from './run-data.js';
+import type { RunData, TrainPoint } from './run-data.js';
 
 export interface ReportChart {
   /** File-name-safe: the PNG export is `<id>.png`. */
@@ -59,9 +59,25 @@ export function minutesAt(points: readonly TrainPoint[], images: number): number
   return null;
 }
 
-function evalSeries(run: RunData, evals: readonly EvalPoint[], k: number, against: 'images' | 'minutes'): Series {
-  const xy = evals.map((e) => [against === 'images' ? e.images : minutesAt(run.train, e.images), e.value] as const).filter((p): p is readonly [number, number] => p[0] !== null);
-  return { name: run.name, color: PALETTE[k % PALETTE.length], kind: xy.length > 1 ? 'line' : 'dots', x: xy.map((p) => p[0]), y: xy.map((p) => p[1]) };
+/**
+ * One series per run and sampling setting (a run evaluated with two samplers has two curves), named by
+ * the run, and by the setting where a run has several.
+ */
+function evalSeries(runs: readonly RunData[], metric: string, against: 'images' | 'minutes'): Series[] {
+  const curves = runs.flatMap((run) => {
+    const evals = run.evals.filter((e) => e.metric === metric);
+    const settings = [...new Set(evals.map((e) => e.setting))];
+    // A run without points of this metric still has its (empty) series, for the legend to name.
+    if (settings.length === 0) return [{ name: run.name, points: [] }];
+    return settings.map((setting) => ({
+      name: settings.length > 1 ? `${run.name}: ${setting || 'unknown setting'}` : run.name,
+      points: evals
+        .filter((e) => e.setting === setting)
+        .map((e) => [against === 'images' ? e.images : minutesAt(run.train, e.images), e.value] as const)
+        .filter((p): p is readonly [number, number] => p[0] !== null),
+    }));
+  });
+  return curves.map(({ name, points }, i) => ({ name, color: PALETTE[i % PALETTE.length], kind: points.length > 1 ? 'line' : 'dots', x: points.map((p) => p[0]), y: points.map((p) => p[1]) }));
 }
 
 const METRIC_NAMES: Record<string, string> = { fid: 'FID', fd_featnet: 'FD (featnet)' };
@@ -88,11 +104,10 @@ export function reportCharts(runs: readonly RunData[]): ReportChart[] {
   }
   for (const metric of metrics) {
     const label = METRIC_NAMES[metric] ?? metric;
-    const evals = runs.map((r) => r.evals.filter((e) => e.metric === metric));
     const id = metric.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
     charts.push(
-      chart(`${id}-vs-images`, `${label} against training images`, IMAGES, label, runs.map((r, k) => evalSeries(r, evals[k], k, 'images')), 'no points'),
-      chart(`${id}-vs-minutes`, `${label} against training time`, 'training minutes', label, runs.map((r, k) => evalSeries(r, evals[k], k, 'minutes')), 'no eval point falls within the logged training time'),
+      chart(`${id}-vs-images`, `${label} against training images`, IMAGES, label, evalSeries(runs, metric, 'images'), 'no points'),
+      chart(`${id}-vs-minutes`, `${label} against training time`, 'training minutes', label, evalSeries(runs, metric, 'minutes'), 'no eval point falls within the logged training time'),
     );
   }
   return charts;

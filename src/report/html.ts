@@ -123,7 +123,7 @@ export function renderReport(runs: readonly RunData[], generatedAt = new Date())
   const problems = runs.flatMap((r) => r.problems);
   const body = [
     `<h1>stagediff run report: ${escapeHtml(names)}</h1>`,
-    `<p>Written ${generatedAt.toISOString()}. Training refreshes this file at every snapshot; \`stagediff report\` rewrites it.</p>`,
+    `<p>Written ${generatedAt.toISOString()}. Training refreshes this file at every snapshot; <code>stagediff report</code> rewrites it.</p>`,
     problems.length ? `<ul class="problems">${problems.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul>` : '',
     '<h2>Summary</h2><table><tr><th>run</th><th>folder</th><th>images</th><th>steps</th><th>training time</th><th>loss</th><th>loss per stage</th><th>images/s</th><th>non-finite steps</th><th>best eval</th></tr>',
     ...runs.map(summaryRow),

@@ -27,6 +27,8 @@ export interface EvalPoint {
   /** Generated images the metric used. */
   count?: number;
   checkpoint?: string;
+  /** How the images were drawn (sampler, steps, precision, count): points of one setting form a curve. */
+  setting: string;
 }
 
 export interface GridSnapshot {
@@ -65,10 +67,17 @@ function trainPoint(o: Record<string, unknown>): TrainPoint | null {
   };
 }
 
+/** "heun 18 steps bf16, 50000 images" from an eval entry's sampler and count, as far as they are given. */
+function settingOf(sampler: unknown, count: unknown): string {
+  const s = typeof sampler === 'object' && sampler !== null ? (sampler as Record<string, unknown>) : {};
+  const drawn = [s.name, isNumber(s.steps) ? `${s.steps} steps` : null, s.precision].filter((p) => typeof p === 'string' && p !== '').join(' ');
+  return [drawn, isNumber(count) ? `${count} images` : ''].filter((p) => p !== '').join(', ');
+}
+
 function evalPoint(o: Record<string, unknown>): EvalPoint | null {
-  const { metric, value, images, count, checkpoint } = o;
+  const { metric, value, images, count, checkpoint, sampler } = o;
   if (typeof metric !== 'string' || !isNumber(value) || !isNumber(images)) return null;
-  return { metric, value, images, ...(isNumber(count) ? { count } : {}), ...(typeof checkpoint === 'string' ? { checkpoint } : {}) };
+  return { metric, value, images, setting: settingOf(sampler, count), ...(isNumber(count) ? { count } : {}), ...(typeof checkpoint === 'string' ? { checkpoint } : {}) };
 }
 
 function readLog(path: string, problems: string[]): { train: TrainPoint[]; evals: EvalPoint[] } {

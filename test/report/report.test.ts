@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
@@ -53,6 +53,16 @@ test('the charts of one run hold the logged values', () => {
   // 128 images: the entry at 128 (120 s); 288: halfway between 256 (480 s) and 320 (750 s).
   check('fid-vs-minutes', 'alpha', [[2, run.evals[0].value], [(480 + 0.5 * 270) / 60, run.evals[1].value]]);
   assert.match(html, /truncated line|1 line\(s\) could not be read/);
+});
+
+test('evaluations with another sampler form their own curve', () => {
+  const run = writeSyntheticRun(join(tempDir(), 'alpha'));
+  const dpm = { event: 'eval', metric: 'fid', value: 55, count: 1000, images: 288, sampler: { name: 'dpm-solver-3', steps: 10, precision: 'bf16' } };
+  appendFileSync(join(run.dir, 'log.jsonl'), `${JSON.stringify(dpm)}\n`);
+  const svg = chartSvg(renderReport([readRun(run.dir)]), 'fid-vs-images')!;
+  const series = seriesOf(svg);
+  assert.deepEqual([...series.keys()], ['alpha: heun 18 steps fp32, 1000 images', 'alpha: dpm-solver-3 10 steps bf16, 1000 images']);
+  assertPoints(series.get('alpha: dpm-solver-3 10 steps bf16, 1000 images'), [[288, 55]], domainOf(svg), 'dpm point');
 });
 
 test('training minutes at an image count interpolate the log, and are unknown past its end', () => {

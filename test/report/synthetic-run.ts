@@ -22,6 +22,9 @@ export function solidPng(rgb: readonly number[], size = 8): Buffer {
   return encodePng({ width: size, height: size, data });
 }
 
+/** The sampler record `stagediff eval` logs with each entry. */
+export const HEUN = { name: 'heun', steps: 18, evaluations: 35, precision: 'fp32' };
+
 /** `scale` changes the numbers, so two runs differ. */
 export function writeSyntheticRun(dir: string, scale = 1): SyntheticRun {
   mkdirSync(dir, { recursive: true });
@@ -41,11 +44,11 @@ export function writeSyntheticRun(dir: string, scale = 1): SyntheticRun {
   ];
   const lines = [
     ...train.slice(0, 3).map((e) => JSON.stringify({ time: '2026-01-01T00:00:00Z', ...e })),
-    JSON.stringify({ event: 'eval', ...evals[0], checkpoint: 'checkpoint-000000000128.safetensors', seconds: 12 }),
+    JSON.stringify({ event: 'eval', ...evals[0], checkpoint: 'checkpoint-000000000128.safetensors', sampler: HEUN, seconds: 12 }),
     '{"truncated line',
     JSON.stringify({ event: 'something-else', images: 192 }),
     ...train.slice(3).map((e) => JSON.stringify(e)),
-    JSON.stringify({ event: 'eval', ...evals[1], checkpoint: 'checkpoint-000000000288.safetensors', seconds: 12 }),
+    JSON.stringify({ event: 'eval', ...evals[1], checkpoint: 'checkpoint-000000000288.safetensors', sampler: HEUN, seconds: 12 }),
   ];
   writeFileSync(join(dir, 'log.jsonl'), `${lines.join('\n')}\n`);
   const grids = [[200, 0, 0], [0, 200, 0], [0, 0, 200]].map((rgb, k) => {
