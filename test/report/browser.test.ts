@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,7 +27,8 @@ test('the report loads offline without errors, draws every series and its slider
   const url = pathToFileURL(page).href;
 
   // A fresh profile each time (the user data dir), so no state of another run leaks in.
-  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'stagediff-chromium-')), {
+  const profile = mkdtempSync(join(tmpdir(), 'stagediff-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
@@ -75,5 +76,6 @@ test('the report loads offline without errors, draws every series and its slider
     assert.deepEqual(errors, [], 'console errors after moving the slider');
   } finally {
     await browser.close();
+    rmSync(profile, { recursive: true, force: true });
   }
 });
