@@ -23,9 +23,9 @@ import { loadCifar10 } from '../src/data/index.js';
 import { LinearVPSchedule, noiseLevelAt } from '../src/diffusion/index.js';
 import {
   type Algorithm1Curves, DEFAULT_ETA, STAGE_WEIGHTINGS, OptimalDenoiser, algorithm1Boundaries, algorithm1Curves,
-  algorithm1Plot, clusterStages, curvesFromSamples, drawNoisingPairs, gridSimilarity, imageVectors, partitionBySimilarity, similarityPlot,
-  timeGrid,
+  clusterStages, curvesFromSamples, drawNoisingPairs, gridSimilarity, imageVectors, partitionBySimilarity, timeGrid,
 } from '../src/stages/index.js';
+import { algorithm1Plot, similarityPlot } from '../src/plots/index.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -11,6 +11,8 @@ export * from './optim/index.js';
 export * from './models/index.js';
 export * from './diffusion/index.js';
 export * from './stages/index.js';
+export * from './plots/index.js';
+export * from './report/index.js';
 export * from './data/index.js';
 export * from './train/index.js';
 export { type GenerateOptions, type GenerateSummary, type GeneratedBatch, generateImages } from './eval/generate.js';

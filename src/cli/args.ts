@@ -4,12 +4,21 @@ import { parseArgs } from 'node:util';
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
 export function parseFlags<O extends Options>(argv: string[], options: O, usage: string): ReturnType<typeof parseArgs<{ options: O; args: string[]; allowPositionals: false; strict: true }>>['values'] {
+  return parseCommandLine(argv, options, usage, false).values;
+}
+
+/** As parseFlags, for commands that also take operands (`stagediff report RUN_DIR ...`). */
+export function parseFlagsAndOperands<O extends Options>(argv: string[], options: O, usage: string): ReturnType<typeof parseArgs<{ options: O; args: string[]; allowPositionals: true; strict: true }>> {
+  return parseCommandLine(argv, options, usage, true);
+}
+
+function parseCommandLine<O extends Options, P extends boolean>(argv: string[], options: O, usage: string, allowPositionals: P) {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(usage);
     process.exit(0);
   }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {
     throw new Error(`${(e as Error).message}\n\n${usage}`);
   }

@@ -12,6 +12,7 @@ import { benchCommand } from './commands/bench.js';
 import { evalCommand } from './commands/eval.js';
 import { fidStatsCommand } from './commands/fid-stats.js';
 import { featnetCommand } from './commands/featnet.js';
+import { reportCommand } from './commands/report.js';
 
 interface Command {
   summary: string;
@@ -26,6 +27,7 @@ const commands: Record<string, Command> = {
   eval: { summary: 'FID (or FD_featnet) of a checkpoint\'s samples against reference statistics; logged to the run', run: evalCommand },
   'fid-stats': { summary: 'reference feature statistics (mu, sigma npz) of a dataset for eval', run: fidStatsCommand },
   featnet: { summary: 'train the small classifier behind FD_featnet (for machines without the Inception weights)', run: featnetCommand },
+  report: { summary: 'one self-contained HTML page of training runs: curves, FD/FID, sample grids, config', run: reportCommand },
   bench: { summary: 'training and sampling images/s of the paper\'s CIFAR-10 networks', run: benchCommand },
   info: { summary: 'version, available backends (CPU threads, GPU and its libraries)', run: infoCommand },
 };

@@ -9,4 +9,3 @@ export * from './contiguous-partition.js';
 export * from './similarity-partition.js';
 export * from './baselines.js';
 export * from './cluster.js';
-export * from './plots.js';

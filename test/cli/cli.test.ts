@@ -14,7 +14,7 @@ const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { en
 test('--help lists the commands and info reports the backends', () => {
   const help = run(['--help']);
   assert.equal(help.status, 0);
-  for (const c of ['train', 'sample', 'cluster', 'quickstart', 'bench', 'info']) assert.match(help.stdout, new RegExp(`\\n  ${c}\\s`));
+  for (const c of ['train', 'sample', 'cluster', 'quickstart', 'report', 'bench', 'info']) assert.match(help.stdout, new RegExp(`\\n  ${c}\\s`));
   const info = run(['info']);
   assert.equal(info.status, 0);
   assert.match(info.stdout, /backend cpu: available, \d+ threads/);
@@ -36,7 +36,8 @@ test('the quickstart path runs end to end: clustering, training with its boundar
   const report = readFileSync(join(dir, 'report.md'), 'utf8');
   assert.match(report, new RegExp(`sigma ${partition.boundaries.map((b) => b.toFixed(3)).join(' / ')}`));
   assert.match(report, /trained 32 images/);
-  for (const f of ['partition.png', 'log.jsonl', 'grid-000000000032.png', 'samples.png', 'checkpoint-000000000032.safetensors']) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of ['partition.png', 'log.jsonl', 'grid-000000000032.png', 'samples.png', 'checkpoint-000000000032.safetensors', 'run.json', 'report.html']) assert.ok(existsSync(join(dir, f)), f);
+  assert.ok(readFileSync(join(dir, 'report.html'), 'utf8').includes(readFileSync(join(dir, 'partition.png')).toString('base64')), 'the run report shows the partition plot');
 });
 
 test('cluster writes a partition that train reads, and rejects bad settings by name', () => {

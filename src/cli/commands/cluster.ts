@@ -1,6 +1,7 @@
 import { openDataset } from '../../data/open-dataset.js';
 import { LinearVPSchedule } from '../../diffusion/schedules/linear-vp.js';
-import { type ClusterMethod, type ClusterResult, CLUSTER_METHODS, clusterPlot, clusterStages, imageVectors } from '../../stages/index.js';
+import { type ClusterMethod, type ClusterResult, CLUSTER_METHODS, clusterStages, imageVectors } from '../../stages/index.js';
+import { clusterPlot } from '../../plots/cluster-plots.js';
 import { noiseLevelAt } from '../../diffusion/stage-conversions.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { useDevice } from '../../tensor/device.js';

@@ -16,6 +16,7 @@ import { runTraining } from './train.js';
 import { sample } from '../../diffusion/sample.js';
 import { EDM_CHURN_RANGE } from '../../diffusion/samplers/heun.js';
 import { writePngGrid } from '../../data/png.js';
+import { REPORT_FILE } from '../../report/index.js';
 
 /**
  * The quickstart's picture: EDM's stochastic sampler (Heun with churn as in EDM's ImageNet-64 setting,
@@ -80,7 +81,7 @@ export async function quickstartCommand(argv: string[]): Promise<void> {
     `- samples (EMA weights, EDM stochastic Heun ${GRID.steps} steps = ${drawn.evaluations} evaluations, S_churn ${GRID_SAMPLER.churn}): ${samplesPath}`,
     `- deterministic grid (EMA weights, EDM Heun ${GRID.steps} steps, the training's own): ${result.grid}`,
     `- checkpoint: ${result.checkpoint} (sample more: stagediff sample --checkpoint ${runDir} --out more.png)`,
-    `- training log: ${result.log}`,
+    `- training log: ${result.log}; curves and grids in a browser: ${join(runDir, REPORT_FILE)}`,
     `- total time: ${formatDuration(seconds)}`,
     '',
   ].join('\n');

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { mergeConfig, setPath } from '../../config/schema.js';
 import { TRAIN_PRESETS, presetConfig, resolveTrainConfig } from '../../train/config.js';
 import { Trainer, type TrainingState } from '../../train/trainer.js';
@@ -7,6 +8,9 @@ import { describeChange, savedConfig } from '../../train/resume-config.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { ProgressBar, formatCount, formatDuration } from '../progress.js';
 import { useDevice } from '../../tensor/device.js';
+import { recordRunStart } from '../../train/run-info.js';
+import { REPORT_FILE, writeReport } from '../../report/index.js';
+import { currentEnvironment } from '../environment.js';
 
 const USAGE = `usage: stagediff train [--preset NAME] [--config FILE.json] [--set field=value ...] [options]
 
@@ -20,7 +24,7 @@ schedule, clipping, EMA, outputs, run length, device and precision (each change 
   --set a.b=value      override one field (value parsed as JSON when it can be); repeatable
   --data PATH          data.path
   --stages-from FILE   model.stagesFrom: stage boundaries from \`stagediff cluster --out FILE\`
-  --run-dir DIR        runDir: checkpoints, log.jsonl, grids
+  --run-dir DIR        runDir: checkpoints, log.jsonl, grids, run.json, report.html
   --device D           auto | cpu | cuda
   --seed N             seed of every random number of the run
   --resume             continue from the newest checkpoint of the run folder, if it has one
@@ -135,6 +139,15 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
     bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images${trainer.resumeVerified ? '' : ' (written before checkpoints had checksums: loaded without verifying its data)'}`);
     for (const change of trainer.resumeChanges) bar.line(`  changed on resume: ${describeChange(change)}`);
   }
+  recordRunStart(c.runDir, c, currentEnvironment(device, trainer.imagesSeen));
+  // The report is a view of the run: failing to write it must never stop training.
+  const refreshReport = () => {
+    try {
+      writeReport([c.runDir], join(c.runDir, REPORT_FILE));
+    } catch (e) {
+      bar.line(`warning: ${join(c.runDir, REPORT_FILE)} not refreshed: ${(e as Error).message}`);
+    }
+  };
   const result = await trainer.run({
     stopAtImages: options.stopAtImages,
     stopAfterSeconds: options.stopAfterSeconds,
@@ -145,7 +158,10 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
           `${formatCount(e.images)} img  step ${e.step}  loss ${e.loss.toFixed(4)}  per stage ${e.lossPerStage.map((l) => (l === null ? '-' : l.toFixed(4))).join(' / ')}  ${e.imagesPerSecond.toFixed(1)} img/s  lr ${e.lr.toExponential(2)}`,
         ),
       onCheckpoint: (p) => bar.line(`checkpoint ${p}`),
-      onGrid: (p) => bar.line(`sample grid ${p}`),
+      onGrid: (p) => {
+        bar.line(`sample grid ${p}`);
+        refreshReport();
+      },
       onNotice: (text) => bar.line(text),
     },
   });

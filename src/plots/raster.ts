@@ -1,17 +1,29 @@
 /**
- * A small RGBA raster for the clustering plots: filled rectangles, lines, dots and numbers in a 3x5 pixel
- * font, encoded as PNG through pngjs. Just enough to draw an axis box with ticks; no plotting library is a
- * dependency of the project.
+ * A small RGBA raster for PNG plots: filled rectangles, lines, dots and short labels in a 3x5 pixel font,
+ * encoded as PNG through pngjs. Just enough to draw an axis box with ticks, a title and a legend; no
+ * plotting library is a dependency of the project.
  */
 import { PNG } from 'pngjs';
+import type { Rgb } from './chart.js';
 
-export type Rgb = readonly [number, number, number];
-
-/** 3x5 glyphs, one string of 15 bits (row-major, '1' = ink) per character. */
+/**
+ * 3x5 glyphs, one string of 15 bits (row-major, '1' = ink) per character: digits, capitals (lower case
+ * draws as capitals, except the k of thousands) and some punctuation; anything else draws as '?'.
+ */
 const GLYPHS: Record<string, string> = {
   '0': '111101101101111', '1': '010110010010111', '2': '111001111100111', '3': '111001111001111',
   '4': '101101111001001', '5': '111100111001111', '6': '111100111101111', '7': '111001001001001',
   '8': '111101111101111', '9': '111101111001111', '.': '000000000000010', '-': '000000111000000',
+  k: '100101110101101',
+  A: '010101111101101', B: '110101110101110', C: '011100100100011', D: '110101101101110', E: '111100110100111',
+  F: '111100110100100', G: '011100101101011', H: '101101111101101', I: '111010010010111', J: '001001001101010',
+  K: '101101110101101', L: '100100100100111', M: '101111111101101', N: '110101101101101', O: '010101101101010',
+  P: '110101110100100', Q: '010101101110011', R: '110101110101101', S: '011100010001110', T: '111010010010010',
+  U: '101101101101111', V: '101101101101010', W: '101101111111101', X: '101101010101101', Y: '101101010010010',
+  Z: '111001010100111',
+  ' ': '000000000000000', '/': '001001010100100', ':': '000010000010000', '(': '010100100100010',
+  ')': '010001001001010', ',': '000000000010100', '+': '000010111010000', '_': '000000000000111',
+  '=': '000111000111000', '%': '101001010100101', "'": '010010000000000', '?': '111001011000010',
 };
 
 export class Raster {
@@ -56,11 +68,10 @@ export class Raster {
     this.fillRect(x - (size - 1) / 2, y - (size - 1) / 2, size, size, color);
   }
 
-  /** Draws digits, '.' and '-' with their top-left corner at (x, y), each font pixel `scale` pixels wide. */
+  /** Draws text with its top-left corner at (x, y), each font pixel `scale` pixels wide. */
   text(x: number, y: number, s: string, color: Rgb, scale = 2): void {
     [...s].forEach((ch, k) => {
-      const glyph = GLYPHS[ch];
-      if (!glyph) throw new Error(`the plot font has no glyph for "${ch}"`);
+      const glyph = GLYPHS[ch] ?? GLYPHS[ch.toUpperCase()] ?? GLYPHS['?'];
       for (let bit = 0; bit < 15; bit++) {
         if (glyph[bit] === '1') this.fillRect(x + (k * 4 + (bit % 3)) * scale, y + Math.floor(bit / 3) * scale, scale, scale, color);
       }
