@@ -85,6 +85,9 @@ let inParallelRegion = false;
 let isPoolWorker = false;
 /** Chunks run by workers since the process started, counted by the workers: tests check the pool did work. */
 const workerChunkCount = new Int32Array(new SharedArrayBuffer(4));
+/** Milliseconds the calling thread spent in calls split over the pool, and waiting in them for workers. */
+let parallelMs = 0;
+let waitMs = 0;
 
 function threadsFromEnvironment(): number {
   const value = process.env.STAGEDIFF_CPU_THREADS;
@@ -115,8 +118,8 @@ export function setCpuThreadCount(threads: number): void {
 }
 
 /** Counts of what the pool has done, for tests and diagnostics. */
-export function cpuPoolStats(): { threads: number; workers: number; chunksRunByWorkers: number } {
-  return { threads: cpuThreadCount(), workers: workers?.length ?? 0, chunksRunByWorkers: Atomics.load(workerChunkCount, 0) };
+export function cpuPoolStats(): { threads: number; workers: number; chunksRunByWorkers: number; parallelMs: number; waitMs: number } {
+  return { threads: cpuThreadCount(), workers: workers?.length ?? 0, chunksRunByWorkers: Atomics.load(workerChunkCount, 0), parallelMs, waitMs };
 }
 
 /**
@@ -151,6 +154,7 @@ export function parallelFor<A>(task: ParallelTask<A>, args: A, chunks: number): 
     for (let c = 0; c < chunks; c++) task.run(args, c);
     return;
   }
+  const started = performance.now();
   const control = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
   const message: TaskMessage = { task: task.name, args, chunks, control };
   const helpers = pool.slice(0, chunks - 1);
@@ -163,7 +167,11 @@ export function parallelFor<A>(task: ParallelTask<A>, args: A, chunks: number): 
     inParallelRegion = false;
   }
   // Chunks a worker claimed may still be running: wait for all of them before returning (or throwing).
+  const waitFrom = performance.now();
   for (let done = Atomics.load(control, DONE); done < chunks; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
+  const end = performance.now();
+  waitMs += end - waitFrom;
+  parallelMs += end - started;
   if (Atomics.load(control, FAILED) === 0) return;
   const reported: unknown[] = [];
   for (const { errors } of helpers) for (let m = receiveMessageOnPort(errors); m !== undefined; m = receiveMessageOnPort(errors)) reported.push(m.message);
