@@ -9,9 +9,9 @@
  *    `npm start` runs it, timed between its steps (the final grid and checkpoint are not counted).
  * 3. `anchor`: cpu_anchor.py run by the system python (/usr/bin/python3 with Debian's python3-torch) with
  *    the same thread count, when it and the official edm/ folder (--anchor-edm or ANCHOR_EDM) are there.
- * 4. With --profile: where the time of one step goes, by backend call (wall time on the calling thread,
- *    all threads' work inside it), the rest being the tensor layer (tape, dispatch, shape checks), and
- *    how long the calling thread waited for the workers.
+ * 4. With --profile: where the time of one step of the training loop goes, by backend call (wall time on
+ *    the calling thread, all threads' work inside it), the rest being the tensor layer (tape, dispatch,
+ *    shape checks), the data and the loop; the time split over the threads, and on one thread only.
  *
  * Usage (after `npx tsc -p .`):
  *   node dist/bench/cpu-quickstart.js [--threads 2] [--iters 40] [--trainer-images 2400] [--profile]
@@ -110,27 +110,26 @@ function timeSteps(step: (sigma: number) => void, sigma: number, n: number): num
   return (performance.now() - t) / 1000 / (n * BATCH);
 }
 
-/** Images/s of the quickstart's training loop, from its first step after a warm-up to its last. */
-async function trainerImagesPerSecond(): Promise<number> {
+/** Runs `steps` steps of the quickstart's training loop in a scratch folder, calling `onStep` after each (1, 2, ...). */
+async function runTrainer(steps: number, onStep: (step: number) => void): Promise<void> {
   const runDir = mkdtempSync(join(tmpdir(), 'stagediff-bench-'));
   try {
     const trainer = await Trainer.create({ ...presetConfig('quickstart'), runDir });
-    const warmup = BATCH * WARMUP_STEPS;
-    let start = 0;
-    let last = 0;
-    await trainer.run({
-      stopAtImages: warmup + trainerImages,
-      events: {
-        onStep: ({ images }) => {
-          if (images === warmup) start = performance.now();
-          last = performance.now();
-        },
-      },
-    });
-    return trainerImages / ((last - start) / 1000);
+    await trainer.run({ stopAtImages: steps * BATCH, events: { onStep: ({ images }) => onStep(images / BATCH) } });
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
+}
+
+/** Images/s of the quickstart's training loop, from its first step after a warm-up to its last. */
+async function trainerImagesPerSecond(): Promise<number> {
+  let start = 0;
+  let last = 0;
+  await runTrainer(WARMUP_STEPS + Math.ceil(trainerImages / BATCH), (step) => {
+    if (step === WARMUP_STEPS) start = performance.now();
+    last = performance.now();
+  });
+  return (Math.ceil(trainerImages / BATCH) * BATCH) / ((last - start) / 1000);
 }
 
 /** cpu_anchor.py's JSON line, or why it did not run. */
@@ -165,47 +164,41 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ side: 'stagediff / pytorch', ...Object.fromEntries(['s0', 's1', 's2', 'balanced_mix'].map((k) => [k, ratio(`train_img_s_${k}`)])) }));
   }
 
-  if (args.profile) {
-    T.setBackend(profiledBackend(cpuBackend()));
-    printProfile(anchorStep());
-  }
+  if (args.profile) await printProfile();
 }
 
-/** Profiled steps of each stage, weighted by its share of the balanced mix. */
-function printProfile(step: (sigma: number) => void): void {
-  const steps = Math.max(3, Math.round(iters / 4));
-  const mix = new Map<string, { ms: number; calls: number }>();
+/** Where the time of the trainer's steps goes, per step. */
+async function printProfile(): Promise<void> {
+  const steps = Math.max(10, Math.round(trainerImages / BATCH / 2));
+  T.setBackend(profiledBackend(cpuBackend()));
   let wallMs = 0;
-  let waitMs = 0;
-  let parallelMs = 0;
-  for (const s of STAGES) {
-    for (let i = 0; i < WARMUP_STEPS; i++) step(s.sigma);
-    profile.clear();
-    const pool = cpuPoolStats();
-    profiling = true;
-    const t = performance.now();
-    for (let i = 0; i < steps; i++) step(s.sigma);
-    wallMs += (s.share * (performance.now() - t)) / steps;
-    profiling = false;
-    const after = cpuPoolStats();
-    waitMs += (s.share * (after.waitMs - pool.waitMs)) / steps;
-    parallelMs += (s.share * (after.parallelMs - pool.parallelMs)) / steps;
-    for (const [k, v] of profile) {
-      const entry = mix.get(k) ?? { ms: 0, calls: 0 };
-      entry.ms += (s.share * v.ms) / steps;
-      entry.calls += (s.share * v.calls) / steps;
-      mix.set(k, entry);
+  let pool = cpuPoolStats();
+  let after = pool;
+  await runTrainer(WARMUP_STEPS + steps, (step) => {
+    if (step === WARMUP_STEPS) {
+      profile.clear();
+      pool = cpuPoolStats();
+      wallMs = performance.now();
+      profiling = true;
     }
-  }
-  const rows = [...mix].map(([k, v]) => ({ k, ...v })).sort((a, b) => b.ms - a.ms);
+    // The run's final grid and checkpoint are not part of a step.
+    if (step === WARMUP_STEPS + steps) {
+      profiling = false;
+      wallMs = (performance.now() - wallMs) / steps;
+      after = cpuPoolStats();
+    }
+  });
+  const waitMs = (after.waitMs - pool.waitMs) / steps;
+  const parallelMs = (after.parallelMs - pool.parallelMs) / steps;
+  const rows = [...profile].map(([k, v]) => ({ k, ms: v.ms / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
   const inBackend = rows.reduce((s, r) => s + r.ms, 0);
-  const line = (label: string, ms: number, calls = '') => console.log(`  ${label.padEnd(34)} ${ms.toFixed(3).padStart(8)} ms ${((100 * ms) / wallMs).toFixed(1).padStart(5)}%  ${calls}`);
-  console.log(`\nOne step of the balanced mix, ${threads} threads: ${wallMs.toFixed(2)} ms`);
+  const line = (label: string, ms: number, calls = '') => console.log(`  ${label.padEnd(38)} ${ms.toFixed(3).padStart(8)} ms ${((100 * ms) / wallMs).toFixed(1).padStart(5)}%  ${calls}`);
+  console.log(`\nOne step of the quickstart's training loop, ${threads} threads: ${wallMs.toFixed(2)} ms (${(1000 * BATCH / wallMs).toFixed(1)} images/s with the timers on)`);
   line('backend calls', inBackend);
-  line('tensor layer (tape, dispatch, JS)', wallMs - inBackend);
+  line('the rest: tensor layer (tape, dispatch), data, JS', wallMs - inBackend);
   line('split over the threads', parallelMs);
-  line('  of it, caller waiting for workers', waitMs);
-  line('one thread only (the others idle)', wallMs - parallelMs);
+  line('  of it, caller waiting for the workers', waitMs);
+  line('on one thread only (the others idle)', wallMs - parallelMs);
   console.log('  by backend call:');
   for (const r of rows) line(`  ${r.k}`, r.ms, `${r.calls.toFixed(1)} calls`);
 }
