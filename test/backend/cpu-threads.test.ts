@@ -143,7 +143,23 @@ const groupNormCases = [false, true].map<Case>((silu) => {
   };
 });
 
-for (const c of [...matmulCases, ...convCases, ...attentionCases, ...unaryCases, ...groupNormCases]) {
+const resampleCases = (['down', 'up'] as const).map<Case>((mode) => {
+  const [h, hOut] = mode === 'down' ? [16, 8] : [8, 16];
+  const p = { n: 12, c: 16, h, w: h, hOut, wOut: hOut, mode, taps: [1, 3, 3, 1], pad: mode === 'down' ? 1 : 2 };
+  const [inSize, outSize] = [p.n * p.c * h * h, p.n * p.c * hOut * hOut];
+  return {
+    name: `resample ${mode} forward and backward, planes spread over threads`,
+    // x, y, dy, dx
+    sizes: [inSize, outSize, outSize, inSize],
+    outputs: [1, 3],
+    run: ([x, y, dy, dx]) => {
+      be.resample(x, y, p);
+      be.resampleBackward(dy, dx, p);
+    },
+  };
+});
+
+for (const c of [...matmulCases, ...convCases, ...attentionCases, ...unaryCases, ...groupNormCases, ...resampleCases]) {
   test(`${c.name}: bit-identical on 1 and ${THREADS} threads`, () => checkThreadCountsAgree(c));
 }
 
