@@ -14,7 +14,7 @@
  * summed over the images in order, so every entry is the same sum whatever the thread count.
  */
 import type { Conv2dParams } from '../backend.js';
-import { NR, type StridedMatrix, gemm, gemmPackedB } from './matmul.js';
+import { type GatheredB, NR, type StridedMatrix, gemm, gemmGatheredB, gemmPackedB } from './matmul.js';
 import { col2imAdd, im2col, packColumns } from './im2col.js';
 import { chunksFor, forEachUnit, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch } from './scratch.js';
@@ -65,12 +65,43 @@ const forwardImage = parallelTask('conv2d', ({ x, w, bias, y, p }: Forward, i: n
   const out = { data: y, offset: yOffset, ld: outSize };
   if (!isPointwise(p) && chunksFor(p.cOut * outSize * k) === 1) {
     const xOffset = i * p.cIn * p.h * p.w;
+    if (p.stride === 1 && p.wOut % NR === 0 && gemmGatheredB(p.cOut, outSize, k, 1, weight, paddedImage(x, xOffset, p), bias ? 1 : 0, out)) return;
     gemmPackedB(p.cOut, outSize, k, 1, weight, (panels, offset) => packColumns(x, xOffset, p, panels, offset, true), bias ? 1 : 0, out);
     return;
   }
   const cols = { ...columnsOf(x, i, p), trans: false };
   gemm(p.cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, out);
 });
+
+/**
+ * Image i of x, zero-padded, for gemmGatheredB: with stride 1, row (ci, ky, kx) of the column matrix at
+ * output (oy, ox) is padded pixel (ci, oy + ky, ox + kx), so 8 neighbouring outputs of one row read 8
+ * neighbouring pixels.
+ */
+function paddedImage(x: Float32Array, xOffset: number, p: Conv2dParams): GatheredB {
+  const { cIn, h, w, kh, kw, pad } = p;
+  const [paddedH, paddedW] = [h + 2 * pad, w + 2 * pad];
+  return {
+    imageLength: cIn * paddedH * paddedW,
+    write(out, offset) {
+      let d = offset;
+      for (let ci = 0; ci < cIn; ci++) {
+        for (let yy = 0; yy < paddedH; yy++) {
+          const y = yy - pad;
+          if (y < 0 || y >= h) {
+            for (let xx = 0; xx < paddedW; xx++) out[d++] = 0;
+            continue;
+          }
+          for (let xx = 0; xx < pad; xx++) out[d++] = 0;
+          for (let s = xOffset + (ci * h + y) * w, end = s + w; s < end; s++) out[d++] = x[s];
+          for (let xx = 0; xx < pad; xx++) out[d++] = 0;
+        }
+      }
+    },
+    rowOffset: (q) => (Math.floor(q / (kh * kw)) * paddedH + (Math.floor(q / kw) % kh)) * paddedW + (q % kw),
+    blockStart: (j0) => Math.floor(j0 / p.wOut) * paddedW + (j0 % p.wOut),
+  };
+}
 
 interface BackwardData {
   dy: Float32Array;

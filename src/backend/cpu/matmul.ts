@@ -209,23 +209,63 @@ function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: 
 
 /** C = alpha * A @ B + beta * C from the packed panels at aBase and bBase, tile by tile. */
 function multiplyPacked(m: number, n: number, k: number, alpha: number, beta: number, c: StridedMatrix): void {
-  const { data, offset, ld } = c;
-  const tile = heap;
   for (let i0 = 0; i0 < m; i0 += MR) {
-    const rows = Math.min(MR, m - i0);
     for (let j0 = 0; j0 < n; j0 += NR) {
       if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 8, (bBase + j0 * k) * 8, k, 0);
-      else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, tile);
-      const cols = Math.min(NR, n - j0);
-      for (let i = 0; i < rows; i++) {
-        const row = offset + (i0 + i) * ld + j0;
-        for (let j = 0; j < cols; j++) {
-          const v = alpha * tile[i * NR + j];
-          data[row + j] = beta === 0 ? v : v + beta * data[row + j];
-        }
-      }
+      else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, heap);
+      storeTile(m, n, i0, j0, alpha, beta, c);
     }
   }
+}
+
+/** C's block at (i0, j0) (cut to m x n) = alpha * the tile + beta * C. */
+function storeTile(m: number, n: number, i0: number, j0: number, alpha: number, beta: number, c: StridedMatrix): void {
+  const { data, offset, ld } = c;
+  const rows = Math.min(MR, m - i0);
+  const cols = Math.min(NR, n - j0);
+  for (let i = 0; i < rows; i++) {
+    const row = offset + (i0 + i) * ld + j0;
+    for (let j = 0; j < cols; j++) {
+      const v = alpha * heap[i * NR + j];
+      data[row + j] = beta === 0 ? v : v + beta * data[row + j];
+    }
+  }
+}
+
+/** Where a convolution's B rows lie in the float64 image it writes (see gemmGatheredB). */
+export interface GatheredB {
+  /** Elements of the image. */
+  imageLength: number;
+  /** Writes the image (imageLength float64 values) into `out` from `offset`. */
+  write(out: Float64Array, offset: number): void;
+  /** Row q of column block j0's NR columns: the NR values at image element blockStart(j0) + rowOffset(q). */
+  rowOffset(q: number): number;
+  blockStart(j0: number): number;
+}
+
+/**
+ * gemmPackedB's product with op(B) read in place from an image in WebAssembly memory: the same products
+ * and sums in the same order, so the same bits, without a column matrix (for a small convolution, packing
+ * its column matrix took longer than the product). Returns false, doing nothing, where the SIMD kernel is
+ * off; n must be a multiple of NR.
+ */
+export function gemmGatheredB(m: number, n: number, k: number, alpha: number, a: Operand, b: GatheredB, beta: number, c: StridedMatrix): boolean {
+  if (simdKernel === null) return false;
+  if (n % NR !== 0) throw new Error(`gemmGatheredB: n = ${n} is not a multiple of ${NR}`);
+  // The image, then the row offsets (int32, in bytes).
+  reserve(packedLengthA(m, k), b.imageLength + Math.ceil(k / 2));
+  packA(a, m, k);
+  b.write(heap, bBase);
+  const offsetsByte = (bBase + b.imageLength) * 8;
+  const offsets = new Int32Array(heap.buffer, offsetsByte, k);
+  for (let q = 0; q < k; q++) offsets[q] = b.rowOffset(q) * 8;
+  for (let i0 = 0; i0 < m; i0 += MR) {
+    for (let j0 = 0; j0 < n; j0 += NR) {
+      simdKernel.gatherKernel((aBase + i0 * k) * 8, (bBase + b.blockStart(j0)) * 8, offsetsByte, k, 0);
+      storeTile(m, n, i0, j0, alpha, beta, c);
+    }
+  }
+  return true;
 }
 
 /** tile[i*8 + j] = sum over q of A panel row i times B panel column j, in float64 locals. */
