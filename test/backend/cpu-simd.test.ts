@@ -10,7 +10,7 @@ import type { Conv2dParams } from '../../src/backend/backend.js';
 import { setCpuThreadCount } from '../../src/backend/cpu/index.js';
 import { gemm, gemmPackedB, useSimdKernel } from '../../src/backend/cpu/matmul.js';
 import { im2col, packColumns } from '../../src/backend/cpu/im2col.js';
-import { conv2d, conv2dBackwardData } from '../../src/backend/cpu/conv.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/backend/cpu/conv.js';
 import { randomArray } from '../helpers/gradcheck.js';
 
 function bits(a: Float32Array): Uint32Array {
@@ -100,12 +100,13 @@ test('a product with op(B) packed by the caller equals the plain product', () =>
   assert.deepEqual(bits(actual), bits(expected));
 });
 
-test('convolutions that read the padded image in place (SIMD on) give the bits of the column-matrix path (SIMD off)', () => {
+test('convolutions that read the padded image in place (SIMD on) give the bits of the column-matrix path (SIMD off), gradients included', () => {
   setCpuThreadCount(1);
   const cases: Conv2dParams[] = [
     { n: 2, cIn: 5, h: 16, w: 16, cOut: 7, kh: 3, kw: 3, pad: 1, stride: 1, hOut: 16, wOut: 16 },
     { n: 1, cIn: 3, h: 6, w: 10, cOut: 4, kh: 3, kw: 3, pad: 0, stride: 1, hOut: 4, wOut: 8 },
     { n: 1, cIn: 2, h: 8, w: 8, cOut: 9, kh: 5, kw: 5, pad: 2, stride: 1, hOut: 8, wOut: 8 },
+    { n: 3, cIn: 4, h: 5, w: 7, cOut: 3, kh: 3, kw: 3, pad: 1, stride: 1, hOut: 5, wOut: 7 },
   ];
   for (const p of cases) {
     const x = randomArray(p.n * p.cIn * p.h * p.w, 3);
@@ -116,12 +117,14 @@ test('convolutions that read the padded image in place (SIMD on) give the bits o
       useSimdKernel(simd);
       const y = new Float32Array(dy.length);
       const dx = new Float32Array(x.length);
+      const dw = new Float32Array(w.length);
       conv2d(x, w, bias, y, p);
       conv2dBackwardData(dy, w, dx, p);
-      return [y, dx];
+      conv2dBackwardFilter(x, dy, dw, p);
+      return [y, dx, dw];
     };
     const plain = run(false);
     const inPlace = run(true);
-    inPlace.forEach((out, i) => assert.deepEqual(bits(out), bits(plain[i]), `${JSON.stringify(p)} ${i === 0 ? 'forward' : 'data gradient'}`));
+    inPlace.forEach((out, i) => assert.deepEqual(bits(out), bits(plain[i]), `${JSON.stringify(p)} ${['forward', 'data gradient', 'filter gradient'][i]}`));
   }
 });

@@ -14,7 +14,7 @@
  * summed over the images in order, so every entry is the same sum whatever the thread count.
  */
 import type { Conv2dParams } from '../backend.js';
-import { type GatheredB, NR, type StridedMatrix, gemm, gemmGatheredB, gemmPackedB } from './matmul.js';
+import { type ImageOperand, NR, type StridedMatrix, gemm, gemmGatheredA, gemmGatheredB, gemmPackedB } from './matmul.js';
 import { col2imAdd, im2col, packColumns } from './im2col.js';
 import { chunksFor, forEachUnit, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch } from './scratch.js';
@@ -74,11 +74,11 @@ const forwardImage = parallelTask('conv2d', ({ x, w, bias, y, p }: Forward, i: n
 });
 
 /**
- * Image i of x, zero-padded, for gemmGatheredB: with stride 1, row (ci, ky, kx) of the column matrix at
- * output (oy, ox) is padded pixel (ci, oy + ky, ox + kx), so 8 neighbouring outputs of one row read 8
- * neighbouring pixels.
+ * Image i of x, zero-padded, as the column matrix (gemmGatheredA and B): with stride 1, row (ci, ky, kx)
+ * of the column matrix at output (oy, ox) is padded pixel (ci, oy + ky, ox + kx), so 8 neighbouring
+ * outputs of one row read 8 neighbouring pixels.
  */
-function paddedImage(x: Float32Array, xOffset: number, p: Conv2dParams): GatheredB {
+function paddedImage(x: Float32Array, xOffset: number, p: Conv2dParams): ImageOperand {
   const { cIn, h, w, kh, kw, pad } = p;
   const [paddedH, paddedW] = [h + 2 * pad, w + 2 * pad];
   return {
@@ -98,8 +98,8 @@ function paddedImage(x: Float32Array, xOffset: number, p: Conv2dParams): Gathere
         }
       }
     },
-    rowOffset: (q) => (Math.floor(q / (kh * kw)) * paddedH + (Math.floor(q / kw) % kh)) * paddedW + (q % kw),
-    blockStart: (j0) => Math.floor(j0 / p.wOut) * paddedW + (j0 % p.wOut),
+    tapOffset: (q) => (Math.floor(q / (kh * kw)) * paddedH + (Math.floor(q / kw) % kh)) * paddedW + (q % kw),
+    positionOffset: (j) => Math.floor(j / p.wOut) * paddedW + (j % p.wOut),
   };
 }
 
@@ -175,6 +175,8 @@ const filterColumns = parallelTask('conv2dBackwardFilter', ({ x, dy, dw, p, rang
     // The first image overwrites dw, later ones add onto it.
     if (!pointwise) {
       const xOffset = i * p.cIn * p.h * p.w;
+      const gradT = { ...grad, trans: true };
+      if (p.stride === 1 && gemmGatheredA(count, p.cOut, outSize, 1, paddedImage(x, xOffset, p), first, gradT, i === 0 ? 0 : 1, out)) continue;
       gemmPackedB(p.cOut, count, outSize, 1, grad, (panels, offset) => packColumns(x, xOffset, p, panels, offset, false, first, count), i === 0 ? 0 : 1, out);
       continue;
     }

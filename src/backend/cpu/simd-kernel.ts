@@ -28,6 +28,11 @@ export interface SimdKernels {
    * offsetsByte: a convolution reads its B rows straight from a (padded) image instead of a column matrix.
    */
   gatherKernel: (aByte: number, bByte: number, offsetsByte: number, k: number, outByte: number) => void;
+  /**
+   * The kernel with A's MR rows read in place: row i's element q at rowByte_i + offsets[q] (the filter
+   * gradient of a convolution, whose A is the column matrix).
+   */
+  gatherRowsKernel: (row0Byte: number, row1Byte: number, row2Byte: number, row3Byte: number, offsetsByte: number, bByte: number, k: number, outByte: number) => void;
   memory: WasmMemory;
 }
 
@@ -44,7 +49,7 @@ export function createSimdKernel(): SimdKernels | null {
     if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return null;
     const memory = new WebAssembly.Memory({ initial: 1 });
     const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-    return { kernel: exports.kernel as SimdKernels['kernel'], gatherKernel: exports.gatherKernel as SimdKernels['gatherKernel'], memory };
+    return { kernel: exports.kernel as SimdKernels['kernel'], gatherKernel: exports.gatherKernel as SimdKernels['gatherKernel'], gatherRowsKernel: exports.gatherRowsKernel as SimdKernels['gatherRowsKernel'], memory };
   } catch {
     return null;
   }
@@ -75,45 +80,51 @@ function simdKernelModule(): Uint8Array {
   const I32 = 0x7f, V128 = 0x7b;
 
   /**
-   * One function's body. Parameters: aByte, bByte, [offsetsByte,] k, outByte. Locals after them: the a
-   * pointer, the b row's address, steps left, the offsets pointer (i32); the two b vectors, the splatted
-   * a, the accumulators (row r, pair c at ACC + 2r + c) (v128).
+   * One function's body, by where the operands' rows are read: 'packed' (kernel: aByte, bByte, k, outByte),
+   * 'gatherB' (gatherKernel: aByte, bByte, offsetsByte, k, outByte) or 'gatherA' (gatherRowsKernel: four
+   * row addresses, offsetsByte, bByte, k, outByte). Locals after the parameters: the a pointer, the b
+   * pointer, steps left, the offsets pointer, the offset of row q (i32); the two b vectors, the splatted a,
+   * the accumulators (row r, pair c at ACC + 2r + c) (v128).
    */
-  const body = (gather: boolean): number[] => {
-    const params = gather ? 5 : 4;
-    const [A_BYTE, B_BYTE, OFFSETS, K, OUT] = gather ? [0, 1, 2, 3, 4] : [0, 1, -1, 2, 3];
-    const [AP, BP, Q, OP, B0, B1, A, ACC] = [params, params + 1, params + 2, params + 3, params + 4, params + 5, params + 6, params + 7];
+  const body = (kind: 'packed' | 'gatherB' | 'gatherA'): number[] => {
+    const params = { packed: 4, gatherB: 5, gatherA: 8 }[kind];
+    const [A_BYTE, B_BYTE, OFFSETS, K, OUT] = { packed: [0, 1, -1, 2, 3], gatherB: [0, 1, 2, 3, 4], gatherA: [-1, 5, 4, 6, 7] }[kind];
+    const [AP, BP, Q, OP, O, B0, B1, A, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => params + i);
     const code: number[] = [];
     for (let h = 0; h < 2; h++) {
       for (let i = 0; i < 8; i++) code.push(...simd(V128_CONST, ...new Array<number>(16).fill(0)), ...set(ACC + i));
-      code.push(...get(A_BYTE), ...set(AP), ...get(B_BYTE), ...set(BP), ...get(K), ...set(Q));
-      if (gather) code.push(...get(OFFSETS), ...set(OP));
+      if (kind !== 'gatherA') code.push(...get(A_BYTE), ...set(AP));
+      if (kind !== 'packed') code.push(...get(OFFSETS), ...set(OP));
+      code.push(...get(B_BYTE), ...set(BP), ...get(K), ...set(Q));
       code.push(BLOCK, VOID, ...get(Q), I32_EQZ, BR_IF, 0, LOOP, VOID);
+      if (kind !== 'packed') code.push(...get(OP), I32_LOAD, 2, 0, ...set(O));
       // Row q of B: the next NR values of the panel, or those at bByte + offsets[q].
-      const row = gather ? [...get(B_BYTE), ...get(OP), I32_LOAD, 2, 0, I32_ADD] : get(BP);
+      const row = kind === 'gatherB' ? [...get(B_BYTE), ...get(O), I32_ADD] : get(BP);
       code.push(...row, ...simd(V128_LOAD, ...memarg(32 * h)), ...set(B0));
       code.push(...row, ...simd(V128_LOAD, ...memarg(32 * h + 16)), ...set(B1));
       for (let r = 0; r < MR; r++) {
-        code.push(...get(AP), ...simd(LOAD64_SPLAT, ...memarg(8 * r)), ...set(A));
+        // Element q of A's row r: in the panel, or at rowByte_r + offsets[q].
+        if (kind === 'gatherA') code.push(...get(r), ...get(O), I32_ADD, ...simd(LOAD64_SPLAT, ...memarg(0)), ...set(A));
+        else code.push(...get(AP), ...simd(LOAD64_SPLAT, ...memarg(8 * r)), ...set(A));
         for (let c = 0; c < 2; c++) code.push(...get(ACC + 2 * r + c), ...get(A), ...get(c === 0 ? B0 : B1), ...simd(F64X2_MUL), ...simd(F64X2_ADD), ...set(ACC + 2 * r + c));
       }
-      code.push(...get(AP), ...i32Const(8 * MR), I32_ADD, ...set(AP));
-      if (gather) code.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
-      else code.push(...get(BP), ...i32Const(8 * NR), I32_ADD, ...set(BP));
+      if (kind !== 'gatherA') code.push(...get(AP), ...i32Const(8 * MR), I32_ADD, ...set(AP));
+      if (kind !== 'packed') code.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
+      if (kind !== 'gatherB') code.push(...get(BP), ...i32Const(8 * NR), I32_ADD, ...set(BP));
       code.push(...get(Q), ...i32Const(1), I32_SUB, ...tee(Q), BR_IF, 0, END, END);
       for (let r = 0; r < MR; r++) for (let c = 0; c < 2; c++) code.push(...get(OUT), ...get(ACC + 2 * r + c), ...simd(V128_STORE, ...memarg(8 * NR * r + 32 * h + 16 * c)));
     }
     code.push(END);
-    const bytes = [...vec([[...uleb(4), I32], [...uleb(11), V128]]), ...code];
+    const bytes = [...vec([[...uleb(5), I32], [...uleb(11), V128]]), ...code];
     return [...uleb(bytes.length), ...bytes];
   };
+  const signature = (count: number): number[] => [0x60, ...vec(new Array<number[]>(count).fill([I32])), ...vec([])];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    // types: 0 = (i32 x4) -> (), 1 = (i32 x5) -> ()
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([])], [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])]])),
+    ...section(1, vec([signature(4), signature(5), signature(8)])), // types: (i32 x4), (i32 x5), (i32 x8) -> ()
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 1]])), // import memory, at least 1 page
-    ...section(3, vec([[0], [1]])), // function 0 has type 0, function 1 type 1
-    ...section(7, vec([[...name('kernel'), 0x00, 0], [...name('gatherKernel'), 0x00, 1]])),
-    ...section(10, vec([body(false), body(true)])),
+    ...section(3, vec([[0], [1], [2]])), // function i has type i
+    ...section(7, vec([[...name('kernel'), 0x00, 0], [...name('gatherKernel'), 0x00, 1], [...name('gatherRowsKernel'), 0x00, 2]])),
+    ...section(10, vec([body('packed'), body('gatherB'), body('gatherA')])),
   ]);
 }
