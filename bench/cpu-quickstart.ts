@@ -55,8 +55,8 @@ const STAGES = [
 ];
 const WARMUP_STEPS = 5;
 
-/** Per backend call: wall milliseconds on the calling thread and calls, while `profiling` is set. */
-const profile = new Map<string, { ms: number; calls: number }>();
+/** Per backend call: wall milliseconds on the calling thread, of them on that thread alone (not split), and calls, while `profiling` is set. */
+const profile = new Map<string, { ms: number; aloneMs: number; calls: number }>();
 let profiling = false;
 
 /** The CPU backend with every call timed (by op for elementwise calls) while `profiling` is set. */
@@ -71,10 +71,13 @@ function profiledBackend(inner: Backend): Backend {
     wrapped[key] = (...a: unknown[]) => {
       if (!profiling) return fn(...a);
       const label = key === 'unary' || key === 'unaryBackward' || key === 'binary' ? `${key} ${String(a[0])}` : key;
+      const split = cpuPoolStats().parallelMs;
       const t = performance.now();
       const result = fn(...a);
-      const entry = profile.get(label) ?? { ms: 0, calls: 0 };
-      entry.ms += performance.now() - t;
+      const ms = performance.now() - t;
+      const entry = profile.get(label) ?? { ms: 0, aloneMs: 0, calls: 0 };
+      entry.ms += ms;
+      entry.aloneMs += ms - (cpuPoolStats().parallelMs - split);
       entry.calls++;
       profile.set(label, entry);
       return result;
@@ -190,7 +193,7 @@ async function printProfile(): Promise<void> {
   });
   const waitMs = (after.waitMs - pool.waitMs) / steps;
   const parallelMs = (after.parallelMs - pool.parallelMs) / steps;
-  const rows = [...profile].map(([k, v]) => ({ k, ms: v.ms / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
+  const rows = [...profile].map(([k, v]) => ({ k, ms: v.ms / steps, aloneMs: v.aloneMs / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
   const inBackend = rows.reduce((s, r) => s + r.ms, 0);
   const line = (label: string, ms: number, calls = '') => console.log(`  ${label.padEnd(38)} ${ms.toFixed(3).padStart(8)} ms ${((100 * ms) / wallMs).toFixed(1).padStart(5)}%  ${calls}`);
   console.log(`\nOne step of the quickstart's training loop, ${threads} threads: ${wallMs.toFixed(2)} ms (${(1000 * BATCH / wallMs).toFixed(1)} images/s with the timers on)`);
@@ -200,7 +203,7 @@ async function printProfile(): Promise<void> {
   line('  of it, caller waiting for the workers', waitMs);
   line('on one thread only (the others idle)', wallMs - parallelMs);
   console.log('  by backend call:');
-  for (const r of rows) line(`  ${r.k}`, r.ms, `${r.calls.toFixed(1)} calls`);
+  for (const r of rows) line(`  ${r.k}`, r.ms, `${r.calls.toFixed(1).padStart(7)} calls, ${r.aloneMs.toFixed(2).padStart(7)} ms of it on one thread`);
 }
 
 await main();

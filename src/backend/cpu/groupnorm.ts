@@ -10,11 +10,11 @@
 import type { GroupNormParams } from '../backend.js';
 import { unaryBackwardRange, unaryRange } from './elementwise.js';
 import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
-import { float32Scratch, float64Scratch } from './scratch.js';
+import { float32Scratch, sharedFloat64Scratch } from './scratch.js';
 
 const preActivation = float32Scratch();
 const preActivationGrad = float32Scratch();
-const channelSums = float64Scratch();
+const channelSums = sharedFloat64Scratch();
 
 /** Work per element in the pool's units (pool.ts): a few passes, and SiLU's exponential when fused. */
 const work = (p: GroupNormParams, passes: number): number => p.n * p.c * p.hw * (passes + (p.silu ? 24 : 0));

@@ -44,8 +44,9 @@ interface Planes {
 function filterPlanes(direction: Direction, src: Float32Array, inH: number, inW: number, dst: Float32Array, outH: number, outW: number, p: ResampleParams): void {
   const planes = p.n * p.c;
   if (planes === 0) return;
-  // In the pool's units: the 1-D filters' index checks cost about four multiply-adds per tap.
-  const work = 4 * planes * (inH * outW + outW * outH) * p.taps.length;
+  // In the pool's units: with its index checks, a tap of the 1-D filters cost about eight multiply-adds
+  // (0.35 ms for a 2-tap decimation of 256 planes of 16x16).
+  const work = 8 * planes * (inH * outW + outW * outH) * p.taps.length;
   const span = Math.ceil(planes / chunksFor(work));
   parallelFor(planeRange, { direction, src, inH, inW, dst, outH, outW, p, span }, Math.ceil(planes / span));
 }
