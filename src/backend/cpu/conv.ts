@@ -3,8 +3,11 @@
  * column matrix (see im2col.ts): y[n] = W @ cols(x[n]), with W viewed as [cOut, cIn*kh*kw]. A 1x1 kernel
  * with stride 1 and no padding needs no column matrix: the image itself, [cIn, h*w], is it.
  *
- * The column matrix goes straight into the matrix product's packed panels (packColumns) wherever the
- * product runs on one thread. The data gradient of a stride-1 convolution with a square kernel and
+ * With stride 1 (and the SIMD kernel on), no column matrix is made at all: the product reads it in place
+ * from the zero-padded image (gemmGatheredB going forward, gemmGatheredA for the filter gradient), the same
+ * sums in the same order as through the matrix; at 16 channels, packing it had cost more than the product.
+ * Otherwise the column matrix goes straight into the matrix product's packed panels (packColumns) wherever
+ * the product runs on one thread. The data gradient of a stride-1 convolution with a square kernel and
  * pad <= k - 1 is itself such a convolution, of dy with the flipped, transposed filter and padding
  * k - 1 - pad (below), so it costs what the forward pass does rather than a column matrix of the input's
  * gradient and its scatter (col2im); each entry is then one float64 sum rounded once.
