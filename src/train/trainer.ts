@@ -67,6 +67,8 @@ export interface TrainEvents {
   onGrid?(path: string): void;
   /** Something the user should know that is not an error (a stale lock replaced, checkpoints set aside). */
   onNotice?(message: string): void;
+  /** Once the run folder exists and this process holds its lock, before the first step. */
+  onStart?(): void;
 }
 
 export interface TrainOptions {
@@ -196,6 +198,7 @@ export class Trainer {
         const aside = setAsideNewerCheckpoints(runDir, this.state.imagesSeen);
         if (aside) notice?.(`${runDir} held checkpoints newer than ${this.resumedFrom}: moved them and a copy of log.jsonl to ${aside}`);
       }
+      options.events?.onStart?.();
       return await this.train(options);
     } finally {
       lock.release();

@@ -1,7 +1,8 @@
 /**
  * The CPU backend's fast paths against their plain versions: the WebAssembly SIMD micro-kernel of the
  * matrix product gives the same bits as the TypeScript one (and as the float64 dot product rounded once),
- * and packColumns writes the same panels as im2col followed by packing.
+ * packColumns writes the same panels as im2col followed by packing, and a convolution that reads its padded
+ * image in place gives the bits of the column-matrix path.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import type { Conv2dParams } from '../../src/backend/backend.js';
 import { setCpuThreadCount } from '../../src/backend/cpu/index.js';
 import { gemm, gemmPackedB, useSimdKernel } from '../../src/backend/cpu/matmul.js';
 import { im2col, packColumns } from '../../src/backend/cpu/im2col.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/backend/cpu/conv.js';
 import { randomArray } from '../helpers/gradcheck.js';
 
 function bits(a: Float32Array): Uint32Array {
@@ -98,4 +100,35 @@ test('a product with op(B) packed by the caller equals the plain product', () =>
     for (let j = 0; j < Math.ceil(n / 8) * 8; j++) for (let q = 0; q < k; q++) out[offset + (Math.floor(j / 8) * k + q) * 8 + (j % 8)] = j < n ? b[q * n + j] : 0;
   }, 0, { data: actual, offset: 0, ld: n });
   assert.deepEqual(bits(actual), bits(expected));
+});
+
+test('convolutions that read the padded image in place (SIMD on) give the bits of the column-matrix path (SIMD off), gradients included', () => {
+  setCpuThreadCount(1);
+  const cases: Conv2dParams[] = [
+    { n: 2, cIn: 5, h: 16, w: 16, cOut: 7, kh: 3, kw: 3, padH: 1, padW: 1, stride: 1, hOut: 16, wOut: 16 },
+    { n: 1, cIn: 3, h: 6, w: 10, cOut: 4, kh: 3, kw: 3, padH: 0, padW: 0, stride: 1, hOut: 4, wOut: 8 },
+    { n: 1, cIn: 2, h: 8, w: 8, cOut: 9, kh: 5, kw: 5, padH: 2, padW: 2, stride: 1, hOut: 8, wOut: 8 },
+    { n: 3, cIn: 4, h: 5, w: 7, cOut: 3, kh: 3, kw: 3, padH: 1, padW: 1, stride: 1, hOut: 5, wOut: 7 },
+    { n: 2, cIn: 3, h: 9, w: 9, cOut: 4, kh: 1, kw: 7, padH: 0, padW: 3, stride: 1, hOut: 9, wOut: 9 },
+    { n: 2, cIn: 3, h: 9, w: 9, cOut: 4, kh: 7, kw: 1, padH: 3, padW: 0, stride: 1, hOut: 9, wOut: 9 },
+  ];
+  for (const p of cases) {
+    const x = randomArray(p.n * p.cIn * p.h * p.w, 3);
+    const w = randomArray(p.cOut * p.cIn * p.kh * p.kw, 4);
+    const bias = randomArray(p.cOut, 5);
+    const dy = randomArray(p.n * p.cOut * p.hOut * p.wOut, 6);
+    const run = (simd: boolean): Float32Array[] => {
+      useSimdKernel(simd);
+      const y = new Float32Array(dy.length);
+      const dx = new Float32Array(x.length);
+      const dw = new Float32Array(w.length);
+      conv2d(x, w, bias, y, p);
+      conv2dBackwardData(dy, w, dx, p);
+      conv2dBackwardFilter(x, dy, dw, p);
+      return [y, dx, dw];
+    };
+    const plain = run(false);
+    const inPlace = run(true);
+    inPlace.forEach((out, i) => assert.deepEqual(bits(out), bits(plain[i]), `${JSON.stringify(p)} ${['forward', 'data gradient', 'filter gradient'][i]}`));
+  }
 });

@@ -128,7 +128,38 @@ const unaryCases = (['silu', 'tanh'] as const).map<Case>((op) => ({
   },
 }));
 
-for (const c of [...matmulCases, ...convCases, ...attentionCases, ...unaryCases]) {
+const groupNormCases = [false, true].map<Case>((silu) => {
+  const p = { n: 20, c: 16, hw: 18 * 18, groups: 4, eps: 1e-5, silu };
+  const size = p.n * p.c * p.hw;
+  return {
+    name: `group norm${silu ? ' + silu' : ''} forward and backward, slices spread over threads`,
+    // x, gamma, beta, y, mean, rstd, dy, dx, dgamma, dbeta
+    sizes: [size, p.c, p.c, size, p.n * p.groups, p.n * p.groups, size, size, p.c, p.c],
+    outputs: [3, 4, 5, 7, 8, 9],
+    run: ([x, gamma, beta, y, mean, rstd, dy, dx, dgamma, dbeta]) => {
+      be.groupNorm(x, gamma, beta, y, mean, rstd, p);
+      be.groupNormBackward(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta, p);
+    },
+  };
+});
+
+const resampleCases = (['down', 'up'] as const).map<Case>((mode) => {
+  const [h, hOut] = mode === 'down' ? [16, 8] : [8, 16];
+  const p = { n: 12, c: 16, h, w: h, hOut, wOut: hOut, mode, taps: [1, 3, 3, 1], pad: mode === 'down' ? 1 : 2 };
+  const [inSize, outSize] = [p.n * p.c * h * h, p.n * p.c * hOut * hOut];
+  return {
+    name: `resample ${mode} forward and backward, planes spread over threads`,
+    // x, y, dy, dx
+    sizes: [inSize, outSize, outSize, inSize],
+    outputs: [1, 3],
+    run: ([x, y, dy, dx]) => {
+      be.resample(x, y, p);
+      be.resampleBackward(dy, dx, p);
+    },
+  };
+});
+
+for (const c of [...matmulCases, ...convCases, ...attentionCases, ...unaryCases, ...groupNormCases, ...resampleCases]) {
   test(`${c.name}: bit-identical on 1 and ${THREADS} threads`, () => checkThreadCountsAgree(c));
 }
 
@@ -180,7 +211,8 @@ test('STAGEDIFF_CPU_THREADS sets the thread count; a process whose workers did w
 
   const single = runChild(`${matmul} matmul(); console.log(JSON.stringify(cpu.cpuPoolStats()));`, { STAGEDIFF_CPU_THREADS: '1' });
   assert.equal(single.status, 0, single.stderr);
-  assert.deepEqual(JSON.parse(single.stdout), { threads: 1, workers: 0, chunksRunByWorkers: 0 });
+  const alone = JSON.parse(single.stdout);
+  assert.deepEqual([alone.threads, alone.workers, alone.chunksRunByWorkers, alone.parallelMs], [1, 0, 0, 0]);
 
   const invalid = runChild('cpu.cpuThreadCount();', { STAGEDIFF_CPU_THREADS: 'two' });
   assert.notEqual(invalid.status, 0);

@@ -3,9 +3,12 @@
  * column matrix (see im2col.ts): y[n] = W @ cols(x[n]), with W viewed as [cOut, cIn*kh*kw]. A 1x1 kernel
  * with stride 1 and no padding needs no column matrix: the image itself, [cIn, h*w], is it.
  *
- * The column matrix goes straight into the matrix product's packed panels (packColumns) wherever the
- * product runs on one thread. The data gradient of a stride-1 convolution with padding at most the kernel
- * size less one is itself such a convolution, of dy with the flipped, transposed filter and padding
+ * With stride 1 (and the SIMD kernel on), no column matrix is made at all: the product reads it in place
+ * from the zero-padded image (gemmGatheredB going forward, gemmGatheredA for the filter gradient), the same
+ * sums in the same order as through the matrix; at 16 channels, packing it had cost more than the product.
+ * Otherwise the column matrix goes straight into the matrix product's packed panels (packColumns) wherever
+ * the product runs on one thread. The data gradient of a stride-1 convolution with padding at most the
+ * kernel size less one on each axis is itself such a convolution, of dy with the flipped, transposed filter and padding
  * k - 1 - pad on each axis (below), so it costs what the forward pass does rather than a column matrix of the input's
  * gradient and its scatter (col2im); each entry is then one float64 sum rounded once.
  *
@@ -14,7 +17,7 @@
  * summed over the images in order, so every entry is the same sum whatever the thread count.
  */
 import type { Conv2dParams } from '../backend.js';
-import { NR, type StridedMatrix, gemm, gemmPackedB } from './matmul.js';
+import { type ImageOperand, NR, type StridedMatrix, gemm, gemmGatheredA, gemmGatheredB, gemmPackedB } from './matmul.js';
 import { col2imAdd, im2col, packColumns } from './im2col.js';
 import { chunksFor, forEachUnit, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch } from './scratch.js';
@@ -65,12 +68,43 @@ const forwardImage = parallelTask('conv2d', ({ x, w, bias, y, p }: Forward, i: n
   const out = { data: y, offset: yOffset, ld: outSize };
   if (!isPointwise(p) && chunksFor(p.cOut * outSize * k) === 1) {
     const xOffset = i * p.cIn * p.h * p.w;
+    if (p.stride === 1 && p.wOut % NR === 0 && gemmGatheredB(p.cOut, outSize, k, 1, weight, paddedImage(x, xOffset, p), bias ? 1 : 0, out)) return;
     gemmPackedB(p.cOut, outSize, k, 1, weight, (panels, offset) => packColumns(x, xOffset, p, panels, offset, true), bias ? 1 : 0, out);
     return;
   }
   const cols = { ...columnsOf(x, i, p), trans: false };
   gemm(p.cOut, outSize, k, 1, weight, cols, bias ? 1 : 0, out);
 });
+
+/**
+ * Image i of x, zero-padded, as the column matrix (gemmGatheredA and B): with stride 1, row (ci, ky, kx)
+ * of the column matrix at output (oy, ox) is padded pixel (ci, oy + ky, ox + kx), so 8 neighbouring
+ * outputs of one row read 8 neighbouring pixels.
+ */
+function paddedImage(x: Float32Array, xOffset: number, p: Conv2dParams): ImageOperand {
+  const { cIn, h, w, kh, kw, padH, padW } = p;
+  const [paddedH, paddedW] = [h + 2 * padH, w + 2 * padW];
+  return {
+    imageLength: cIn * paddedH * paddedW,
+    write(out, offset) {
+      let d = offset;
+      for (let ci = 0; ci < cIn; ci++) {
+        for (let yy = 0; yy < paddedH; yy++) {
+          const y = yy - padH;
+          if (y < 0 || y >= h) {
+            for (let xx = 0; xx < paddedW; xx++) out[d++] = 0;
+            continue;
+          }
+          for (let xx = 0; xx < padW; xx++) out[d++] = 0;
+          for (let s = xOffset + (ci * h + y) * w, end = s + w; s < end; s++) out[d++] = x[s];
+          for (let xx = 0; xx < padW; xx++) out[d++] = 0;
+        }
+      }
+    },
+    tapOffset: (q) => (Math.floor(q / (kh * kw)) * paddedH + (Math.floor(q / kw) % kh)) * paddedW + (q % kw),
+    positionOffset: (j) => Math.floor(j / p.wOut) * paddedW + (j % p.wOut),
+  };
+}
 
 interface BackwardData {
   dy: Float32Array;
@@ -144,6 +178,8 @@ const filterColumns = parallelTask('conv2dBackwardFilter', ({ x, dy, dw, p, rang
     // The first image overwrites dw, later ones add onto it.
     if (!pointwise) {
       const xOffset = i * p.cIn * p.h * p.w;
+      const gradT = { ...grad, trans: true };
+      if (p.stride === 1 && gemmGatheredA(count, p.cOut, outSize, 1, paddedImage(x, xOffset, p), first, gradT, i === 0 ? 0 : 1, out)) continue;
       gemmPackedB(p.cOut, count, outSize, 1, grad, (panels, offset) => packColumns(x, xOffset, p, panels, offset, false, first, count), i === 0 ? 0 : 1, out);
       continue;
     }

@@ -45,7 +45,7 @@ export function unaryBackward(op: UnaryOp, x: Float32Array, dy: Float32Array, dx
 const unaryBackwardSpan = parallelTask('unaryBackward', (u: Unary, chunk: number) => unaryBackwardRange(u.op, u.x, u.dy!, u.out, ...spanOf(u, chunk)));
 
 /** y = f(x) on elements [start, end). */
-function unaryRange(op: UnaryOp, x: Float32Array, y: Float32Array, start: number, end: number): void {
+export function unaryRange(op: UnaryOp, x: Float32Array, y: Float32Array, start: number, end: number): void {
   switch (op) {
     case 'neg': for (let i = start; i < end; i++) y[i] = -x[i]; break;
     case 'exp': for (let i = start; i < end; i++) y[i] = Math.exp(x[i]); break;
@@ -66,7 +66,7 @@ function unaryRange(op: UnaryOp, x: Float32Array, y: Float32Array, start: number
 }
 
 /** dx = dy * f'(x) on elements [start, end). */
-function unaryBackwardRange(op: UnaryOp, x: Float32Array, dy: Float32Array, dx: Float32Array, start: number, end: number): void {
+export function unaryBackwardRange(op: UnaryOp, x: Float32Array, dy: Float32Array, dx: Float32Array, start: number, end: number): void {
   switch (op) {
     case 'neg': for (let i = start; i < end; i++) dx[i] = -dy[i]; break;
     case 'exp': for (let i = start; i < end; i++) dx[i] = dy[i] * Math.exp(x[i]); break;

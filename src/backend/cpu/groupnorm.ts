@@ -1,99 +1,158 @@
 /**
  * GroupNorm as PyTorch computes it: per (sample, group) statistics over the group's channels and positions,
  * biased variance, y = (x - mean) * rstd * gamma[c] + beta[c]. A group is one contiguous block of
- * (c / groups) * hw elements in NCHW. Sums are taken in float64 (two passes for the variance).
+ * (c / groups) * hw elements in NCHW (a slice below). Sums are taken in float64 (two passes for the variance).
+ *
+ * Threads (pool.ts): each chunk takes whole slices, SiLU (forward and backward) included, so a slice is
+ * read while it is in cache. The backward's dgamma and dbeta, sums over samples, are gathered per slice and
+ * channel, then added over the samples in order: the same sums as one thread adding slice after slice.
  */
 import type { GroupNormParams } from '../backend.js';
-import { unary, unaryBackward } from './elementwise.js';
-import { float32Scratch } from './scratch.js';
+import { unaryBackwardRange, unaryRange } from './elementwise.js';
+import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
+import { float32Scratch, sharedFloat64Scratch } from './scratch.js';
 
 const preActivation = float32Scratch();
 const preActivationGrad = float32Scratch();
+const channelSums = sharedFloat64Scratch();
+
+/** Work per element in the pool's units (pool.ts): a few passes, and SiLU's exponential when fused. */
+const work = (p: GroupNormParams, passes: number): number => p.n * p.c * p.hw * (passes + (p.silu ? 24 : 0));
+
+interface Slices {
+  /** Slices per chunk. */
+  span: number;
+  p: GroupNormParams;
+}
+
+/** Runs `task` over slices [0, n * groups) in chunks of whole slices. */
+function overSlices<A extends Slices>(task: ParallelTask<A>, args: Omit<A, 'span'>, passes: number): void {
+  const slices = args.p.n * args.p.groups;
+  if (slices === 0) return;
+  const span = Math.ceil(slices / chunksFor(work(args.p, passes)));
+  parallelFor(task, { ...args, span } as A, Math.ceil(slices / span));
+}
+
+const sliceRange = ({ span, p }: Slices, chunk: number): [number, number] => [chunk * span, Math.min(p.n * p.groups, (chunk + 1) * span)];
+
+interface Forward extends Slices {
+  x: Float32Array;
+  gamma: Float32Array;
+  beta: Float32Array;
+  y: Float32Array;
+  mean: Float32Array;
+  rstd: Float32Array;
+}
 
 /** GroupNorm, then SiLU in place when p.silu: the same numbers as the two ops one after the other. */
 export function groupNormSilu(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, p: GroupNormParams): void {
-  groupNorm(x, gamma, beta, y, mean, rstd, p);
-  if (p.silu) unary('silu', y, y, p.n * p.c * p.hw);
+  overSlices(forwardSlices, { x, gamma, beta, y, mean, rstd, p }, 8);
 }
 
-/** The backward of groupNormSilu: with SiLU, the pre-activation is recomputed from the saved statistics. */
-export function groupNormSiluBackward(x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: GroupNormParams): void {
-  if (!p.silu) return groupNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, p);
-  const size = p.n * p.c * p.hw;
-  const pre = preActivation.take(size);
-  normalizeWithStatistics(x, gamma, beta, mean, rstd, pre, p);
-  const dpre = preActivationGrad.take(size);
-  unaryBackward('silu', pre, dy, dpre, size);
-  groupNormBackward(x, gamma, mean, rstd, dpre, dx, dgamma, dbeta, p);
-}
-
-function normalizeWithStatistics(x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array, y: Float32Array, p: GroupNormParams): void {
-  const channelsPerGroup = p.c / p.groups;
-  const count = channelsPerGroup * p.hw;
-  for (let s = 0; s < p.n * p.groups; s++) {
-    const firstChannel = (s % p.groups) * channelsPerGroup;
-    for (let cg = 0; cg < channelsPerGroup; cg++) {
-      const scale = rstd[s] * gamma[firstChannel + cg];
-      const shift = beta[firstChannel + cg] - mean[s] * scale;
-      const base = s * count + cg * p.hw;
-      for (let e = base; e < base + p.hw; e++) y[e] = x[e] * scale + shift;
-    }
-  }
-}
-
-export function groupNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, p: GroupNormParams): void {
-  const { n, c, hw, groups, eps } = p;
-  const channelsPerGroup = c / groups;
-  const count = channelsPerGroup * hw;
-  for (let s = 0; s < n * groups; s++) {
+const forwardSlices = parallelTask('groupNorm', (a: Forward, chunk: number) => {
+  const { x, y, mean, rstd, p } = a;
+  const count = (p.c / p.groups) * p.hw;
+  const [first, end] = sliceRange(a, chunk);
+  for (let s = first; s < end; s++) {
     const start = s * count;
     let sum = 0;
     for (let e = start; e < start + count; e++) sum += x[e];
     const mu = sum / count;
     let squares = 0;
     for (let e = start; e < start + count; e++) squares += (x[e] - mu) ** 2;
-    const r = 1 / Math.sqrt(squares / count + eps);
+    const r = 1 / Math.sqrt(squares / count + p.eps);
     mean[s] = mu;
     rstd[s] = r;
-    const firstChannel = (s % groups) * channelsPerGroup;
-    for (let cg = 0; cg < channelsPerGroup; cg++) {
-      const scale = r * gamma[firstChannel + cg];
-      const shift = beta[firstChannel + cg] - mu * scale;
-      const base = start + cg * hw;
-      for (let e = base; e < base + hw; e++) y[e] = x[e] * scale + shift;
-    }
+    normalizeSlice(x, a.gamma, a.beta, mu, r, y, start, s, p);
+    if (p.silu) unaryRange('silu', y, y, start, start + count);
+  }
+});
+
+/** y = xhat * gamma + beta over slice s (at `start` in x, at `outStart` in y) with its statistics. */
+function normalizeSlice(x: Float32Array, gamma: Float32Array, beta: Float32Array, mu: number, r: number, y: Float32Array, start: number, s: number, p: GroupNormParams, outStart = start): void {
+  const channelsPerGroup = p.c / p.groups;
+  const firstChannel = (s % p.groups) * channelsPerGroup;
+  for (let cg = 0; cg < channelsPerGroup; cg++) {
+    const scale = r * gamma[firstChannel + cg];
+    const shift = beta[firstChannel + cg] - mu * scale;
+    const from = start + cg * p.hw;
+    const to = outStart + cg * p.hw;
+    for (let e = 0; e < p.hw; e++) y[to + e] = x[from + e] * scale + shift;
   }
 }
 
+interface Backward extends Slices {
+  x: Float32Array;
+  gamma: Float32Array;
+  beta: Float32Array;
+  mean: Float32Array;
+  rstd: Float32Array;
+  dy: Float32Array;
+  dx: Float32Array;
+  /** Per sample and channel [n, c]: the sums of dy and of dy * xhat over the channel's positions. */
+  dySums: Float64Array;
+  dyXhatSums: Float64Array;
+}
+
 /**
- * With xhat = (x - mean) * rstd and g = dy * gamma: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) over
- * the group; dgamma[c] = sum of dy * xhat and dbeta[c] = sum of dy over samples and positions.
+ * The backward of groupNormSilu. With xhat = (x - mean) * rstd and g = dy * gamma:
+ * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) over the group; dgamma[c] = sum of dy * xhat and
+ * dbeta[c] = sum of dy over samples and positions. With SiLU, dy is first taken back through it, at the
+ * pre-activation recomputed from the saved statistics.
  */
-export function groupNormBackward(x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: GroupNormParams): void {
-  const { n, c, hw, groups } = p;
-  const channelsPerGroup = c / groups;
-  const count = channelsPerGroup * hw;
-  const dgammaSum = new Float64Array(c);
-  const dbetaSum = new Float64Array(c);
-  for (let s = 0; s < n * groups; s++) {
+export function groupNormSiluBackward(x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: GroupNormParams): void {
+  const sums = channelSums.take(2 * p.n * p.c);
+  const dySums = sums.subarray(0, p.n * p.c);
+  const dyXhatSums = sums.subarray(p.n * p.c, 2 * p.n * p.c);
+  overSlices(backwardSlices, { x, gamma, beta, mean, rstd, dy, dx, dySums, dyXhatSums, p }, 16);
+  for (let ch = 0; ch < p.c; ch++) {
+    let dgammaSum = 0;
+    let dbetaSum = 0;
+    for (let i = 0; i < p.n; i++) {
+      dbetaSum += dySums[i * p.c + ch];
+      dgammaSum += dyXhatSums[i * p.c + ch];
+    }
+    dgamma[ch] = dgammaSum;
+    dbeta[ch] = dbetaSum;
+  }
+}
+
+const backwardSlices = parallelTask('groupNormBackward', (a: Backward, chunk: number) => {
+  const { x, gamma, mean, rstd, dx, p } = a;
+  const channelsPerGroup = p.c / p.groups;
+  const count = channelsPerGroup * p.hw;
+  const [first, end] = sliceRange(a, chunk);
+  for (let s = first; s < end; s++) {
     const start = s * count;
     const mu = mean[s];
     const r = rstd[s];
-    const firstChannel = (s % groups) * channelsPerGroup;
+    // The gradient at the norm's output, and where it lies (dy itself, or its SiLU backward in scratch).
+    let g = a.dy;
+    let gStart = start;
+    if (p.silu) {
+      const pre = preActivation.take(count);
+      normalizeSlice(x, gamma, a.beta, mu, r, pre, start, s, p, 0);
+      g = preActivationGrad.take(count);
+      gStart = 0;
+      unaryBackwardRange('silu', pre, a.dy.subarray(start, start + count), g, 0, count);
+    }
+    const firstChannel = (s % p.groups) * channelsPerGroup;
+    const sample = Math.floor(s / p.groups);
     let gSum = 0;
     let gXhatSum = 0;
     for (let cg = 0; cg < channelsPerGroup; cg++) {
       const ch = firstChannel + cg;
-      const base = start + cg * hw;
+      const base = start + cg * p.hw;
+      const gBase = gStart + cg * p.hw;
       let dySum = 0;
       let dyXhatSum = 0;
-      for (let e = base; e < base + hw; e++) {
-        const xhat = (x[e] - mu) * r;
-        dySum += dy[e];
-        dyXhatSum += dy[e] * xhat;
+      for (let e = 0; e < p.hw; e++) {
+        const xhat = (x[base + e] - mu) * r;
+        dySum += g[gBase + e];
+        dyXhatSum += g[gBase + e] * xhat;
       }
-      dbetaSum[ch] += dySum;
-      dgammaSum[ch] += dyXhatSum;
+      a.dySums[sample * p.c + ch] = dySum;
+      a.dyXhatSums[sample * p.c + ch] = dyXhatSum;
       gSum += gamma[ch] * dySum;
       gXhatSum += gamma[ch] * dyXhatSum;
     }
@@ -101,13 +160,12 @@ export function groupNormBackward(x: Float32Array, gamma: Float32Array, mean: Fl
     const gXhatMean = gXhatSum / count;
     for (let cg = 0; cg < channelsPerGroup; cg++) {
       const ch = firstChannel + cg;
-      const base = start + cg * hw;
-      for (let e = base; e < base + hw; e++) {
-        const xhat = (x[e] - mu) * r;
-        dx[e] = r * (dy[e] * gamma[ch] - gMean - xhat * gXhatMean);
+      const base = start + cg * p.hw;
+      const gBase = gStart + cg * p.hw;
+      for (let e = 0; e < p.hw; e++) {
+        const xhat = (x[base + e] - mu) * r;
+        dx[base + e] = r * (g[gBase + e] * gamma[ch] - gMean - xhat * gXhatMean);
       }
     }
   }
-  dgamma.set(dgammaSum);
-  dbeta.set(dbetaSum);
-}
+});

@@ -209,23 +209,91 @@ function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: 
 
 /** C = alpha * A @ B + beta * C from the packed panels at aBase and bBase, tile by tile. */
 function multiplyPacked(m: number, n: number, k: number, alpha: number, beta: number, c: StridedMatrix): void {
-  const { data, offset, ld } = c;
-  const tile = heap;
   for (let i0 = 0; i0 < m; i0 += MR) {
-    const rows = Math.min(MR, m - i0);
     for (let j0 = 0; j0 < n; j0 += NR) {
       if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 8, (bBase + j0 * k) * 8, k, 0);
-      else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, tile);
-      const cols = Math.min(NR, n - j0);
-      for (let i = 0; i < rows; i++) {
-        const row = offset + (i0 + i) * ld + j0;
-        for (let j = 0; j < cols; j++) {
-          const v = alpha * tile[i * NR + j];
-          data[row + j] = beta === 0 ? v : v + beta * data[row + j];
-        }
-      }
+      else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, heap);
+      storeTile(m, n, i0, j0, alpha, beta, c);
     }
   }
+}
+
+/** C's block at (i0, j0) (cut to m x n) = alpha * the tile + beta * C; C stored transposed if asked. */
+function storeTile(m: number, n: number, i0: number, j0: number, alpha: number, beta: number, c: StridedMatrix, transposed = false): void {
+  const { data, offset, ld } = c;
+  const rows = Math.min(MR, m - i0);
+  const cols = Math.min(NR, n - j0);
+  const [rowStep, colStep] = transposed ? [1, ld] : [ld, 1];
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0, at = offset + (i0 + i) * rowStep + j0 * colStep; j < cols; j++, at += colStep) {
+      const v = alpha * heap[i * NR + j];
+      data[at] = beta === 0 ? v : v + beta * data[at];
+    }
+  }
+}
+
+/**
+ * A convolution's column matrix read in place from its (zero-padded) image: entry (tap q, position j)
+ * is image element tapOffset(q) + positionOffset(j).
+ */
+export interface ImageOperand {
+  /** Elements of the image. */
+  imageLength: number;
+  /** Writes the image (imageLength float64 values) into `out` from `offset`. */
+  write(out: Float64Array, offset: number): void;
+  tapOffset(q: number): number;
+  positionOffset(j: number): number;
+}
+
+/** Writes the image at `at` and, after it, `count` int32 byte offsets `offset(0..count-1)`; returns the offsets' byte address. */
+function writeImage(image: ImageOperand, at: number, count: number, offset: (i: number) => number): number {
+  image.write(heap, at);
+  const offsetsByte = (at + image.imageLength) * 8;
+  const offsets = new Int32Array(heap.buffer, offsetsByte, count);
+  for (let i = 0; i < count; i++) offsets[i] = offset(i) * 8;
+  return offsetsByte;
+}
+
+/**
+ * gemmPackedB's product with op(B) the column matrix (k taps x n positions) read in place: the same products
+ * and sums in the same order, so the same bits, without the column matrix (for a small convolution,
+ * packing it took longer than the product). Needs positions j0..j0+NR-1 of each block to be neighbours in
+ * the image (stride 1, n a multiple of NR within output rows). Returns false, doing nothing, where the
+ * SIMD kernel is off.
+ */
+export function gemmGatheredB(m: number, n: number, k: number, alpha: number, a: Operand, b: ImageOperand, beta: number, c: StridedMatrix): boolean {
+  if (simdKernel === null) return false;
+  reserve(packedLengthA(m, k), b.imageLength + Math.ceil(k / 2));
+  packA(a, m, k);
+  const offsetsByte = writeImage(b, bBase, k, (q) => b.tapOffset(q));
+  for (let i0 = 0; i0 < m; i0 += MR) {
+    for (let j0 = 0; j0 < n; j0 += NR) {
+      simdKernel.gatherKernel((aBase + i0 * k) * 8, (bBase + b.positionOffset(j0)) * 8, offsetsByte, k, 0);
+      storeTile(m, n, i0, j0, alpha, beta, c);
+    }
+  }
+  return true;
+}
+
+/**
+ * C^T = alpha * A @ op(B) + beta * C^T with A (m taps from `firstTap`, by k positions) the column matrix
+ * read in place, C^T's element (i, j) at c.offset + j * c.ld + i: a convolution's filter gradient
+ * dW += dy @ cols^T as cols @ dy^T, each entry the same dot product in the same order as gemmPackedB's.
+ * Returns false, doing nothing, where the SIMD kernel is off.
+ */
+export function gemmGatheredA(m: number, n: number, k: number, alpha: number, a: ImageOperand, firstTap: number, b: Operand, beta: number, c: StridedMatrix): boolean {
+  if (simdKernel === null) return false;
+  reserve(a.imageLength + Math.ceil(k / 2), packedLengthB(k, n));
+  packB(b, k, n);
+  const offsetsByte = writeImage(a, aBase, k, (j) => a.positionOffset(j));
+  const rowByte = (i: number): number => (aBase + a.tapOffset(firstTap + Math.min(i, m - 1))) * 8;
+  for (let i0 = 0; i0 < m; i0 += MR) {
+    for (let j0 = 0; j0 < n; j0 += NR) {
+      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * k) * 8, k, 0);
+      storeTile(m, n, i0, j0, alpha, beta, c, true);
+    }
+  }
+  return true;
 }
 
 /** tile[i*8 + j] = sum over q of A panel row i times B panel column j, in float64 locals. */

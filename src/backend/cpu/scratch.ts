@@ -23,3 +23,5 @@ export class Scratch<A extends Float32Array | Float64Array> {
 /** Float32 scratch is shared memory: a kernel may pass it to a matrix product that splits over the workers. */
 export const float32Scratch = (): Scratch<Float32Array> => new Scratch(sharedFloat32);
 export const float64Scratch = (): Scratch<Float64Array> => new Scratch((n) => new Float64Array(n));
+/** Float64 scratch in shared memory, for results the workers write (pool.ts runs a call on one thread if any array it gets is unshared). */
+export const sharedFloat64Scratch = (): Scratch<Float64Array> => new Scratch((n) => new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT)));

@@ -139,7 +139,6 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
     bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images${trainer.resumeVerified ? '' : ' (written before checkpoints had checksums: loaded without verifying its data)'}`);
     for (const change of trainer.resumeChanges) bar.line(`  changed on resume: ${describeChange(change)}`);
   }
-  recordRunStart(c.runDir, c, currentEnvironment(device, trainer.imagesSeen));
   // The report is a view of the run: failing to write it must never stop training.
   const refreshReport = () => {
     try {
@@ -163,6 +162,7 @@ export async function runTraining(raw: Record<string, unknown>, options: { resum
         refreshReport();
       },
       onNotice: (text) => bar.line(text),
+      onStart: () => recordRunStart(c.runDir, c, currentEnvironment(device, trainer.imagesSeen)),
     },
   });
   bar.finish();
