@@ -2,7 +2,7 @@
 # Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
 # suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
 # Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
-# Sections: conformance, bench, profile, anchor, cluster, fid (default: all but profile), e.g. `bash bench/gpu-run.sh conformance bench`.
+# Sections: conformance, bench, profile, anchor, cluster, fid, cost (default: all but profile and cost), e.g. `bash bench/gpu-run.sh conformance bench`.
 # The cluster section needs a CIFAR-10 batch staged: ../shared/device/stage.sh ../shared/data/cifar10/data_batch_1.bin
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -24,6 +24,11 @@ for s in $sections; do
       node --test --test-reporter=spec dist/test/eval/inception.test.js 2>&1 | tee "$out/fid.log" | grep -E "^(✖|✔|ℹ)|relative L2"
       timeout 120 node dist/bench/inception-features.js --device cuda --math fp32 --batch 250 --batches 8 2>&1 | tee -a "$out/fid.log"
       timeout 120 node dist/bench/inception-features.js --device cuda --math tf32 --batch 250 --batches 8 2>&1 | tee -a "$out/fid.log" ;;
+    cost)
+      # parameters, GMACs, measured bf16 ms per evaluation of each stage, and the cost of one Heun-35 image
+      for arch in multistage ddpmpp; do
+        timeout 120 node dist/src/cli/main.js bench --arch $arch --cost --device cuda --precision bf16 --iters 20 2>&1 | tee -a "$out/cost.txt"
+      done ;;
     profile)
       timeout 150 node dist/bench/profile-step.js --arch ddpmpp --precision bf16 --batch 512 2>&1 | tee "$out/profile.txt" ;;
     cluster)
