@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { linePng } from '../plots/png-plots.js';
-import { writeFileAtomic } from '../util/write-atomic.js';
+import { writeFileAtomic } from '../util/output-file.js';
 import { reportCharts } from './charts.js';
 import { renderReport } from './html.js';
 import { readRuns } from './run-data.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/write-atomic.js';
+import { writeFileAtomic } from '../util/output-file.js';
 import type { TrainConfig } from './config.js';
 
 export interface EnvironmentRecord {
