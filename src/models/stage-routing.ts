@@ -5,7 +5,7 @@
  */
 import { gather, scatterRows } from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { StagePartition } from './stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 
 /** How the last forward call ran its stages: the stages that ran, and whether samples were gathered per stage. */
 export interface RouteRecord {

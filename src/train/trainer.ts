@@ -11,7 +11,7 @@ import { Generator, type GeneratorState } from '../tensor/index.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import { hostTensor } from '../nn/state-dict-file.js';
 import type { HostTensor } from '../nn/safetensors.js';
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import { DataLoader, type LoaderPosition } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
 import { imagesToTensor } from '../data/images-to-tensor.js';

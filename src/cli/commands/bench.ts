@@ -12,7 +12,7 @@ import { EDMFormulation } from '../../diffusion/formulations/edm.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
-import { StagePartition } from '../../models/stage-partition.js';
+import { StagePartition } from '../../stages/stage-partition.js';
 import { costPerStage, formatCostTable } from '../../eval/cost.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 
