@@ -7,7 +7,7 @@
  */
 import { keep, noGrad, tidy } from '../tensor/engine.js';
 import { cast } from '../tensor/ops.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { Parameter } from './parameter.js';
 import type { HostTensor } from './safetensors.js';

@@ -4,7 +4,7 @@
  * `tidy(fn)` frees every tensor made inside it except those it returns or `keep`s.
  */
 import type { Backend } from '../backend/backend.js';
-import type { DType } from './dtype.js';
+import type { DType } from '../base/dtype.js';
 
 /** What the engine needs of a tensor to manage its lifetime. */
 export interface Disposable {

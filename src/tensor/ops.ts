@@ -7,11 +7,11 @@
  * numbers it captured, never its inputs' storage: an input may have been disposed by the time backward runs.
  */
 import type { AttentionParams, BatchNormParams, BinaryOp, Conv2dParams, GroupNormParams, Pool2dParams, ResampleParams, ResizeParams, UnaryOp } from '../backend/backend.js';
-import type { DType } from './dtype.js';
-import { isFloat } from './dtype.js';
+import type { DType } from '../base/dtype.js';
+import { isFloat } from '../base/dtype.js';
 import { bindAutogradOps, record } from './autograd.js';
 import { autocastDtype, noGrad } from './engine.js';
-import { type Shape, broadcastShapes, broadcastStrides, formatShape, normalizeAxis, numel, resolveReshape, sameShape } from './shape.js';
+import { type Shape, broadcastShapes, broadcastStrides, formatShape, normalizeAxis, numel, resolveReshape, sameShape } from '../base/shape.js';
 import { Tensor, empty, fromArray, view, zeros } from './tensor.js';
 import type { Generator } from './random.js';
 

@@ -7,8 +7,8 @@
  * cudaBackend() opens the libraries on first call (and throws the probe's findings if they are missing).
  */
 import type { AdamParams, AttentionParams, Backend, BatchNormParams, BinaryOp, Conv2dParams, DeviceBuffer, GroupNormParams, MatmulParams, Pool2dParams, ResampleParams, ResizeParams, StridedOperand, UnaryOp } from '../backend.js';
-import { type DType, type HostArray, allocHost, bytesPerElement } from '../../tensor/dtype.js';
-import { stridesOf } from '../../tensor/shape.js';
+import { type DType, type HostArray, allocHost, bytesPerElement } from '../../base/dtype.js';
+import { stridesOf } from '../../base/shape.js';
 import { cast as cpuCast } from '../cpu/layout.js';
 import { SONAMES, type LibraryName, koffiLoadError, openLibrary } from './libs.js';
 import { check, loadDriver } from './driver.js';

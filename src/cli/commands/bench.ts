@@ -11,7 +11,7 @@ import { Adam } from '../../optim/adam.js';
 import { EDMFormulation } from '../../diffusion/formulations/edm.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../../runtime/device.js';
 import { StagePartition } from '../../stages/stage-partition.js';
 import { costPerStage, formatCostTable } from '../../eval/cost.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
