@@ -12,7 +12,7 @@ import { isFloat } from '../base/dtype.js';
 import { bindAutogradOps, record } from './autograd.js';
 import { autocastDtype, noGrad } from './engine.js';
 import { type Shape, broadcastShapes, broadcastStrides, formatShape, normalizeAxis, numel, resolveReshape, sameShape } from '../base/shape.js';
-import { Tensor, empty, fromArray, view, zeros } from './tensor.js';
+import { Tensor, empty, view, zeros } from './tensor.js';
 import type { Generator } from './random.js';
 
 function checkSameBackend(...ts: Tensor[]): void {
@@ -257,8 +257,11 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return padded.length === shape.length ? out : view(out, shape);
 }
 
-/** A broadcasting binary op; its output has the promoted dtype unless `outDtype` says otherwise. */
-function binaryOp(op: BinaryOp, a: Tensor, b: Tensor, outDtype: DType = promote(a, b)): Tensor {
+/**
+ * A broadcasting binary op with its gradient; its output has the promoted dtype unless `outDtype` says
+ * otherwise. The backend's max and min have no gradient and no op here uses them.
+ */
+function binaryOp(op: Exclude<BinaryOp, 'max' | 'min'>, a: Tensor, b: Tensor, outDtype: DType = promote(a, b)): Tensor {
   checkSameBackend(a, b);
   checkFloat(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape);
@@ -282,11 +285,6 @@ function binaryOp(op: BinaryOp, a: Tensor, b: Tensor, outDtype: DType = promote(
         needA ? sumTo(div(g, sb!), shapeA) : null,
         needB ? sumTo(neg(div(mul(g, sa!), square(sb!))), shapeB) : null,
       ]);
-    case 'max':
-    case 'min':
-      return record(out, op, [a, b], [], () => {
-        throw new Error(`${op} has no gradient; use it on tensors that do not require grad`);
-      });
   }
 }
 
@@ -294,8 +292,6 @@ export const add = (a: Tensor, b: Tensor): Tensor => binaryOp('add', a, b);
 export const sub = (a: Tensor, b: Tensor): Tensor => binaryOp('sub', a, b);
 export const mul = (a: Tensor, b: Tensor): Tensor => binaryOp('mul', a, b);
 export const div = (a: Tensor, b: Tensor): Tensor => binaryOp('div', a, b);
-export const maximum = (a: Tensor, b: Tensor): Tensor => binaryOp('max', a, b);
-export const minimum = (a: Tensor, b: Tensor): Tensor => binaryOp('min', a, b);
 
 // ---------------------------------------------------------------- reductions
 
@@ -627,12 +623,6 @@ export function dropout(x: Tensor, p: number, generator: Generator): Tensor {
 /** Outer product of two vectors: out[i, j] = a[i] * b[j]. */
 export function outer(a: Tensor, b: Tensor): Tensor {
   return mul(reshape(a, [a.size, 1]), reshape(b, [1, b.size]));
-}
-
-export function arange(n: number): Tensor {
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = i;
-  return fromArray(data, [n]);
 }
 
 bindAutogradOps(add, cast, (t) => {
