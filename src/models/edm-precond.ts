@@ -1,5 +1,5 @@
 import { Module } from '../nn/module.js';
-import { reshape } from '../tensor/ops.js';
+import { reshape } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import { Tensor, zeros } from '../tensor/tensor.js';
 import { edmCoefficients, precondition } from './preconditioning.js';

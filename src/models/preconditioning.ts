@@ -5,7 +5,7 @@
  * and diffusion's `preconditioned` both apply it through `precondition` below.
  */
 import { getBackend } from '../tensor/engine.js';
-import { add, mul } from '../tensor/ops.js';
+import { add, mul } from '../tensor/ops/index.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 
 export interface Preconditioning {

@@ -5,7 +5,7 @@
  * reproduces a network on any device.
  */
 import { noGrad, tidy } from '../tensor/engine.js';
-import { affine, mulScalar } from '../tensor/ops.js';
+import { affine, mulScalar } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Shape } from '../base/shape.js';
 import { type Tensor, empty, zeros } from '../tensor/tensor.js';

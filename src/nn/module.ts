@@ -6,7 +6,7 @@
  * registration order.
  */
 import { keep, noGrad, tidy } from '../tensor/engine.js';
-import { cast } from '../tensor/ops.js';
+import { cast } from '../tensor/ops/index.js';
 import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { Parameter } from './parameter.js';

@@ -4,7 +4,7 @@
  * moments load back by name, like the weights.
  */
 import { keep, noGrad, tidy } from '../tensor/engine.js';
-import { add, mulScalar } from '../tensor/ops.js';
+import { add, mulScalar } from '../tensor/ops/index.js';
 import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, fromArray, zeros } from '../tensor/tensor.js';
 import type { HostTensor } from '../nn/safetensors.js';

@@ -2,6 +2,6 @@ export * from '../base/dtype.js';
 export * from '../base/shape.js';
 export * from './engine.js';
 export * from './tensor.js';
-export * from './ops.js';
+export * from './ops/index.js';
 export { backward } from './autograd.js';
 export { Generator, type GeneratorState } from './random.js';
