@@ -5,7 +5,8 @@
  * tensors' little-endian bytes, offsets relative to the end of the header. A reader must not trust the
  * header: every offset is checked against the shape, the data section and its neighbours.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import * as buffer from 'node:buffer';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { type DType, type HostArray, allocHost, bytesPerElement } from '../base/dtype.js';
 import { formatShape, numel } from '../base/shape.js';
@@ -97,13 +98,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors buffer
 }
 
 export function readSafetensors(path: string): SafetensorsContents {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as Error).message})`);
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(readWholeFile(path), path);
 }
 
 /** Bytes before the data section: the 8-byte length field and the header it gives (of a parsed file). */
@@ -138,7 +133,8 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
   }
 }
 
-export function serializeSafetensors(tensors: Iterable<readonly [string, HostTensor]>, metadata: Record<string, string> = {}): Uint8Array {
+/** The file's bytes as a header (length field + padded JSON) and the tensors' bytes that follow it, in order. */
+function safetensorsLayout(tensors: Iterable<readonly [string, HostTensor]>, metadata: Record<string, string>): { head: Uint8Array; parts: Uint8Array[]; length: number } {
   checkHostIsLittleEndian();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
@@ -154,12 +150,17 @@ export function serializeSafetensors(tensors: Iterable<readonly [string, HostTen
   }
   const unpadded = new TextEncoder().encode(JSON.stringify(header));
   // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
-  const jsonBytes = new Uint8Array(Math.ceil(unpadded.length / 8) * 8).fill(0x20);
-  jsonBytes.set(unpadded);
-  const out = new Uint8Array(8 + jsonBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);
-  out.set(jsonBytes, 8);
-  let at = 8 + jsonBytes.length;
+  const head = new Uint8Array(8 + Math.ceil(unpadded.length / 8) * 8).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(head.length - 8), true);
+  head.set(unpadded, 8);
+  return { head, parts, length: head.length + offset };
+}
+
+export function serializeSafetensors(tensors: Iterable<readonly [string, HostTensor]>, metadata: Record<string, string> = {}): Uint8Array {
+  const { head, parts, length } = safetensorsLayout(tensors, metadata);
+  const out = new Uint8Array(length);
+  out.set(head);
+  let at = head.length;
   for (const p of parts) {
     out.set(p, at);
     at += p.length;
@@ -167,14 +168,23 @@ export function serializeSafetensors(tensors: Iterable<readonly [string, HostTen
   return out;
 }
 
-/** Writes a temporary file beside `path` and renames it over `path`: a crash never leaves a partial file. */
+/** One read or write call moves at most this much (the fs calls take 32-bit lengths). */
+const IO_CHUNK = 1 << 30;
+
+/**
+ * Writes a temporary file beside `path` and renames it over `path`: a crash never leaves a partial file.
+ * Tensors are written one by one from their own memory, so a checkpoint of several GiB (the paper's VP
+ * multistage network with its EMA and Adam moments is 3.9 GB) needs no second copy of itself.
+ */
 export function writeSafetensors(path: string, tensors: Iterable<readonly [string, HostTensor]>, metadata: Record<string, string> = {}): void {
-  const bytes = serializeSafetensors(tensors, metadata);
+  const { head, parts } = safetensorsLayout(tensors, metadata);
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     const fd = openSync(tmp, 'w');
     try {
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+      for (const bytes of [head, ...parts]) {
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(IO_CHUNK, bytes.length - done));
+      }
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -187,5 +197,30 @@ export function writeSafetensors(path: string, tensors: Iterable<readonly [strin
       // the temporary file was never created
     }
     throw new Error(`${path}: cannot write (${(e as Error).message})`);
+  }
+}
+
+/** A whole file's bytes, read in chunks: readFileSync refuses files over 2 GiB. */
+export function readWholeFile(path: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > buffer.constants.MAX_LENGTH) throw new Error(`${path}: ${size} bytes is more than this Node.js can hold in memory (${buffer.constants.MAX_LENGTH}); use Node.js 22 or later`);
+    const bytes = new Uint8Array(size);
+    for (let done = 0; done < size; ) {
+      const n = readSync(fd, bytes, done, Math.min(IO_CHUNK, size - done), done);
+      if (n === 0) throw new Error(`${path}: truncated while reading (${done} of ${size} bytes)`);
+      done += n;
+    }
+    return bytes;
+  } catch (e) {
+    throw new Error((e as Error).message.startsWith(path) ? (e as Error).message : `${path}: cannot read (${(e as Error).message})`);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -8,10 +8,10 @@
  * model. Checkpoints written before the checksum existed load without that check (`verified: false`).
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../nn/safetensors.js';
-import { dataSectionOffset, parseSafetensors, readSafetensorsMetadata, writeSafetensors } from '../nn/safetensors.js';
+import { dataSectionOffset, parseSafetensors, readSafetensorsMetadata, readWholeFile, writeSafetensors } from '../nn/safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'stagediff-checkpoint-1';
 /** Metadata key of the hex SHA-256 of the data section. */
@@ -100,12 +100,7 @@ export function readCheckpointState<State>(pathOrDir: string): { state: State; p
 /** Reads a checkpoint file, or the newest one of a run folder, verifying its checksum when it has one. */
 export function readCheckpoint<State>(pathOrDir: string): CheckpointContents<State> {
   const path = resolveCheckpointPath(pathOrDir);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as Error).message})`);
-  }
+  const bytes = readWholeFile(path);
   const { tensors, metadata } = parseSafetensors(bytes, path);
   const state = parseState<State>(path, metadata);
   const expected = metadata[CHECKSUM_KEY];

@@ -396,7 +396,7 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       const p: ResizeParams = { planes, h, w, hOut, wOut };
       const tag = `resizeBilinear ${planes} planes ${h}x${w} -> ${hOut}x${wOut}`;
       const x = rand(planes * h * w, 0, 1);
-      compare(tag, gpu, [input(x), output(planes * hOut * wOut)], (b, [xb, y]) => b.resizeBilinear(xb, y, p), 1e-6);
+      compare(tag, gpu, [input(x), output(planes * hOut * wOut)], (b, [xb, y]) => b.resizeBilinear(xb, y, p), 1e-5); // the source coordinate is rounded in fp32 on the GPU (float64 on the CPU): 1.06e-6 seen at 48x40
       compareBf16(tag, gpu, [bf(x), bfOut(planes * hOut * wOut)], (b, [xb, y]) => b.resizeBilinear(xb, y, p), 1e-2);
     }
   });
