@@ -14,7 +14,7 @@ export function attention(launcher: Launcher, matmul: Matmul, qkvb: DeviceBuffer
   const { b, c, l } = p;
   const qkv = f32(qkvb, 'attention');
   const w = f32(wb, 'attention');
-  const e = 4;
+  const e = 4; // bytes of a float32
   const part = (which: number) => qkv.ptr + which * l * e;
   // weights = softmax(q^T k / sqrt(C)): q, k read in place as [C, L] with row stride 3L
   matmul.gemm('float32', part(0), part(1), w.ptr, 'float32', { batch: b, m: l, n: l, k: c, transA: true, transB: false, alpha: 1 / Math.sqrt(c), beta: 0, strideA: 3 * c * l, strideB: 3 * c * l, strideC: l * l, lda: 3 * l, ldb: 3 * l, ldc: l });
@@ -32,7 +32,7 @@ export function attentionBackward(launcher: Launcher, matmul: Matmul, qkvb: Devi
   const w = f32(wb, 'attention');
   const dout = f32(doutb, 'attention');
   const dqkv = f32(dqkvb, 'attention');
-  const e = 4;
+  const e = 4; // bytes of a float32
   const part = (base: number, which: number) => base + which * l * e;
   const ds = allocator.alloc(b * l * l * e, 'float32', b * l * l);
   const scale = 1 / Math.sqrt(c);

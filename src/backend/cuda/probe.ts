@@ -1,6 +1,6 @@
 /** What the CUDA backend needs, found or missing, checked without initialising anything. */
 import { SONAMES, type LibraryName, koffiLoadError, openLibrary } from './libs.js';
-import { check, loadDriver } from './driver.js';
+import { check, deviceAttribute, loadDriver } from './driver.js';
 import { loadNvrtc } from './nvrtc.js';
 
 export interface CudaProbe {
@@ -38,7 +38,7 @@ export function probeCuda(): CudaProbe {
       const d = loadDriver();
       check(d, d.cuInit(0), 'cuInit');
       const v = [0];
-      d.cuDriverGetVersion(v);
+      check(d, d.cuDriverGetVersion(v), 'cuDriverGetVersion');
       probe.driverVersion = `${Math.floor(v[0] / 1000)}.${(v[0] % 1000) / 10}`;
       const count = [0];
       check(d, d.cuDeviceGetCount(count), 'cuDeviceGetCount');
@@ -47,13 +47,9 @@ export function probeCuda(): CudaProbe {
         const name = Buffer.alloc(256);
         check(d, d.cuDeviceGetName(name, 256, 0), 'cuDeviceGetName');
         probe.device = name.toString('utf8').replace(/\0.*$/s, '');
-        const major = [0];
-        const minor = [0];
-        d.cuDeviceGetAttribute(major, 75, 0);
-        d.cuDeviceGetAttribute(minor, 76, 0);
-        probe.computeCapability = `${major[0]}.${minor[0]}`;
+        probe.computeCapability = `${deviceAttribute(d, 'computeCapabilityMajor', 0)}.${deviceAttribute(d, 'computeCapabilityMinor', 0)}`;
         const mem = [0];
-        d.cuDeviceTotalMem(mem, 0);
+        check(d, d.cuDeviceTotalMem(mem, 0), 'cuDeviceTotalMem');
         probe.memoryBytes = mem[0];
       }
     } catch (e) {

@@ -7,15 +7,19 @@ export function timeMs(ctx: CudaContext, fn: () => void): number {
   const d = ctx.d;
   const start: unknown[] = [null];
   const end: unknown[] = [null];
-  check(d, d.cuEventCreate(start, 0), 'cuEventCreate');
-  check(d, d.cuEventCreate(end, 0), 'cuEventCreate');
-  check(d, d.cuEventRecord(start[0], ctx.stream), 'cuEventRecord');
-  fn();
-  check(d, d.cuEventRecord(end[0], ctx.stream), 'cuEventRecord');
-  check(d, d.cuEventSynchronize(end[0]), 'cuEventSynchronize');
-  const ms = [0];
-  check(d, d.cuEventElapsedTime(ms, start[0], end[0]), 'cuEventElapsedTime');
-  d.cuEventDestroy(start[0]);
-  d.cuEventDestroy(end[0]);
-  return ms[0];
+  // The events are destroyed whatever happens (fn or a driver call throwing), unchecked so that a cleanup
+  // failure cannot hide the error that got here.
+  try {
+    check(d, d.cuEventCreate(start, 0), 'cuEventCreate');
+    check(d, d.cuEventCreate(end, 0), 'cuEventCreate');
+    check(d, d.cuEventRecord(start[0], ctx.stream), 'cuEventRecord');
+    fn();
+    check(d, d.cuEventRecord(end[0], ctx.stream), 'cuEventRecord');
+    check(d, d.cuEventSynchronize(end[0]), 'cuEventSynchronize');
+    const ms = [0];
+    check(d, d.cuEventElapsedTime(ms, start[0], end[0]), 'cuEventElapsedTime');
+    return ms[0];
+  } finally {
+    for (const event of [start[0], end[0]]) if (event !== null) d.cuEventDestroy(event);
+  }
 }
