@@ -14,15 +14,15 @@ import { Conv } from './conv.js';
 import { PinnedBuffer } from './pinned.js';
 import type { Launcher } from './launcher.js';
 import { buf, f32, fl, sameFloat } from './operands.js';
-import { collapse, packStruct } from './strided.js';
+import { collapse } from './strided.js';
 import { reduce } from './reduce.js';
 import { attention, attentionBackward } from './attention.js';
 import { fir } from './resample.js';
 import { type AdamTensor, adamMany, adamScalars } from './adam.js';
 import { timeMs } from './timing.js';
-import { BINARY_CODES, DTYPE_CODES, ELEMENTWISE, MAX_DIMS, BCAST_BYTES, UNARY_CODES } from './kernels/elementwise.js';
+import { BINARY_CODES, DTYPE_CODES, ELEMENTWISE, MAX_DIMS, BCAST, UNARY_CODES } from './kernels/elementwise.js';
 import { floatSuffix } from './kernels/common.js';
-import { LAYOUT, MAX_PERM_DIMS, PERM_BYTES } from './kernels/layout.js';
+import { LAYOUT, MAX_PERM_DIMS, PERM } from './kernels/layout.js';
 import { RANDOM } from './kernels/random.js';
 import { ADAM } from './kernels/adam.js';
 import { GROUP_NORM } from './kernels/groupnorm.js';
@@ -176,7 +176,7 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
         return;
       }
       if (c.dims.length > MAX_DIMS) throw new Error(`binary ${op} over ${JSON.stringify(shape)}: more than ${MAX_DIMS} broadcast dims after merging`);
-      const s = packStruct(BCAST_BYTES, [c.dims.length], [c.dims, c.strides[0], c.strides[1]], MAX_DIMS);
+      const s = BCAST.pack({ nd: c.dims.length, dim: c.dims, sa: c.strides[0], sb: c.strides[1] });
       k(ELEMENTWISE, `binary_${types}`).launch(grid(n), 256, 0, [A.ptr, B.ptr, out.ptr, n, BINARY_CODES[op], s], () => `${op} over ${JSON.stringify(shape)}`);
     },
     reduceSum: (x, inShape, out, outShape) => reduce(launcher, false, x, inShape, out, outShape),
@@ -189,7 +189,7 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
       const inStrides = stridesOf(inShape);
       const c = collapse(perm.map((p) => inShape[p]), [perm.map((p) => inStrides[p]), stridesOf(perm.map((p) => inShape[p]))]);
       if (c.dims.length > MAX_PERM_DIMS) throw new Error(`permute of ${JSON.stringify(inShape)}: more than ${MAX_PERM_DIMS} dims`);
-      const s = packStruct(PERM_BYTES, [c.dims.length], [c.dims, c.strides[0]], MAX_PERM_DIMS);
+      const s = PERM.pack({ nd: c.dims.length, dim: c.dims, stride: c.strides[0] });
       k(LAYOUT, rowKernel('permute', x.dtype)).launch(grid(n), 256, 0, [x.ptr, out.ptr, n, s]);
     },
     gatherRows: (sb, index, ob, len) => {

@@ -6,7 +6,7 @@ import type { DeviceBuffer } from '../backend.js';
 import { stridesOf } from '../../tensor/shape.js';
 import type { Launcher } from './launcher.js';
 import { fl } from './operands.js';
-import { LAYOUT, MAX_RED_DIMS, RED_BYTES } from './kernels/layout.js';
+import { LAYOUT, MAX_RED_DIMS, RED } from './kernels/layout.js';
 
 export function reduce(l: Launcher, isMax: boolean, xb: DeviceBuffer, inShape: readonly number[], ob: DeviceBuffer, outShape: readonly number[]): void {
   const { allocator, grid, kernel: k } = l;
@@ -51,15 +51,7 @@ export function reduce(l: Launcher, isMax: boolean, xb: DeviceBuffer, inShape: r
   if (kept[0].length > MAX_RED_DIMS || red[0].length > MAX_RED_DIMS) throw new Error(`reduce of ${JSON.stringify(inShape)} to ${JSON.stringify(outShape)}: more than ${MAX_RED_DIMS} alternating axis groups`);
   const nOut = kept[0].reduce((a, b) => a * b, 1);
   const nRed = red[0].reduce((a, b) => a * b, 1);
-  const s = new Uint8Array(RED_BYTES);
-  const v = new DataView(s.buffer);
-  v.setInt32(0, kept[0].length, true);
-  v.setInt32(4, red[0].length, true);
-  const put = (arr: number[], slot: number) => arr.forEach((x, i) => v.setBigInt64(8 + (slot * MAX_RED_DIMS + i) * 8, BigInt(x), true));
-  put(kept[0], 0);
-  put(kept[1], 1);
-  put(red[0], 2);
-  put(red[1], 3);
+  const s = RED.pack({ nk: kept[0].length, nr: red[0].length, kdim: kept[0], kstride: kept[1], rdim: red[0], rstride: red[1] });
   const what = () => `${isMax ? 'max' : 'sum'} of ${JSON.stringify(inShape)} to ${JSON.stringify(outShape)}`;
   const sms = l.ctx.multiprocessors;
   if (nOut < sms * 4 && nRed >= 2048 && nRed < 2 ** 31) {

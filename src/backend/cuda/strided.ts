@@ -1,13 +1,4 @@
-/** Strided operands for the index-computing kernels: dims merged where they step as one, packed into the kernels' by-value structs. */
-/** Writes an int32 count followed by int64 arrays (padded to `dims` each): the layout of the kernels' structs. */
-export function packStruct(bytes: number, ints: readonly number[], arrays: readonly (readonly number[])[], dims: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  const v = new DataView(out.buffer);
-  ints.forEach((x, i) => v.setInt32(i * 4, x, true));
-  arrays.forEach((arr, a) => arr.forEach((x, i) => v.setBigInt64(8 + (a * dims + i) * 8, BigInt(x), true)));
-  return out;
-}
-
+/** Strided operands for the index-computing kernels: dims merged where they step as one. */
 /**
  * Merges output dims where every operand steps through them as one (contiguous together), and drops
  * size-1 dims: [N, C, H, W] with a [1, C, 1, 1] operand becomes [N, C, H*W].
