@@ -10,7 +10,7 @@ import type { BinaryOp, UnaryOp } from '../../backend.js';
 import type { DType } from '../../../tensor/dtype.js';
 import type { ArgKind, KernelModule } from '../context.js';
 import { COMMON, FLOAT_TYPES, floatTuples } from './common.js';
-import { KernelStruct } from './struct.js';
+import { geometryStruct } from './struct.js';
 
 export const UNARY_CODES: Record<UnaryOp, number> = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, sin: 5, cos: 6, tanh: 7,
@@ -23,13 +23,7 @@ export const DTYPE_CODES: Record<DType, number> = { float32: 0, bfloat16: 1, flo
 
 /** Broadcast operands' strides over at most MAX_DIMS collapsed output dims. */
 export const MAX_DIMS = 6;
-export const BCAST = new KernelStruct('Bcast', [
-  { name: 'nd', type: 'int' },
-  { name: 'pad', type: 'int' },
-  { name: 'dim', type: 'i64', length: MAX_DIMS },
-  { name: 'sa', type: 'i64', length: MAX_DIMS },
-  { name: 'sb', type: 'i64', length: MAX_DIMS },
-]);
+export const BCAST = geometryStruct('Bcast', ['nd', 'pad'], ['dim', 'sa', 'sb'], MAX_DIMS);
 
 const SOURCE = COMMON + String.raw`
 __device__ __forceinline__ float unaryF(int op, float x) {

@@ -6,26 +6,14 @@
  */
 import type { ArgKind, KernelModule } from '../context.js';
 import { COMMON, floatTuples } from './common.js';
-import { KernelStruct } from './struct.js';
+import { geometryStruct } from './struct.js';
 
 /** Reduction geometry: kept dims and reduced dims, each with their strides in the input. */
 export const MAX_RED_DIMS = 6;
-export const RED = new KernelStruct('Red', [
-  { name: 'nk', type: 'int' },
-  { name: 'nr', type: 'int' },
-  { name: 'kdim', type: 'i64', length: MAX_RED_DIMS },
-  { name: 'kstride', type: 'i64', length: MAX_RED_DIMS },
-  { name: 'rdim', type: 'i64', length: MAX_RED_DIMS },
-  { name: 'rstride', type: 'i64', length: MAX_RED_DIMS },
-]);
+export const RED = geometryStruct('Red', ['nk', 'nr'], ['kdim', 'kstride', 'rdim', 'rstride'], MAX_RED_DIMS);
 /** Output dims and the input stride of each. */
 export const MAX_PERM_DIMS = 8;
-export const PERM = new KernelStruct('Perm', [
-  { name: 'nd', type: 'int' },
-  { name: 'pad', type: 'int' },
-  { name: 'dim', type: 'i64', length: MAX_PERM_DIMS },
-  { name: 'stride', type: 'i64', length: MAX_PERM_DIMS },
-]);
+export const PERM = geometryStruct('Perm', ['nd', 'pad'], ['dim', 'stride'], MAX_PERM_DIMS);
 
 const SOURCE = COMMON + String.raw`
 ${RED.cText()}

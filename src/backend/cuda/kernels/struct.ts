@@ -75,3 +75,8 @@ export class KernelStruct {
     return out;
   }
 }
+
+/** The strided kernels' geometry: two ints (counts, or a count and its padding), then i64 arrays of `length` each. */
+export function geometryStruct(name: string, ints: readonly [string, string], arrays: readonly string[], length: number): KernelStruct {
+  return new KernelStruct(name, [...ints.map((n) => ({ name: n, type: 'int' as const })), ...arrays.map((n) => ({ name: n, type: 'i64' as const, length }))]);
+}
