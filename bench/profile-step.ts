@@ -11,7 +11,7 @@ import * as T from '../src/tensor/index.js';
 import type { Backend } from '../src/backend/backend.js';
 import type { CudaBackend } from '../src/backend/cuda/index.js';
 import { benchTraining } from '../src/cli/commands/bench.js';
-import { isPrecision, useDevice } from '../src/tensor/device.js';
+import { isPrecision, useDevice } from '../src/runtime/device.js';
 
 const { values: args } = parseArgs({
   options: {

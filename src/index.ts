@@ -2,6 +2,7 @@
  * stagediff's library API: the same machinery the `stagediff` command uses, layer by layer.
  */
 export * from './tensor/index.js';
+export { type DeviceChoice, type Precision, PRECISIONS, isPrecision, useDevice } from './runtime/device.js';
 export type { Backend, DeviceBuffer } from './backend/backend.js';
 export { cpuBackend, cpuThreadCount, setCpuThreadCount } from './backend/cpu/index.js';
 export { cudaBackend, probeCuda, type CudaBackend, type CudaOptions, type CudaProbe } from './backend/cuda/index.js';

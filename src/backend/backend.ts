@@ -9,7 +9,7 @@
  * parameters and optimizer state are always float32. Index arrays (gather/scatter) are host
  * Int32Arrays: routing decisions are made on the host.
  */
-import type { DType, HostArray } from '../tensor/dtype.js';
+import type { DType, HostArray } from '../base/dtype.js';
 
 /** A block of backend memory. Opaque outside its backend. */
 export interface DeviceBuffer {

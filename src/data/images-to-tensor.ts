@@ -1,7 +1,7 @@
 import { fromArray, type Tensor } from '../tensor/tensor.js';
 import { getBackend } from '../tensor/engine.js';
 import type { Backend } from '../backend/backend.js';
-import type { Shape } from '../tensor/shape.js';
+import type { Shape } from '../base/shape.js';
 
 /**
  * A uint8 image batch as the float32 tensor diffusion models train on: x / 127.5 - 1, so 0 maps to -1 and

@@ -3,7 +3,8 @@ export { type VPSchedule, alphaFromSigma, logAlphaFromSigma, sigmaFromLogAlpha }
 export { LinearVPSchedule, type LinearVPOptions } from './schedules/linear-vp.js';
 export { DiscreteVPSchedule, type DiscreteBetaOptions } from './schedules/discrete-vp.js';
 export type { Formulation } from './formulations/formulation.js';
-export { type Preconditioning, perSample, preconditioned } from './formulations/preconditioning.js';
+export { type Preconditioning, perSample } from '../models/preconditioning.js';
+export { preconditioned } from './formulations/preconditioning.js';
 export { EDMFormulation, type EDMOptions } from './formulations/edm.js';
 export { VPFormulation } from './formulations/vp.js';
 export { noiseLevelAt, partitionFromSteps, partitionFromTimes } from './stage-conversions.js';

@@ -5,7 +5,7 @@
  */
 import * as T from '../tensor/index.js';
 import type { Tensor } from '../tensor/index.js';
-import type { StagePartition } from '../models/stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 import type { Denoiser } from './denoiser.js';
 import { Evaluator } from './samplers/evaluator.js';
 import { guidedDenoiser, oneHot } from './guidance.js';

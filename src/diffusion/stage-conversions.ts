@@ -2,7 +2,7 @@
  * Stage boundaries given in a formulation's own time, converted to the sigma boundaries a StagePartition
  * holds, so one partition routes every formulation (sigma increases with t and with the step index).
  */
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import type { DiscreteVPSchedule } from './schedules/discrete-vp.js';
 import type { VPSchedule } from './schedules/vp-schedule.js';
 import type { NoiseLevel } from '../stages/noise-level.js';

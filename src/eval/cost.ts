@@ -18,7 +18,7 @@ import type { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/conv2d.js';
 import { Linear } from '../nn/linear.js';
 import { UNetBlock } from '../nn/unet-block.js';
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import type { Denoiser } from '../diffusion/denoiser.js';
 import { sample } from '../diffusion/sample.js';
 import type { SamplerName, SamplerSpec } from '../diffusion/samplers/index.js';

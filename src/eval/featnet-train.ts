@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { backward } from '../tensor/autograd.js';
 import { noGrad, tidy } from '../tensor/engine.js';
-import { cast, exp, log, max, mean, mul, neg, sub, sum } from '../tensor/ops.js';
+import { cast, exp, log, max, mean, mul, neg, sub, sum } from '../tensor/ops/index.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { Generator } from '../tensor/random.js';
 import { Adam } from '../optim/adam.js';

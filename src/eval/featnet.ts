@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { noGrad, tidy } from '../tensor/engine.js';
-import { affine, cast, mean } from '../tensor/ops.js';
+import { affine, cast, mean } from '../tensor/ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/conv2d.js';

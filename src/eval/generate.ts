@@ -5,7 +5,7 @@
  * the same images bit for bit whatever the batch size (on the CPU; a GPU's kernels may pick another
  * algorithm per batch size). Precision and device are the current backend's (useDevice).
  */
-import type { StagePartition } from '../models/stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 import type { Denoiser } from '../diffusion/denoiser.js';
 import { sample } from '../diffusion/sample.js';
 import { type SamplerName, type SamplerSpec } from '../diffusion/samplers/index.js';

@@ -14,8 +14,8 @@ import { BatchNorm2d } from '../nn/batch-norm.js';
 import type { Parameter } from '../nn/parameter.js';
 import { type HostTensor, readSafetensors } from '../nn/safetensors.js';
 import { noGrad, tidy } from '../tensor/engine.js';
-import { affine, avgPool2d, concat, conv2d, globalAvgPool, interpolateBilinear, maxPool2d } from '../tensor/ops.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { affine, avgPool2d, concat, conv2d, globalAvgPool, interpolateBilinear, maxPool2d } from '../tensor/ops/index.js';
+import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, zeros } from '../tensor/tensor.js';
 import type { FeatureNetwork } from './feature-network.js';
 

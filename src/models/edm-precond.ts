@@ -1,7 +1,8 @@
 import { Module } from '../nn/module.js';
-import { add, mul, reshape } from '../tensor/ops.js';
+import { reshape } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
-import { Tensor, fromArray, zeros } from '../tensor/tensor.js';
+import { Tensor, zeros } from '../tensor/tensor.js';
+import { edmCoefficients, precondition } from './preconditioning.js';
 import type { NoiseLabelNetwork } from './unet-trunk.js';
 
 export interface EDMPrecondOptions {
@@ -12,19 +13,6 @@ export interface EDMPrecondOptions {
   sigmaMax?: number;
 }
 
-export interface EDMCoefficients {
-  cSkip: number;
-  cOut: number;
-  cIn: number;
-  cNoise: number;
-}
-
-/** EDM's preconditioning at one noise level (computed in float64 on the host). */
-export function edmCoefficients(sigma: number, sigmaData: number): EDMCoefficients {
-  const norm = Math.sqrt(sigma * sigma + sigmaData * sigmaData);
-  return { cSkip: (sigmaData * sigmaData) / (norm * norm), cOut: (sigma * sigmaData) / norm, cIn: 1 / norm, cNoise: Math.log(sigma) / 4 };
-}
-
 export interface DenoiserInputs {
   /** [N or 1, labelDim]; zeros when omitted for a class-conditional network. */
   classLabels?: Tensor | null;
@@ -33,10 +21,8 @@ export interface DenoiserInputs {
 }
 
 /**
- * EDM's preconditioning: D(x; sigma) = c_skip x + c_out F(c_in x; c_noise), per sample, with
- * c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2), c_in = 1 / sqrt(sigma^2 + sd^2),
- * c_noise = ln(sigma) / 4, so F's input and training target have unit variance at every noise level.
- * The network is registered as `model`, as in EDM's state dicts.
+ * EDM's preconditioned denoiser D(x; sigma) = c_skip x + c_out F(c_in x; c_noise), per sample, with EDM's
+ * coefficients (`edmCoefficients`). The network is registered as `model`, as in EDM's state dicts.
  */
 export class EDMPrecond extends Module {
   readonly sigmaData: number;
@@ -59,15 +45,11 @@ export class EDMPrecond extends Module {
     if (given.length !== n && given.length !== 1) throw new Error(`EDMPrecond: ${given.length} sigmas for a batch of ${n}`);
     const s = Float64Array.from({ length: n }, (_, i) => given[given.length === 1 ? 0 : i]);
     for (const v of s) if (!(v > 0)) throw new Error(`EDMPrecond: sigma must be > 0, got ${v}`);
-    const c = Array.from(s, (v) => edmCoefficients(v, this.sigmaData));
-    const perSample = (pick: (k: EDMCoefficients) => number, shape: number[]): Tensor => fromArray(Float32Array.from(c, pick), shape, 'float32', x.backend);
-    const cSkip = perSample((k) => k.cSkip, [n, 1, 1, 1]);
-    const cOut = perSample((k) => k.cOut, [n, 1, 1, 1]);
-    const cIn = perSample((k) => k.cIn, [n, 1, 1, 1]);
-    const cNoise = perSample((k) => k.cNoise, [n]);
     const labelDim = this.model.labelDim;
     const classLabels = labelDim === 0 ? null : inputs.classLabels ? reshape(inputs.classLabels, [-1, labelDim]) : zeros([1, labelDim], 'float32', x.backend);
-    const f = this.model.forward(mul(x, cIn), cNoise, { classLabels, augmentLabels: inputs.augmentLabels, sigma: s, generator: inputs.generator });
-    return add(mul(x, cSkip), mul(f, cOut));
+    const c = Array.from(s, (v) => edmCoefficients(v, this.sigmaData));
+    return precondition(x, c, (input, noiseLabels) =>
+      this.model.forward(input, noiseLabels, { classLabels, augmentLabels: inputs.augmentLabels, sigma: s, generator: inputs.generator }),
+    );
   }
 }

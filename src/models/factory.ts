@@ -8,7 +8,7 @@ import { EDMPrecond } from './edm-precond.js';
 import { MultistageUNet } from './multistage-unet.js';
 import { SongUNet } from './song-unet.js';
 import { SeparateUNets } from './separate-unets.js';
-import { StagePartition } from './stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import type { NoiseLabelNetwork } from './unet-trunk.js';
 import type { UNetOptions } from './unet-options.js';
 

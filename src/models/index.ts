@@ -1,4 +1,3 @@
-export { StagePartition } from './stage-partition.js';
 export { type UNetOptions } from './unet-options.js';
 export { type NoiseLabelNetwork, type UNetInputs, UNetTrunk } from './unet-trunk.js';
 export { UNetEncoder, type EncoderOutput } from './unet-encoder.js';

@@ -2,7 +2,7 @@ import { ModuleList } from '../nn/containers.js';
 import type { InitSource } from '../nn/init.js';
 import { tidy } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { PAPER_CIFAR10_BOUNDARIES, StagePartition } from './stage-partition.js';
+import { PAPER_CIFAR10_BOUNDARIES, StagePartition } from '../stages/stage-partition.js';
 import { type RouteRecord, routeByStage } from './stage-routing.js';
 import { UNetDecoder } from './unet-decoder.js';
 import { type UNetOptions, positiveInteger, resolveUNetOptions } from './unet-options.js';

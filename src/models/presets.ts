@@ -2,7 +2,7 @@
  * The paper's EDM networks for CIFAR-10 (32x32), as EDM's train.py builds them for `--arch=ddpmpp`
  * (augment_dim 9, dropout 0.13) and the paper's fork for the multistage network.
  */
-import { PAPER_CIFAR10_BOUNDARIES } from './stage-partition.js';
+import { PAPER_CIFAR10_BOUNDARIES } from '../stages/stage-partition.js';
 import type { NetworkConfig } from './factory.js';
 
 const DDPMPP_CIFAR10 = {

@@ -7,7 +7,7 @@ import type { InitSource } from '../nn/init.js';
 import { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { SongUNet } from './song-unet.js';
-import { StagePartition } from './stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import { type RouteRecord, routeByStage } from './stage-routing.js';
 import { type UNetOptions, positiveInteger } from './unet-options.js';
 import type { UNetInputs } from './unet-trunk.js';

@@ -3,9 +3,9 @@
  * samples of that stage (gathered), and the outputs are scattered back into batch order. A batch within
  * one stage runs directly, with no gather or scatter.
  */
-import { gather, scatterRows } from '../tensor/ops.js';
+import { gather, scatterRows } from '../tensor/ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { StagePartition } from './stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 
 /** How the last forward call ran its stages: the stages that ran, and whether samples were gathered per stage. */
 export interface RouteRecord {

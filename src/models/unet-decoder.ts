@@ -4,7 +4,7 @@ import { GroupNorm } from '../nn/group-norm.js';
 import type { InitSource } from '../nn/init.js';
 import { UNetBlock } from '../nn/unet-block.js';
 import { tidy } from '../tensor/engine.js';
-import { add, concat } from '../tensor/ops.js';
+import { add, concat } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type ResolvedUNetOptions, songBlockOptions } from './unet-options.js';

@@ -3,7 +3,7 @@ import { Conv2d } from '../nn/conv2d.js';
 import type { InitSource } from '../nn/init.js';
 import { UNetBlock } from '../nn/unet-block.js';
 import { tidy } from '../tensor/engine.js';
-import { add, mulScalar } from '../tensor/ops.js';
+import { add, mulScalar } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type ResolvedUNetOptions, songBlockOptions } from './unet-options.js';

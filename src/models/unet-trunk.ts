@@ -2,7 +2,7 @@ import { FourierEmbedding, PositionalEmbedding } from '../nn/embedding.js';
 import type { InitSource } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
-import { add, concat, mul, mulScalar, narrow, silu } from '../tensor/ops.js';
+import { add, concat, mul, mulScalar, narrow, silu } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { UNetEncoder } from './unet-encoder.js';

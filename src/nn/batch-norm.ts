@@ -1,4 +1,4 @@
-import { batchNormEval } from '../tensor/ops.js';
+import { batchNormEval } from '../tensor/ops/index.js';
 import { type Tensor, ones, zeros } from '../tensor/tensor.js';
 import { Module } from './module.js';
 import type { Parameter } from './parameter.js';

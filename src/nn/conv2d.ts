@@ -1,5 +1,5 @@
 import { tidy } from '../tensor/engine.js';
-import { add, conv2d, reshape, resample } from '../tensor/ops.js';
+import { add, conv2d, reshape, resample } from '../tensor/ops/index.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { type InitSource, type WeightInit, weightInit } from './init.js';
 import { Module } from './module.js';

@@ -1,4 +1,4 @@
-import { dropout } from '../tensor/ops.js';
+import { dropout } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';

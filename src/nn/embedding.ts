@@ -3,7 +3,7 @@
  * (SongUNet then swaps the halves, as EDM's code does.)
  */
 import { noGrad, tidy } from '../tensor/engine.js';
-import { concat, cos, mulScalar, outer, sin } from '../tensor/ops.js';
+import { concat, cos, mulScalar, outer, sin } from '../tensor/ops/index.js';
 import { type Tensor, empty, fromArray } from '../tensor/tensor.js';
 import type { InitSource } from './init.js';
 import { Module } from './module.js';

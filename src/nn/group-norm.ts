@@ -1,4 +1,4 @@
-import { groupNorm } from '../tensor/ops.js';
+import { groupNorm } from '../tensor/ops/index.js';
 import { type Tensor, ones, zeros } from '../tensor/tensor.js';
 import { Module } from './module.js';
 import type { Parameter } from './parameter.js';

@@ -5,9 +5,9 @@
  * reproduces a network on any device.
  */
 import { noGrad, tidy } from '../tensor/engine.js';
-import { affine, mulScalar } from '../tensor/ops.js';
+import { affine, mulScalar } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
-import type { Shape } from '../tensor/shape.js';
+import type { Shape } from '../base/shape.js';
 import { type Tensor, empty, zeros } from '../tensor/tensor.js';
 
 export type InitMode = 'xavier_uniform' | 'xavier_normal' | 'kaiming_uniform' | 'kaiming_normal';

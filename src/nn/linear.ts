@@ -1,5 +1,5 @@
 import { tidy } from '../tensor/engine.js';
-import { linear } from '../tensor/ops.js';
+import { linear } from '../tensor/ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type InitSource, type WeightInit, weightInit } from './init.js';
 import { Module } from './module.js';

@@ -6,8 +6,8 @@
  * registration order.
  */
 import { keep, noGrad, tidy } from '../tensor/engine.js';
-import { cast } from '../tensor/ops.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { cast } from '../tensor/ops/index.js';
+import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, fromArray } from '../tensor/tensor.js';
 import { Parameter } from './parameter.js';
 import type { HostTensor } from './safetensors.js';

@@ -7,8 +7,8 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { type DType, type HostArray, allocHost, bytesPerElement } from '../tensor/dtype.js';
-import { formatShape, numel } from '../tensor/shape.js';
+import { type DType, type HostArray, allocHost, bytesPerElement } from '../base/dtype.js';
+import { formatShape, numel } from '../base/shape.js';
 
 /** A tensor's values on the host, in its own dtype (half types as raw 16-bit patterns). */
 export interface HostTensor {

@@ -1,5 +1,5 @@
 import { tidy } from '../tensor/engine.js';
-import { add, addScalar, attention, mul, mulScalar, narrow, reshape, silu } from '../tensor/ops.js';
+import { add, addScalar, attention, mul, mulScalar, narrow, reshape, silu } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from './conv2d.js';

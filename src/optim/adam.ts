@@ -4,8 +4,8 @@
  * moments load back by name, like the weights.
  */
 import { keep, noGrad, tidy } from '../tensor/engine.js';
-import { add, mulScalar } from '../tensor/ops.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
+import { add, mulScalar } from '../tensor/ops/index.js';
+import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, fromArray, zeros } from '../tensor/tensor.js';
 import type { HostTensor } from '../nn/safetensors.js';
 import { hostTensor } from '../nn/state-dict-file.js';

@@ -9,7 +9,7 @@
  * - uniform, snr: the paper's baselines (baselines.ts).
  * A boundary between two grid points is placed midway between them.
  */
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from './stage-partition.js';
 import { Generator } from '../tensor/random.js';
 import { DEFAULT_ETA, checkEta } from './agreement.js';
 import { type Algorithm1Boundaries, type Algorithm1Curves, algorithm1Boundaries, algorithm1Curves, checkAlpha } from './algorithm1.js';

@@ -1,3 +1,4 @@
+export { StagePartition } from './stage-partition.js';
 export * from './noise-level.js';
 export * from './vector-dataset.js';
 export * from './optimal-denoiser.js';

@@ -1,7 +1,7 @@
 import { isGradEnabled, keep, noGrad, tidy } from './engine.js';
 import { Tensor, full, view } from './tensor.js';
-import { formatShape, sameShape } from './shape.js';
-import type { DType } from './dtype.js';
+import { formatShape, sameShape } from '../base/shape.js';
+import type { DType } from '../base/dtype.js';
 
 /**
  * Gradients of an op's inputs given the gradient of its output and the views the op saved (in the order it

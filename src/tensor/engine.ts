@@ -4,7 +4,7 @@
  * `tidy(fn)` frees every tensor made inside it except those it returns or `keep`s.
  */
 import type { Backend } from '../backend/backend.js';
-import type { DType } from './dtype.js';
+import type { DType } from '../base/dtype.js';
 
 /** What the engine needs of a tensor to manage its lifetime. */
 export interface Disposable {
@@ -46,9 +46,10 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /**
- * Mixed precision as PyTorch's autocast: while set (to 'bfloat16'), conv2d and matmul cast their float32
- * operands to it on a backend that does matrix work in it (Backend.autocastDtypes) and return float32;
- * everything else, and the parameters and their gradients, stay float32. A no-op on other backends.
+ * Mixed precision as PyTorch's autocast: while set (to 'bfloat16'), conv2d and matmul (and so linear) cast
+ * their operands to it on a backend that does matrix work in it (Backend.autocastDtypes) and return it, so
+ * activations flow in bfloat16 from one to the next; the parameters, their gradients and the optimizer
+ * state stay float32 (docs/design.md, "Mixed precision"). A no-op on other backends.
  */
 export function setAutocast(dtype: DType | null): void {
   autocast = dtype;

@@ -1,8 +1,7 @@
-export * from './dtype.js';
-export * from './shape.js';
+export * from '../base/dtype.js';
+export * from '../base/shape.js';
 export * from './engine.js';
 export * from './tensor.js';
-export * from './ops.js';
+export * from './ops/index.js';
 export { backward } from './autograd.js';
 export { Generator, type GeneratorState } from './random.js';
-export { type DeviceChoice, type Precision, PRECISIONS, isPrecision, useDevice } from './device.js';

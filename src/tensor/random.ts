@@ -1,8 +1,8 @@
 import { Tensor, empty } from './tensor.js';
-import type { Shape } from './shape.js';
+import type { Shape } from '../base/shape.js';
 import { getBackend } from './engine.js';
 import type { Backend } from '../backend/backend.js';
-import { philoxFill as philoxFillHost } from './philox.js';
+import { philoxFill as philoxFillHost } from '../base/philox.js';
 
 /** Serialisable generator state: a run resumed from it draws exactly the numbers it would have drawn. */
 export interface GeneratorState {

@@ -1,6 +1,6 @@
 import type { Backend, DeviceBuffer } from '../backend/backend.js';
-import { type DType, type HostArray, allocHost } from './dtype.js';
-import { type Shape, formatShape, numel } from './shape.js';
+import { type DType, type HostArray, allocHost } from '../base/dtype.js';
+import { type Shape, formatShape, numel } from '../base/shape.js';
 import { getBackend, track } from './engine.js';
 import type { GradNode } from './autograd.js';
 

@@ -4,8 +4,8 @@
  */
 import { type ObjectSpec, documentSchema, mergeConfig, validateObject } from '../config/schema.js';
 import { STAGE_SAMPLING_KINDS } from './stage-sampling.js';
-import type { Precision } from '../tensor/device.js';
-import { PAPER_CIFAR10_BOUNDARIES } from '../models/stage-partition.js';
+import type { Precision } from '../runtime/device.js';
+import { PAPER_CIFAR10_BOUNDARIES } from '../stages/stage-partition.js';
 
 export interface TrainConfig {
   seed: number;

@@ -7,7 +7,7 @@ import { type Generator, type Tensor, zeros } from '../tensor/index.js';
 import type { Module } from '../nn/module.js';
 import { EDMPrecond } from '../models/edm-precond.js';
 import { unetFromConfig, type NoiseLabelNetwork } from '../models/factory.js';
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import { EDMFormulation } from '../diffusion/formulations/edm.js';
 import { VPFormulation } from '../diffusion/formulations/vp.js';
 import { LinearVPSchedule } from '../diffusion/schedules/linear-vp.js';

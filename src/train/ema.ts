@@ -17,14 +17,6 @@ export function emaDecay(schedule: EmaSchedule, imagesSeen: number, batchSize: n
   return Math.pow(0.5, batchSize / Math.max(halfLife, 1e-8));
 }
 
-export function validateEmaSchedule(s: EmaSchedule): void {
-  if (s.kind === 'constant' && !(s.decay >= 0 && s.decay < 1)) throw new Error(`ema.decay must be in [0, 1), got ${s.decay}`);
-  if (s.kind === 'halflife') {
-    if (!(s.halfLifeImages > 0)) throw new Error(`ema.halfLifeImages must be > 0, got ${s.halfLifeImages}`);
-    if (s.rampUpRatio !== null && !(s.rampUpRatio > 0)) throw new Error(`ema.rampUpRatio must be > 0 or null, got ${s.rampUpRatio}`);
-  }
-}
-
 /** ema <- beta * ema + (1 - beta) * net, for matching lists of tensors (in place on ema's storage). */
 export function emaUpdate(ema: readonly T.Tensor[], net: readonly T.Tensor[], beta: number): void {
   if (ema.length !== net.length) throw new Error(`EMA holds ${ema.length} tensors, the network ${net.length}`);

@@ -1,5 +1,5 @@
 /** A trained model back from a checkpoint, for sampling and evaluation. */
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import { readCheckpoint, withPrefix } from './checkpoint.js';
 import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
 import type { TrainingState } from './trainer.js';

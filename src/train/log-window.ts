@@ -2,7 +2,7 @@
  * What the trainer logs, gathered over the steps since the previous log entry: one step's loss swings
  * with the stage its batch drew, so an entry holds means over its window.
  */
-import type { StagePartition } from '../models/stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 
 export interface LogEntry {
   step: number;

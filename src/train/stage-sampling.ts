@@ -14,7 +14,7 @@
  *   mass_k / share_k. Under EDM's log-normal the highest-noise stage holds 0.35% of the mass, so without
  *   this its decoder would see almost no data.
  */
-import type { StagePartition } from '../models/stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 
 export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced';

@@ -8,7 +8,7 @@ import type { Generator } from '../tensor/index.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import { hostTensor } from '../nn/state-dict-file.js';
 import type { HostTensor } from '../nn/safetensors.js';
-import type { StagePartition } from '../models/stage-partition.js';
+import type { StagePartition } from '../stages/stage-partition.js';
 import type { TrainConfig } from './config.js';
 import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
 import { emaDecay, emaUpdate } from './ema.js';

@@ -10,7 +10,7 @@ import type * as T from '../tensor/index.js';
 import { Generator, type GeneratorState } from '../tensor/index.js';
 import { hostTensor } from '../nn/state-dict-file.js';
 import type { HostTensor } from '../nn/safetensors.js';
-import { StagePartition } from '../models/stage-partition.js';
+import { StagePartition } from '../stages/stage-partition.js';
 import { DataLoader, type LoaderBatch, type LoaderPosition } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
 import { imagesToTensor } from '../data/images-to-tensor.js';

@@ -13,9 +13,10 @@ import type { AdamParams, Backend, BatchNormParams, Conv2dParams, DeviceBuffer, 
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { cast as hostCast } from '../../src/backend/cpu/layout.js';
 import { type CudaBackend, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
-import { type DType, type HostArray, allocHost } from '../../src/tensor/dtype.js';
+import { type DType, type HostArray, allocHost } from '../../src/base/dtype.js';
 import * as T from '../../src/tensor/index.js';
-import { EDMPrecond, MultistageUNet, StagePartition } from '../../src/models/index.js';
+import { EDMPrecond, MultistageUNet } from '../../src/models/index.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { randomizeParameters } from '../models/random-weights.js';
 import { relError } from '../helpers/gradcheck.js';
 

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StagePartition } from '../../src/models/stage-partition.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { probeCuda } from '../../src/backend/cuda/index.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

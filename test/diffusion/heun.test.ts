@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { StagePartition } from '../../src/models/stage-partition.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { sample } from '../../src/diffusion/index.js';
 import { assertReproducesMixture, mixture2d, recording } from './mixture-helpers.js';
 

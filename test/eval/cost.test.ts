@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
-import { StagePartition } from '../../src/models/stage-partition.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { edmSigmaSteps } from '../../src/diffusion/samplers/time-steps.js';
 import { costPerStage, countMacs, evaluationsPerStage, formatCostTable } from '../../src/eval/cost.js';
 import { TINY_PARTITION, tinyMultistage } from './tiny-model.js';

@@ -1,6 +1,7 @@
 /** A tiny multistage EDM model with random weights (8x8 RGB, three stages), for sampling and cost tests. */
 import * as T from '../../src/tensor/index.js';
-import { EDMPrecond, MultistageUNet, StagePartition } from '../../src/models/index.js';
+import { EDMPrecond, MultistageUNet } from '../../src/models/index.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { randomizeParameters } from '../models/random-weights.js';
 
 export const TINY_PARTITION = new StagePartition([1, 5]);

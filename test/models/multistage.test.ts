@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { EDMPrecond, MultistageUNet, StagePartition } from '../../src/models/index.js';
+import { EDMPrecond, MultistageUNet } from '../../src/models/index.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { assertClose, randomArray } from '../helpers/gradcheck.js';
 import { randomizeParameters } from './random-weights.js';
 

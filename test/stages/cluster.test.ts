@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { StagePartition } from '../../src/models/stage-partition.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { type ClusterOptions, algorithm1Boundaries, clusterStages, denseDataset, sigmaOf } from '../../src/stages/index.js';
 import { fourPoints } from './four-points.js';
 import { vpLevel } from './vp.js';

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import type { Backend, DeviceBuffer, MatmulParams } from '../../src/backend/backend.js';
-import type { DType } from '../../src/tensor/dtype.js';
+import type { DType } from '../../src/base/dtype.js';
 import * as T from '../../src/tensor/index.js';
 import { randomArray } from '../helpers/gradcheck.js';
 

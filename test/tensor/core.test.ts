@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { philox4x32 } from '../../src/tensor/philox.js';
+import { philox4x32 } from '../../src/base/philox.js';
 import { assertClose, gradCheck, randomArray } from '../helpers/gradcheck.js';
 
 T.setBackend(cpuBackend());

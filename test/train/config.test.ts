@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PAPER_CIFAR10_BOUNDARIES } from '../../src/models/stage-partition.js';
+import { PAPER_CIFAR10_BOUNDARIES } from '../../src/stages/stage-partition.js';
 import { TRAIN_PRESETS, configReference, presetConfig, resolveTrainConfig } from '../../src/train/config.js';
 
 test('docs/config.md is the reference generated from the schema (regenerate with scripts/gen-config-doc)', () => {

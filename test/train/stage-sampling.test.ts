@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Generator } from '../../src/tensor/index.js';
-import { StagePartition } from '../../src/models/stage-partition.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
 import { STAGE_SAMPLING_KINDS, StageSampler } from '../../src/train/stage-sampling.js';
 import { logNormalSigma, uniformTime } from '../../src/diffusion/noise-distribution.js';
 import { DiscreteVPSchedule, LinearVPSchedule } from '../../src/diffusion/index.js';

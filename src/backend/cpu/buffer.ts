@@ -1,5 +1,5 @@
 import type { DeviceBuffer } from '../backend.js';
-import { type DType, type HostArray, allocHost } from '../../tensor/dtype.js';
+import { type DType, type HostArray, allocHost } from '../../base/dtype.js';
 
 /** CPU memory: a typed array (half types hold raw 16-bit patterns). */
 export class CpuBuffer implements DeviceBuffer {

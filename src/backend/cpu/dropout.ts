@@ -1,4 +1,4 @@
-import { philoxFill } from '../../tensor/philox.js';
+import { philoxFill } from '../../base/philox.js';
 import { float32Scratch } from './scratch.js';
 
 const uniforms = float32Scratch();

@@ -4,8 +4,8 @@
  * results that do not depend on the thread count.
  */
 import type { Backend } from '../backend.js';
-import type { HostArray } from '../../tensor/dtype.js';
-import { philoxFill } from '../../tensor/philox.js';
+import type { HostArray } from '../../base/dtype.js';
+import { philoxFill } from '../../base/philox.js';
 import { allocCpu, f32, freeCpu, raw } from './buffer.js';
 import * as ew from './elementwise.js';
 import * as layout from './layout.js';

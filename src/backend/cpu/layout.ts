@@ -1,5 +1,5 @@
-import type { DType, HostArray } from '../../tensor/dtype.js';
-import { stridesOf } from '../../tensor/shape.js';
+import type { DType, HostArray } from '../../base/dtype.js';
+import { stridesOf } from '../../base/shape.js';
 
 /** Sums or maxes x of inShape into outShape (same rank, 1 along reduced axes); float64 accumulation. */
 export function reduce(kind: 'sum' | 'max', x: Float32Array, inShape: readonly number[], out: Float32Array, outShape: readonly number[]): void {

@@ -9,7 +9,7 @@
  * says what was asked for and where the memory is.
  */
 import type { DeviceBuffer } from '../backend.js';
-import type { DType } from '../../tensor/dtype.js';
+import type { DType } from '../../base/dtype.js';
 import { CU_ERROR_OUT_OF_MEMORY, CudaError, check } from './driver.js';
 import type { CudaContext } from './context.js';
 

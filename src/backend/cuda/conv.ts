@@ -8,7 +8,7 @@
  * which accumulates in fp32). One workspace buffer, grown as needed, serves every call.
  */
 import type { Conv2dParams } from '../backend.js';
-import type { DType } from '../../tensor/dtype.js';
+import type { DType } from '../../base/dtype.js';
 import { openLibrary, koffi } from './libs.js';
 import type { CudaContext } from './context.js';
 import type { CachingAllocator, CudaBuffer } from './allocator.js';

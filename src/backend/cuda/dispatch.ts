@@ -3,8 +3,8 @@
  * planner that runs it. Work is queued on one stream; only downloads and synchronize() wait for it.
  */
 import type { AdamParams, Backend, BatchNormParams, BinaryOp, Conv2dParams, DeviceBuffer, GroupNormParams, MatmulParams, Pool2dParams, ResampleParams, ResizeParams, StridedOperand, UnaryOp } from '../backend.js';
-import { type HostArray, type DType, allocHost, bytesPerElement } from '../../tensor/dtype.js';
-import { stridesOf } from '../../tensor/shape.js';
+import { type HostArray, type DType, allocHost, bytesPerElement } from '../../base/dtype.js';
+import { stridesOf } from '../../base/shape.js';
 import { cast as cpuCast } from '../cpu/layout.js';
 import { check } from './driver.js';
 import { CudaContext, type KernelModule } from './context.js';

@@ -10,7 +10,7 @@
  * and the heuristic's algorithm are made once per shape and cached.
  */
 import type { MatmulParams } from '../backend.js';
-import type { DType } from '../../tensor/dtype.js';
+import type { DType } from '../../base/dtype.js';
 import { openLibrary } from './libs.js';
 import type { CudaContext } from './context.js';
 import type { CachingAllocator, CudaBuffer } from './allocator.js';

@@ -3,7 +3,7 @@
  * one block per output, or two passes (partial and finish) when few outputs reduce long runs.
  */
 import type { DeviceBuffer } from '../backend.js';
-import { stridesOf } from '../../tensor/shape.js';
+import { stridesOf } from '../../base/shape.js';
 import type { Launcher } from './launcher.js';
 import { fl } from './operands.js';
 import { LAYOUT, MAX_RED_DIMS, RED } from './kernels/layout.js';

@@ -10,7 +10,7 @@ import { type DiffusionModel, partitionFromConfig } from '../../train/diffusion-
 import { type MicroBatch, buildTrainingParts, stepSchedule, trainStep } from '../../train/train-step.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../../runtime/device.js';
 import { costPerStage, formatCostTable } from '../../eval/cost.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 

@@ -4,7 +4,7 @@ import { type ClusterMethod, type ClusterResult, CLUSTER_METHODS, clusterStages,
 import { clusterPlot } from '../../plots/cluster-plots.js';
 import { noiseLevelAt } from '../../diffusion/stage-conversions.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../../tensor/device.js';
+import { useDevice } from '../../runtime/device.js';
 import { ProgressBar } from '../progress.js';
 import { checkOutputFile, writeFileAtomic } from '../../util/output-file.js';
 

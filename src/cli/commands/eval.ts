@@ -10,7 +10,7 @@ import { ImageFeatureStatistics } from '../../eval/image-features.js';
 import { openFeatureNetwork } from '../../eval/open-feature-network.js';
 import { checkReferenceMatches, readReferenceStatistics } from '../../eval/reference-stats.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
-import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../../runtime/device.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 import { ProgressBar, formatDuration } from '../progress.js';

@@ -1,7 +1,7 @@
 import { featnetSplit, trainFeatNet } from '../../eval/featnet-train.js';
 import { saveFeatNet } from '../../eval/featnet.js';
 import { checkOutputFile } from '../../util/output-file.js';
-import { useDevice } from '../../tensor/device.js';
+import { useDevice } from '../../runtime/device.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { DATASET_FLAGS, DATASET_USAGE, datasetFromFlags } from '../dataset-flags.js';
 import { ProgressBar, formatDuration } from '../progress.js';

@@ -3,7 +3,7 @@ import { datasetStatistics } from '../../eval/image-features.js';
 import { openFeatureNetwork } from '../../eval/open-feature-network.js';
 import { writeReferenceStatistics } from '../../eval/reference-stats.js';
 import { checkOutputFile } from '../../util/output-file.js';
-import { useDevice } from '../../tensor/device.js';
+import { useDevice } from '../../runtime/device.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { DATASET_FLAGS, DATASET_USAGE, datasetFromFlags } from '../dataset-flags.js';
 import { ProgressBar, formatDuration } from '../progress.js';

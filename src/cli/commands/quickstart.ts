@@ -9,7 +9,7 @@ import { makeOutputDir } from '../../util/output-dir.js';
 import { join } from 'node:path';
 import { presetConfig } from '../../train/config.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { useDevice } from '../../tensor/device.js';
+import { useDevice } from '../../runtime/device.js';
 import { ProgressBar, formatDuration } from '../progress.js';
 import { runClustering } from './cluster.js';
 import { runTraining } from './train.js';

@@ -3,7 +3,7 @@ import { generateImages } from '../../eval/generate.js';
 import { ImageOutput, checkImageCapacity, checkImageOutput, planImageOutput } from '../../eval/image-output.js';
 import { loadModelFromCheckpoint } from '../../train/load-model.js';
 import { integerFlag, parseFlags } from '../args.js';
-import { PRECISIONS, isPrecision, useDevice } from '../../tensor/device.js';
+import { PRECISIONS, isPrecision, useDevice } from '../../runtime/device.js';
 import { ProgressBar, formatDuration } from '../progress.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 

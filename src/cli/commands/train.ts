@@ -7,7 +7,7 @@ import { listCheckpoints, readCheckpointState } from '../../train/checkpoint.js'
 import { describeChange, savedConfig } from '../../train/resume-config.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { ProgressBar, formatCount, formatDuration } from '../progress.js';
-import { useDevice } from '../../tensor/device.js';
+import { useDevice } from '../../runtime/device.js';
 import { recordRunStart } from '../../train/run-info.js';
 import { REPORT_FILE, writeReport } from '../../report/index.js';
 import { currentEnvironment } from '../environment.js';

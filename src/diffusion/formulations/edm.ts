@@ -7,9 +7,8 @@ import * as T from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/index.js';
 import { type NoiseDistribution, logNormalSigma } from '../noise-distribution.js';
 import type { Denoiser } from '../denoiser.js';
-import { edmCoefficients } from '../../models/edm-precond.js';
+import { type Preconditioning, edmCoefficients, perSample } from '../../models/preconditioning.js';
 import { type Formulation, checkBatch } from './formulation.js';
-import { type Preconditioning, perSample } from './preconditioning.js';
 
 export interface EDMOptions {
   sigmaData?: number;

@@ -9,8 +9,9 @@ import type { Tensor } from '../../tensor/index.js';
 import type { NoiseDistribution } from '../noise-distribution.js';
 import type { Denoiser, NoiseConditionedNetwork } from '../denoiser.js';
 import type { VPSchedule } from '../schedules/vp-schedule.js';
+import { type Preconditioning, perSample } from '../../models/preconditioning.js';
 import { type Formulation, checkBatch } from './formulation.js';
-import { type Preconditioning, perSample, preconditioned } from './preconditioning.js';
+import { preconditioned } from './preconditioning.js';
 
 export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
   readonly name = 'vp';

@@ -5,7 +5,7 @@
  */
 import * as T from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/index.js';
-import { StagePartition } from '../../models/stage-partition.js';
+import { StagePartition } from '../../stages/stage-partition.js';
 import type { Denoiser } from '../denoiser.js';
 
 export class Evaluator {

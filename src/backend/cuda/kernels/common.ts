@@ -6,7 +6,7 @@
  * Kernels that take float32 or bfloat16 tensors are written once over the storage type and instantiated
  * per type: `unary_f32`, `unary_bf16`; `binary_bf16_f32_f32` (operand, operand, output types).
  */
-import type { DType } from '../../../tensor/dtype.js';
+import type { DType } from '../../../base/dtype.js';
 
 /** Name suffix and CUDA C type of each storage type a float kernel is instantiated for. */
 export type FloatSuffix = 'f32' | 'bf16';

@@ -7,7 +7,7 @@
  * in double as the CPU reference does (free in a memory-bound kernel).
  */
 import type { BinaryOp, UnaryOp } from '../../backend.js';
-import type { DType } from '../../../tensor/dtype.js';
+import type { DType } from '../../../base/dtype.js';
 import type { ArgKind, KernelModule } from '../context.js';
 import { COMMON, FLOAT_TYPES, floatTuples } from './common.js';
 import { geometryStruct } from './struct.js';

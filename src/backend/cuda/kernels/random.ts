@@ -1,5 +1,5 @@
 /**
- * Philox 4x32-10 random numbers, the same stream as src/tensor/philox.ts: element i uses counter block
+ * Philox 4x32-10 random numbers, the same stream as src/base/philox.ts: element i uses counter block
  * (counterOffset + floor(i/4)), lane i%4, key (seed low, seed high). One thread per counter block.
  * Uniforms are the float32-exact odd multiples of 2^-24; normals are Box-Muller on lane pairs computed in
  * double (as the host reference computes them) and rounded once to float32, so both devices agree to the

@@ -1,4 +1,8 @@
-import { setAutocast, setBackend } from './engine.js';
+/**
+ * Choosing the device of a run: the one module that knows the concrete backends. It sits above the tensor
+ * core, which works with whichever backend is set, and below the commands that call it.
+ */
+import { setAutocast, setBackend } from '../tensor/engine.js';
 import { cpuBackend } from '../backend/cpu/index.js';
 import { cudaBackend, probeCuda } from '../backend/cuda/index.js';
 

@@ -1,16 +1,16 @@
 /**
+ * The paper's three CIFAR-10 stages (found by its Algorithm 1 on CIFAR-10): EDM sigma 2.5103 / 7.6577 and
+ * VP time t 0.4420 / 0.6308. Other data and resolutions have other boundaries (`stagediff cluster`).
+ */
+export const PAPER_CIFAR10_BOUNDARIES = { sigma: [2.5103, 7.6577], vpT: [0.442, 0.6308] } as const;
+
+/**
  * K noise stages as ordered boundaries in EDM's sigma: stage k covers (b[k-1], b[k]], with b[-1] = 0 and
  * b[K-1] = infinity; stage 0 is the lowest noise (closest to the data). This is the official code's rule:
  * sigma exactly on a boundary belongs to the lower stage. Other formulations (VP time t, discrete steps)
  * convert to sigma before asking (diffusion/ owns those conversions); the partition is saved with a model
  * so sampling routes exactly as training did.
  */
-/**
- * The paper's three CIFAR-10 stages (found by its Algorithm 1 on CIFAR-10): EDM sigma 2.5103 / 7.6577 and
- * VP time t 0.4420 / 0.6308. Other data and resolutions have other boundaries (`stagediff cluster`).
- */
-export const PAPER_CIFAR10_BOUNDARIES = { sigma: [2.5103, 7.6577], vpT: [0.442, 0.6308] } as const;
-
 export class StagePartition {
   readonly boundaries: readonly number[];
 
