@@ -106,11 +106,12 @@ export class CachingAllocator {
     if (status === CU_ERROR_OUT_OF_MEMORY) {
       const free = [0];
       const total = [0];
-      d.cuMemGetInfo(free, total);
       const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
+      // A failing query only loses a detail of this message: the out-of-memory error is what matters.
+      const device = d.cuMemGetInfo(free, total) === 0 ? `the device has ${mib(free[0])} free of ${mib(total[0])}` : 'the free device memory is unknown';
       throw new CudaError(
         `out of GPU memory allocating ${mib(block)} for ${length} ${dtype} elements: this process holds ${mib(this.stats.currentBytes)} in live tensors ` +
-          `(peak ${mib(this.stats.peakBytes)}), the device has ${mib(free[0])} free of ${mib(total[0])}. Use a smaller batch, or free tensors (tidy/dispose) that are no longer needed.`,
+          `(peak ${mib(this.stats.peakBytes)}), ${device}. Use a smaller batch, or free tensors (tidy/dispose) that are no longer needed.`,
         status,
       );
     }

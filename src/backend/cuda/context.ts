@@ -6,7 +6,7 @@
  * one native block of 8-byte-aligned slots and the pointer array into it, both allocated once, so a launch
  * writes its values into the block and makes one FFI call (no allocation per launch).
  */
-import { ATTR, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, type Driver, type Handle, check, loadDriver } from './driver.js';
+import { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, type Driver, type Handle, check, deviceAttribute, loadDriver } from './driver.js';
 import { compile } from './nvrtc.js';
 
 /** Kernel parameter kinds: device pointer, 32/64-bit integers, floats, or a by-value struct of `bytes`. */
@@ -103,14 +103,10 @@ export class CudaContext {
     const name = Buffer.alloc(256);
     check(d, d.cuDeviceGetName(name, 256, this.device), 'cuDeviceGetName');
     this.deviceName = name.toString('utf8').replace(/\0.*$/s, '');
-    const attr = (a: number): number => {
-      const v = [0];
-      check(d, d.cuDeviceGetAttribute(v, a, this.device), `cuDeviceGetAttribute(${a})`);
-      return v[0];
-    };
-    this.arch = attr(ATTR.computeCapabilityMajor) * 10 + attr(ATTR.computeCapabilityMinor);
-    this.multiprocessors = attr(ATTR.multiprocessorCount);
-    this.maxSharedOptin = attr(ATTR.maxSharedMemoryPerBlockOptin);
+    const attr = (a: Parameters<typeof deviceAttribute>[1]): number => deviceAttribute(d, a, this.device);
+    this.arch = attr('computeCapabilityMajor') * 10 + attr('computeCapabilityMinor');
+    this.multiprocessors = attr('multiprocessorCount');
+    this.maxSharedOptin = attr('maxSharedMemoryPerBlockOptin');
     const ctx: unknown[] = [null];
     check(d, d.cuDevicePrimaryCtxRetain(ctx, this.device), 'cuDevicePrimaryCtxRetain');
     check(d, d.cuCtxSetCurrent(ctx[0]), 'cuCtxSetCurrent');

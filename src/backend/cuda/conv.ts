@@ -23,6 +23,8 @@ const CUDNN_TENSOR_NCHW = 0;
 const CUDNN_CROSS_CORRELATION = 1;
 const CUDNN_DEFAULT_MATH = 0;
 const CUDNN_TENSOR_OP_MATH = 1;
+// Tensor cores after down-converting fp32 inputs (to fp16/TF32): not exact fp32 either.
+const CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION = 2;
 const CUDNN_FMA_MATH = 3;
 const MAX_ALGOS = 16;
 // cudnnStatus_t for a failed device allocation (cudnn_graph.h)
@@ -194,7 +196,7 @@ export class Conv {
     }
     this.check(status, call, what);
     const results = k.decode(perf, this.perfType as never, returned[0]) as { algo: number; status: number; memory: number; mathType: number }[];
-    const ok = results.filter((r) => r.status === 0 && (!exact || (r.mathType !== CUDNN_TENSOR_OP_MATH && r.mathType !== 2)));
+    const ok = results.filter((r) => r.status === 0 && (!exact || (r.mathType !== CUDNN_TENSOR_OP_MATH && r.mathType !== CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)));
     if (ok.length === 0) throw new Error(`cuDNN found no usable algorithm for ${what}${exact ? ' in fp32 (FMA) math' : ''}`);
     // Results come sorted by time; the first allowed is the fastest.
     const best = ok[0];

@@ -116,12 +116,19 @@ export function check(d: Driver, status: number, call: string): void {
   throw new CudaError(`${call} failed: ${name[0] ?? `CUDA error ${status}`} (${text[0] ?? 'no description'})`, status);
 }
 
-// cuDeviceGetAttribute codes used here (cuda.h)
+// cuDeviceGetAttribute codes used here (CUdevice_attribute in cuda.h)
 export const ATTR = {
   multiprocessorCount: 16,
   computeCapabilityMajor: 75,
   computeCapabilityMinor: 76,
   maxSharedMemoryPerBlockOptin: 97,
 } as const;
+
+/** One attribute of a device (checked: a failure names the attribute). */
+export function deviceAttribute(d: Driver, attribute: keyof typeof ATTR, device: number): number {
+  const v = [0];
+  check(d, d.cuDeviceGetAttribute(v, ATTR[attribute], device), `cuDeviceGetAttribute(${attribute})`);
+  return v[0];
+}
 
 export const CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;

@@ -27,7 +27,12 @@ const DESC_TRANSB = 4;
 const LAYOUT_BATCH_COUNT = 5;
 const LAYOUT_STRIDED_BATCH_OFFSET = 6;
 const PREF_MAX_WORKSPACE_BYTES = 1;
-const HEURISTIC_RESULT_BYTES = 96; // cublasLtMatmulHeuristicResult_t: algo (64), workspaceSize, state, wavesCount, reserved[4]
+// cublasLtMatmulHeuristicResult_t: algo (cublasLtMatmulAlgo_t, 8 uint64 = 64 bytes), workspaceSize (size_t),
+// state, wavesCount, reserved[4].
+const HEURISTIC_RESULT_BYTES = 96;
+const HEURISTIC_ALGO_BYTES = 64;
+/** workspaceSize follows the algo. */
+const HEURISTIC_WORKSPACE_OFFSET = HEURISTIC_ALGO_BYTES;
 const WORKSPACE_BYTES = 32 * 1024 * 1024;
 
 export type MathMode = 'fp32' | 'tf32';
@@ -152,7 +157,7 @@ export class Matmul {
     this.check(this.f.heuristic(this.handle, desc, bl, al, cl, cl, pref[0], 1, results, count), 'cublasLtMatmulAlgoGetHeuristic', what);
     this.f.prefDestroy(pref[0]);
     if (count[0] < 1) throw new Error(`cuBLASLt has no algorithm for ${what}`);
-    const plan: Plan = { desc, a: al, b: bl, c: cl, algo: results.subarray(0, 64), workspace: Number(results.readBigUInt64LE(64)) };
+    const plan: Plan = { desc, a: al, b: bl, c: cl, algo: results.subarray(0, HEURISTIC_ALGO_BYTES), workspace: Number(results.readBigUInt64LE(HEURISTIC_WORKSPACE_OFFSET)) };
     this.plans.set(key, plan);
     return plan;
   }

@@ -45,7 +45,7 @@ export class PinnedBuffer {
     if (this.freed) return;
     this.wait();
     this.freed = true;
-    if (this.event) this.ctx.d.cuEventDestroy(this.event);
+    if (this.event) check(this.ctx.d, this.ctx.d.cuEventDestroy(this.event), 'cuEventDestroy (pinned buffer)');
     check(this.ctx.d, this.ctx.d.cuMemFreeHost(this.pointer), 'cuMemFreeHost');
   }
 }

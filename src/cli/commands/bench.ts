@@ -1,18 +1,16 @@
 /**
  * `stagediff bench`: training and sampling throughput of the paper's CIFAR-10 networks, measured as the
- * PyTorch anchor (reference/ANCHORS.md) measures it: one EDM-loss step (forward, backward, Adam over all
- * parameters) on random data at a fixed sigma per stage, and EDM Heun sampling with 18 steps
+ * PyTorch anchor (reference/ANCHORS.md) measures it: the trainer's own step (EDM loss, backward, gradient
+ * repair, Adam over all parameters, EMA) on random data at a fixed sigma per stage, and EDM Heun sampling with 18 steps
  * (35 evaluations). One JSON line per measurement, then a table.
  */
 import * as T from '../../tensor/index.js';
-import { NETWORK_PRESETS } from '../../models/presets.js';
-import { networkFromConfig } from '../../models/factory.js';
-import { Adam } from '../../optim/adam.js';
-import { EDMFormulation } from '../../diffusion/formulations/edm.js';
+import { presetConfig, resolveTrainConfig } from '../../train/config.js';
+import { type DiffusionModel, partitionFromConfig } from '../../train/diffusion-model.js';
+import { type MicroBatch, buildTrainingParts, stepSchedule, trainStep } from '../../train/train-step.js';
 import { sample } from '../../diffusion/sample.js';
 import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../runtime/device.js';
-import { StagePartition } from '../../stages/stage-partition.js';
 import { costPerStage, formatCostTable } from '../../eval/cost.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
 
@@ -60,28 +58,25 @@ function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null 
 }
 
 /**
- * The measured training step on a paper network (freshly initialised, seed 0): EDM loss on random data at
- * one sigma, backward, Adam over all parameters. Also used by bench/profile-step.ts.
+ * The measured training step on a paper network (freshly initialised, seed 0) with its training preset's
+ * optimizer and EMA: the trainer's own step (EDM loss, backward, gradient repair, Adam, EMA) on random
+ * data at one sigma. Also used by bench/profile-step.ts.
  */
-export function benchTraining(arch: 'ddpmpp' | 'multistage'): { net: ReturnType<typeof networkFromConfig>; step: (batch: number, sigma: number) => void; dispose: () => void } {
+export function benchTraining(arch: 'ddpmpp' | 'multistage'): { model: DiffusionModel; step: (batch: number, sigma: number) => void; dispose: () => void } {
+  const config = resolveTrainConfig(presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage'));
   const gen = new T.Generator(0);
-  const net = networkFromConfig(NETWORK_PRESETS[arch === 'ddpmpp' ? 'edm-ddpmpp-cifar10' : 'edm-multistage-cifar10'], gen);
-  const optimizer = new Adam(net.namedParameters(), { lr: 1e-4 });
-  const edm = new EDMFormulation();
-  const step = (batch: number, sigma: number): void =>
-    T.tidy(() => {
-      net.train();
-      const x0 = T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5);
-      const loss = edm.loss((x, s) => net.forward(x, s, { augmentLabels: T.zeros([batch, 9]), generator: gen }), x0, new Float64Array(batch).fill(sigma), gen.normal(x0.shape));
-      T.backward(T.mulScalar(T.sum(loss), 1 / batch));
-      optimizer.step();
-      optimizer.zeroGrad();
-    });
-  const dispose = (): void => {
-    optimizer.dispose();
-    for (const p of net.parameters()) p.dispose();
+  const parts = buildTrainingParts(config, [3, 32, 32], partitionFromConfig(config.model, config.formulation), gen);
+  const { lr, emaDecay } = stepSchedule(config, config.training.lrRampUpImages, 1);
+  const step = (batch: number, sigma: number): void => {
+    parts.model.net.train(true);
+    const micro: MicroBatch = { sigma: new Float64Array(batch).fill(sigma), weight: new Float64Array(batch).fill(1), images: () => T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5) };
+    trainStep(parts, gen, { batchSize: batch, microBatches: 1, lr, emaDecay, gradClip: config.training.gradClip }, () => micro);
   };
-  return { net, step, dispose };
+  const dispose = (): void => {
+    parts.optimizer.dispose();
+    for (const p of [...parts.model.net.parameters(), ...parts.ema.net.parameters()]) p.dispose();
+  };
+  return { model: parts.model, step, dispose };
 }
 
 export async function benchCommand(argv: string[]): Promise<void> {
@@ -123,7 +118,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const device = await useDevice(v.device!, precision);
     const backend = T.getBackend();
     const memory = memoryOf(backend);
-    const { net, step: trainStep, dispose } = benchTraining(v.arch);
+    const { model, step: trainStep, dispose } = benchTraining(v.arch);
+    const { net } = model;
+    const denoiser = model.denoiser();
     const base = { arch: v.arch, device, precision };
     for (const batch of v.cost ? [] : batches) {
       for (const stage of stages) {
@@ -141,7 +138,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
     if (v.sample) {
       net.train(false);
-      const run = () => sample({ model: (x, s) => net.forward(x, s), shape: [3, 32, 32], batch: sampleBatch, seed: 0, sampler: 'heun', steps: 18 }).images.dispose();
+      const run = () => sample({ model: denoiser, shape: [3, 32, 32], batch: sampleBatch, seed: 0, sampler: 'heun', steps: 18 }).images.dispose();
       try {
         run();
         memory?.reset();
@@ -153,8 +150,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
     if (v.sample || v.cost) {
       net.train(false);
-      const boundaries = NETWORK_PRESETS[v.arch === 'ddpmpp' ? 'edm-ddpmpp-cifar10' : 'edm-multistage-cifar10'].stage_sigma_boundaries ?? [];
-      const table = costPerStage({ net, denoiser: (x, s) => net.forward(x, s), partition: new StagePartition(boundaries), shape: [3, 32, 32], ...costSampler, batch: costBatch, repeats: iters });
+      const table = costPerStage({ net, denoiser, partition: model.partition, shape: [3, 32, 32], ...costSampler, batch: costBatch, repeats: iters });
       console.log(JSON.stringify({ ...base, what: 'cost per stage', cost: table }));
       costTables.push(formatCostTable(table, `${v.arch} on ${device}`));
     }

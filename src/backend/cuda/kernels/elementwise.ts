@@ -10,6 +10,7 @@ import type { BinaryOp, UnaryOp } from '../../backend.js';
 import type { DType } from '../../../base/dtype.js';
 import type { ArgKind, KernelModule } from '../context.js';
 import { COMMON, FLOAT_TYPES, floatTuples } from './common.js';
+import { geometryStruct } from './struct.js';
 
 export const UNARY_CODES: Record<UnaryOp, number> = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, sin: 5, cos: 6, tanh: 7,
@@ -20,9 +21,9 @@ export const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, 
 
 export const DTYPE_CODES: Record<DType, number> = { float32: 0, bfloat16: 1, float16: 2, int32: 3, uint8: 4 };
 
-/** Broadcast operands' strides over at most MAX_DIMS collapsed output dims (struct Bcast below). */
+/** Broadcast operands' strides over at most MAX_DIMS collapsed output dims. */
 export const MAX_DIMS = 6;
-export const BCAST_BYTES = 8 + 3 * MAX_DIMS * 8;
+export const BCAST = geometryStruct('Bcast', ['nd', 'pad'], ['dim', 'sa', 'sb'], MAX_DIMS);
 
 const SOURCE = COMMON + String.raw`
 __device__ __forceinline__ float unaryF(int op, float x) {
@@ -76,7 +77,7 @@ __device__ __forceinline__ float binaryF(int op, float a, float b) {
   }
 }
 
-struct Bcast { int nd; int pad; i64 dim[6]; i64 sa[6]; i64 sb[6]; };
+${BCAST.cText()}
 `;
 
 /** Kernels over one storage type: unary ops, their derivatives, affine, pow, nan_to_num. */
@@ -194,7 +195,7 @@ for (const [S] of FLOAT_TYPES) {
 }
 for (const [[SA], [SB], [SO]] of floatTuples(3)) {
   kernels[`binary_dense_${SA}_${SB}_${SO}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32'];
-  kernels[`binary_${SA}_${SB}_${SO}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32', { bytes: BCAST_BYTES }];
+  kernels[`binary_${SA}_${SB}_${SO}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32', { bytes: BCAST.bytes }];
 }
 for (const [[SX], [SY]] of floatTuples(2)) if (SX !== SY) kernels[`cast_${SX}_${SY}`] = ['ptr', 'ptr', 'i64'];
 

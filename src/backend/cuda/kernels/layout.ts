@@ -6,16 +6,17 @@
  */
 import type { ArgKind, KernelModule } from '../context.js';
 import { COMMON, floatTuples } from './common.js';
+import { geometryStruct } from './struct.js';
 
-/** Reduction geometry: kept dims and reduced dims, each with their strides in the input (struct Red). */
+/** Reduction geometry: kept dims and reduced dims, each with their strides in the input. */
 export const MAX_RED_DIMS = 6;
-export const RED_BYTES = 8 + 4 * MAX_RED_DIMS * 8;
-/** Output dims and the input stride of each (struct Perm). */
+export const RED = geometryStruct('Red', ['nk', 'nr'], ['kdim', 'kstride', 'rdim', 'rstride'], MAX_RED_DIMS);
+/** Output dims and the input stride of each. */
 export const MAX_PERM_DIMS = 8;
-export const PERM_BYTES = 8 + 2 * MAX_PERM_DIMS * 8;
+export const PERM = geometryStruct('Perm', ['nd', 'pad'], ['dim', 'stride'], MAX_PERM_DIMS);
 
 const SOURCE = COMMON + String.raw`
-struct Red { int nk; int nr; i64 kdim[6]; i64 kstride[6]; i64 rdim[6]; i64 rstride[6]; };
+${RED.cText()}
 
 __device__ __forceinline__ i64 decode(i64 r, int nd, const i64* dim, const i64* stride) {
   i64 off = 0;
@@ -157,7 +158,7 @@ extern "C" __global__ void reduce_thread_${SX}_${SY}(const ${X}* x, ${Y}* out, i
 `;
 
 const COPIES = String.raw`
-struct Perm { int nd; int pad; i64 dim[8]; i64 stride[8]; };
+${PERM.cText()}
 
 #define PERMUTE(NAME, T) \
 extern "C" __global__ void NAME(const T* x, T* y, i64 n, Perm p) { \
@@ -192,7 +193,7 @@ extern "C" __global__ void scatter_add_rows_f32(const float* src, const int* ind
 
 const reductionKernels: Record<string, readonly ArgKind[]> = {};
 for (const [[SX], [SY]] of floatTuples(2)) {
-  for (const kind of ['block', 'thread', 'partial']) reductionKernels[`reduce_${kind}_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED_BYTES }];
+  for (const kind of ['block', 'thread', 'partial']) reductionKernels[`reduce_${kind}_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED.bytes }];
   reductionKernels[`row_sum_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i32'];
   reductionKernels[`reduce_finish_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32'];
 }
@@ -202,9 +203,9 @@ export const LAYOUT: KernelModule = {
   source: SOURCE + floatTuples(2).map(([x, y]) => reductions(x, y)).join('') + COPIES,
   kernels: {
     ...reductionKernels,
-    permute_4: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
-    permute_2: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
-    permute_1: ['ptr', 'ptr', 'i64', { bytes: PERM_BYTES }],
+    permute_4: ['ptr', 'ptr', 'i64', { bytes: PERM.bytes }],
+    permute_2: ['ptr', 'ptr', 'i64', { bytes: PERM.bytes }],
+    permute_1: ['ptr', 'ptr', 'i64', { bytes: PERM.bytes }],
     copy_rows_16: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_4: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_2: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],

@@ -8,12 +8,20 @@
  */
 import type { KernelModule } from '../context.js';
 import { COMMON, FLOAT_TYPES } from './common.js';
+import { KernelStruct } from './struct.js';
 
 export const MAX_TAPS = 8;
-export const FIR_BYTES = 8 * 4 + 4 * 4;
+/** The filter: taps, their count, padding, direction (1: expand) and the gain. */
+export const FIR = new KernelStruct('Fir', [
+  { name: 'taps', type: 'float', length: MAX_TAPS },
+  { name: 'k', type: 'int' },
+  { name: 'pad', type: 'int' },
+  { name: 'expand', type: 'int' },
+  { name: 'scale', type: 'float' },
+]);
 
 const SOURCE = COMMON + String.raw`
-struct Fir { float taps[8]; int k; int pad; int expand; float scale; };
+${FIR.cText()}
 
 `;
 
@@ -57,5 +65,5 @@ extern "C" __global__ void fir2d_${S}(const ${T}* src, int inH, int inW, ${T}* d
 export const RESAMPLE: KernelModule = {
   name: 'resample.cu',
   source: SOURCE + FLOAT_TYPES.map(([S, T]) => perType(S, T)).join(''),
-  kernels: Object.fromEntries(FLOAT_TYPES.map(([S]) => [`fir2d_${S}`, ['ptr', 'i32', 'i32', 'ptr', 'i32', 'i32', 'i64', { bytes: FIR_BYTES }] as const])),
+  kernels: Object.fromEntries(FLOAT_TYPES.map(([S]) => [`fir2d_${S}`, ['ptr', 'i32', 'i32', 'ptr', 'i32', 'i32', 'i64', { bytes: FIR.bytes }] as const])),
 };

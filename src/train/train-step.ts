@@ -1,0 +1,123 @@
+/**
+ * One optimizer step of training: per-sample loss and backward over the micro-batches, gradient repair
+ * and clipping, the optimizer step and the EMA update. The trainer and `stagediff bench` both call it, so
+ * the benchmark times what training does.
+ */
+import * as T from '../tensor/index.js';
+import type { Generator } from '../tensor/index.js';
+import { Adam, AdamW } from '../optim/adam.js';
+import { hostTensor } from '../nn/state-dict-file.js';
+import type { HostTensor } from '../nn/safetensors.js';
+import type { StagePartition } from '../stages/stage-partition.js';
+import type { TrainConfig } from './config.js';
+import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
+import { emaDecay, emaUpdate } from './ema.js';
+import { learningRate } from './lr-schedule.js';
+import { prepareGradients } from './gradients.js';
+
+/** What an optimizer step changes: the trained model, its EMA and the optimizer. */
+export interface TrainingParts {
+  model: DiffusionModel;
+  ema: DiffusionModel;
+  optimizer: Adam;
+}
+
+/** The model (initialised from `generator`), its EMA (a copy, in eval mode) and the config's optimizer. */
+export function buildTrainingParts(config: TrainConfig, imageShape: readonly number[], partition: StagePartition, generator: Generator): TrainingParts {
+  const spec = { model: config.model, formulation: config.formulation, imageShape };
+  const model = buildDiffusionModel(spec, partition, generator);
+  const ema = buildDiffusionModel(spec, partition, 'empty');
+  copyWeights(model, ema);
+  ema.net.train(false);
+  const a = config.training.adam;
+  const OptimizerClass = a.weightDecay > 0 ? AdamW : Adam;
+  const optimizer = new OptimizerClass(model.net.namedParameters(), { lr: config.training.lr, betas: [a.beta1, a.beta2], eps: a.eps, weightDecay: a.weightDecay });
+  return { model, ema, optimizer };
+}
+
+function copyWeights(from: DiffusionModel, to: DiffusionModel): void {
+  const state = new Map<string, HostTensor>([...from.net.stateDict()].map(([k, t]) => [k, hostTensor(t)]));
+  to.net.loadStateDict(state);
+}
+
+/** The learning rate and EMA decay of step number `step` (from 1), taken after `imagesSeen` images. */
+export function stepSchedule(config: TrainConfig, imagesSeen: number, step: number): { lr: number; emaDecay: number } {
+  const t = config.training;
+  const e = t.ema;
+  const schedule = e.kind === 'constant' ? ({ kind: 'constant', decay: e.decay } as const) : ({ kind: 'halflife', halfLifeImages: e.halfLifeImages, rampUpRatio: e.rampUpRatio } as const);
+  return {
+    lr: learningRate({ lr: t.lr, rampUpImages: t.lrRampUpImages, warmupSteps: t.warmupSteps }, imagesSeen, step),
+    emaDecay: emaDecay(schedule, imagesSeen, t.batchSize),
+  };
+}
+
+/** One micro-batch: its noise levels and loss weights, and its tensors, made inside the step's tidy scope. */
+export interface MicroBatch {
+  sigma: Float64Array;
+  /** Loss weight of each sample (stage sampling's importance weights; 1 for the formulation's own distribution). */
+  weight: Float64Array;
+  /** Clean images [B, C, H, W]. */
+  images(): T.Tensor;
+  /** One-hot class labels [B, labelDim] of a class-conditional model. */
+  classLabels?(): T.Tensor;
+}
+
+export interface StepSettings {
+  /** Images per optimizer step: the per-sample losses are averaged over it. */
+  batchSize: number;
+  /** Micro-batches per optimizer step; their gradients add up. */
+  microBatches: number;
+  lr: number;
+  emaDecay: number;
+  gradClip: number | null;
+}
+
+export interface StepResult {
+  /** The weighted mean loss of the step. */
+  loss: number;
+  /** False when the loss was not finite: the gradients were dropped and the weights left as they were. */
+  applied: boolean;
+  /** Whether the gradients had NaN/Inf and were repaired (as EDM does). */
+  repaired: boolean;
+}
+
+/**
+ * Draws each micro-batch with `nextMicroBatch` (in order, right before it is used: the random streams
+ * advance as in one pass), accumulates the gradients of the weighted loss, then updates the weights and
+ * the EMA. `onSampleLoss` sees each sample's unweighted loss.
+ */
+export function trainStep(
+  parts: TrainingParts,
+  generator: Generator,
+  settings: StepSettings,
+  nextMicroBatch: (index: number) => MicroBatch,
+  onSampleLoss?: (sigma: number, loss: number) => void,
+): StepResult {
+  const { model, ema, optimizer } = parts;
+  let loss = 0;
+  for (let m = 0; m < settings.microBatches; m++) {
+    const micro = nextMicroBatch(m);
+    T.tidy(() => {
+      const x0 = micro.images();
+      const eps = generator.normal(x0.shape);
+      const perSample = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.());
+      perSample.toFloat32Array().forEach((v, i) => {
+        onSampleLoss?.(micro.sigma[i], v);
+        loss += (micro.weight[i] * v) / settings.batchSize;
+      });
+      const weights = T.fromArray(Float32Array.from(micro.weight, (w) => w / settings.batchSize), [micro.weight.length]);
+      T.backward(T.sum(T.mul(perSample, weights)));
+    });
+  }
+  if (!Number.isFinite(loss)) {
+    optimizer.zeroGrad();
+    return { loss, applied: false, repaired: false };
+  }
+  const params = model.net.parameters();
+  const { repaired } = prepareGradients(params, settings.gradClip);
+  optimizer.lr = settings.lr;
+  optimizer.step();
+  optimizer.zeroGrad();
+  emaUpdate(ema.net.parameters(), params, settings.emaDecay);
+  return { loss, applied: true, repaired };
+}
