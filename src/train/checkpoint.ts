@@ -7,7 +7,7 @@
  * section, checked on every load: a flipped bit on disk or in a copy is an error, not a silently different
  * model. Checkpoints written before the checksum existed load without that check (`verified: false`).
  */
-import { createHash } from 'node:crypto';
+import { type Hash, createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../nn/safetensors.js';
@@ -47,7 +47,7 @@ export function writeCheckpoint(dir: string, imagesSeen: number, tensors: Iterab
   const list = [...tensors];
   // The data section is the tensors' bytes in this order, as the writer lays them out.
   const hash = createHash('sha256');
-  for (const [, t] of list) hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  for (const [, t] of list) updateInChunks(hash, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   try {
     writeSafetensors(path, list, { format: CHECKPOINT_FORMAT, state: JSON.stringify(state), [CHECKSUM_KEY]: hash.digest('hex') });
   } catch (e) {
@@ -105,7 +105,7 @@ export function readCheckpoint<State>(pathOrDir: string): CheckpointContents<Sta
   const state = parseState<State>(path, metadata);
   const expected = metadata[CHECKSUM_KEY];
   if (expected !== undefined) {
-    const actual = createHash('sha256').update(bytes.subarray(dataSectionOffset(bytes))).digest('hex');
+    const actual = sha256(bytes.subarray(dataSectionOffset(bytes)));
     if (actual !== expected) {
       throw new Error(
         `${path} is corrupt: its tensor data does not match the checksum in its metadata (a damaged disk, an interrupted copy or a flipped bit). ` +
@@ -137,4 +137,15 @@ export function withPrefix(tensors: ReadonlyMap<string, HostTensor>, prefix: str
   const out = new Map<string, HostTensor>();
   for (const [name, t] of tensors) if (name.startsWith(`${prefix}.`)) out.set(name.slice(prefix.length + 1), t);
   return out;
+}
+
+/** Hash.update takes at most 2 GiB at once; a large checkpoint's tensors and data section are longer. */
+function updateInChunks(hash: Hash, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; at += 1 << 30) hash.update(bytes.subarray(at, Math.min(bytes.length, at + (1 << 30))));
+}
+
+function sha256(bytes: Uint8Array): string {
+  const hash = createHash('sha256');
+  updateInChunks(hash, bytes);
+  return hash.digest('hex');
 }
