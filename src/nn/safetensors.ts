@@ -108,12 +108,7 @@ export function dataSectionOffset(bytes: Uint8Array): number {
 
 /** The `__metadata__` of a file, reading only its header (a checkpoint's config without its tensors). */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as Error).message})`);
-  }
+  const fd = openForReading(path);
   try {
     const length = new Uint8Array(8);
     if (readSync(fd, length, 0, 8, 0) !== 8) throw new Error(`${path}: truncated: less than the 8-byte header length`);
@@ -200,14 +195,17 @@ export function writeSafetensors(path: string, tensors: Iterable<readonly [strin
   }
 }
 
-/** A whole file's bytes, read in chunks: readFileSync refuses files over 2 GiB. */
-export function readWholeFile(path: string): Uint8Array {
-  let fd: number;
+function openForReading(path: string): number {
   try {
-    fd = openSync(path, 'r');
+    return openSync(path, 'r');
   } catch (e) {
     throw new Error(`${path}: cannot read (${(e as Error).message})`);
   }
+}
+
+/** A whole file's bytes, read in chunks: readFileSync refuses files over 2 GiB. */
+export function readWholeFile(path: string): Uint8Array {
+  const fd = openForReading(path);
   try {
     const size = fstatSync(fd).size;
     if (size > buffer.constants.MAX_LENGTH) throw new Error(`${path}: ${size} bytes is more than this Node.js can hold in memory (${buffer.constants.MAX_LENGTH}); use Node.js 22 or later`);
