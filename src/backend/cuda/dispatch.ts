@@ -11,7 +11,6 @@ import { CudaContext, type KernelModule } from './context.js';
 import { type AllocatorStats, CachingAllocator, type CudaBuffer } from './allocator.js';
 import { Matmul, type MathMode } from './matmul.js';
 import { Conv } from './conv.js';
-import { PinnedBuffer } from './pinned.js';
 import type { Launcher } from './launcher.js';
 import { buf, f32, fl, sameFloat } from './operands.js';
 import { collapse } from './strided.js';
@@ -30,7 +29,7 @@ import { POOL2D } from './kernels/pool2d.js';
 import { BATCH_NORM } from './kernels/batchnorm.js';
 import { BILINEAR } from './kernels/bilinear.js';
 
-/** The CUDA backend plus what only a GPU has: memory statistics, pinned buffers, a fused Adam. */
+/** The CUDA backend plus what only a GPU has: memory statistics, a fused Adam. */
 export interface CudaBackend extends Backend {
   readonly name: 'cuda';
   readonly device: string;
@@ -40,9 +39,6 @@ export interface CudaBackend extends Backend {
   /** Returns cached free blocks to the driver. */
   emptyCache(): void;
   /** Page-locked host memory for fast, asynchronous uploads (data loading). */
-  pinned(bytes: number): PinnedBuffer;
-  /** Queues a copy from pinned memory; the pinned buffer must not be rewritten before pinned.wait(). */
-  uploadPinned(buf: DeviceBuffer, src: PinnedBuffer, bytes: number): void;
   /** One launch updating every parameter tensor (same formula as adam()). */
   adamMany(tensors: readonly AdamTensor[], p: AdamParams): void;
   /** Milliseconds of GPU time taken by the work fn queues (synchronises). */
@@ -269,13 +265,6 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     memoryStats: () => allocator.snapshot(),
     resetPeakMemory: () => allocator.resetPeak(),
     emptyCache: () => allocator.emptyCache(),
-    pinned: (bytes) => new PinnedBuffer(ctx, bytes),
-    uploadPinned: (b, src, bytes) => {
-      const c = buf(b);
-      if (bytes > c.byteLength || bytes > src.byteLength) throw new Error(`pinned upload of ${bytes} bytes: buffer ${c.byteLength}, pinned ${src.byteLength}`);
-      check(d, d.cuMemcpyHtoDAsync(c.ptr, src.pointer, bytes, ctx.stream), `cuMemcpyHtoDAsync (pinned, ${bytes} bytes)`);
-      src.recordUse();
-    },
     timeMs: (fn) => timeMs(ctx, fn),
   };
 

@@ -25,8 +25,6 @@ export interface Driver {
   cuMemAlloc: Fn;
   cuMemFree: Fn;
   cuMemGetInfo: Fn;
-  cuMemHostAlloc: Fn;
-  cuMemFreeHost: Fn;
   cuMemcpyHtoDAsync: Fn;
   cuMemcpyDtoHAsync: Fn;
   cuMemcpyDtoDAsync: Fn;
@@ -70,8 +68,6 @@ export function loadDriver(): Driver {
     cuMemAlloc: f('int cuMemAlloc_v2(_Out_ uint64_t *dptr, size_t bytes)'),
     cuMemFree: f('int cuMemFree_v2(uint64_t dptr)'),
     cuMemGetInfo: f('int cuMemGetInfo_v2(_Out_ size_t *free, _Out_ size_t *total)'),
-    cuMemHostAlloc: f('int cuMemHostAlloc(_Out_ void **pp, size_t bytes, unsigned int flags)'),
-    cuMemFreeHost: f('int cuMemFreeHost(void *p)'),
     cuMemcpyHtoDAsync: f('int cuMemcpyHtoDAsync_v2(uint64_t dst, const void *src, size_t bytes, void *stream)'),
     cuMemcpyDtoHAsync: f('int cuMemcpyDtoHAsync_v2(void *dst, uint64_t src, size_t bytes, void *stream)'),
     cuMemcpyDtoDAsync: f('int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, void *stream)'),

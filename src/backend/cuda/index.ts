@@ -10,7 +10,6 @@ import type { MathMode } from './matmul.js';
 import { probeCuda } from './probe.js';
 import { type CudaBackend, Core, createBackend } from './dispatch.js';
 
-export { PinnedBuffer } from './pinned.js';
 export type { AllocatorStats } from './allocator.js';
 export type { MathMode } from './matmul.js';
 export { type CudaProbe, probeCuda } from './probe.js';
