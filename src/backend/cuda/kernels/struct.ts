@@ -65,12 +65,12 @@ export class KernelStruct {
         throw new Error(`struct ${this.name}: field ${name} holds ${field.length === undefined ? 'one number' : `at most ${capacity} numbers`}, got ${JSON.stringify(value)}`);
       }
       const size = SIZE[field.type];
-      items.forEach((x, i) => {
-        const at = offset + i * size;
-        if (field.type === 'int') view.setInt32(at, x, true);
-        else if (field.type === 'float') view.setFloat32(at, x, true);
-        else view.setBigInt64(at, BigInt(x), true);
-      });
+      // On every launch of the strided kernels: a plain loop, no closure per field.
+      for (let i = 0, at = offset; i < items.length; i++, at += size) {
+        if (field.type === 'int') view.setInt32(at, items[i], true);
+        else if (field.type === 'float') view.setFloat32(at, items[i], true);
+        else view.setBigInt64(at, BigInt(items[i]), true);
+      }
     }
     return out;
   }
