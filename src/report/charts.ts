@@ -89,7 +89,7 @@ export function reportCharts(runs: readonly RunData[]): ReportChart[] {
   const charts: ReportChart[] = [chart('loss', 'Loss (weighted, mean over each log interval)', IMAGES, 'loss', perRun((p) => p.loss), noLog)];
   runs.forEach((r, k) => {
     const stages = Math.max(0, ...r.train.map((p) => p.lossPerStage.length));
-    const series = Array.from({ length: stages }, (_, s) => trainSeries(r.train, (p) => p.lossPerStage[s] ?? null, { name: `stage ${s + 1}`, color: PALETTE[s % PALETTE.length], kind: 'line' }));
+    const series = Array.from({ length: stages }, (_, s) => trainSeries(r.train, (p) => p.lossPerStage[s] ?? null, { name: `stage ${s}`, color: PALETTE[s % PALETTE.length], kind: 'line' }));
     const suffix = runs.length > 1 ? `-${k + 1}` : '';
     charts.push(chart(`loss-per-stage${suffix}`, `Loss per stage (unweighted per-image mean)${runs.length > 1 ? `: ${r.name}` : ''}`, IMAGES, 'loss', series, noLog));
   });

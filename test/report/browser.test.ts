@@ -47,7 +47,7 @@ test('the report loads offline without errors, draws every series and its slider
     const pointCounts = (chart: string) =>
       tab.$$eval(`#chart-${chart} svg .series`, (els) => els.map((el) => [el.getAttribute('data-name'), el.tagName === 'path' ? (el.getAttribute('d') ?? '').split(/[ML]/).length - 1 : el.querySelectorAll('circle').length]));
     assert.deepEqual(await pointCounts('loss'), [['a', a.train.length], ['b', b.train.length]]);
-    assert.deepEqual(await pointCounts('loss-per-stage-1'), [['stage 1', 5], ['stage 2', 4], ['stage 3', 5]]);
+    assert.deepEqual(await pointCounts('loss-per-stage-1'), [['stage 0', 5], ['stage 1', 4], ['stage 2', 5]]);
     assert.deepEqual(await pointCounts('non-finite-steps'), [['a', 5], ['b', 5]]);
     assert.deepEqual(await pointCounts('fid-vs-images'), [['a', 2], ['b', 2]]);
     // The browser lays the SVG out: the loss path has a real extent.

@@ -132,7 +132,7 @@ test('stagediff report writes the page and PNG charts, and rejects what it canno
   }
   const stages = PNG.sync.read(readFileSync(join(pngs, 'loss-per-stage.png')));
   for (const rgb of [[214, 39, 40], [44, 160, 44]]) assert.ok(hasColour(stages, rgb), `loss-per-stage: rgb(${rgb}) is drawn`);
-  assert.match(r.stdout, /loss-per-stage\.png: stage 1 rgb\(31,119,180\); stage 2 rgb\(214,39,40\)/);
+  assert.match(r.stdout, /loss-per-stage\.png: stage 0 rgb\(31,119,180\); stage 1 rgb\(214,39,40\)/);
   const missing = cli(['report', join(root, 'nope')]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /run folder .*nope does not exist/);
