@@ -46,9 +46,9 @@ test('the charts of one run hold the logged values', () => {
   check('images-per-second', 'alpha', run.train.map((e) => [e.images, e.imagesPerSecond]));
   check('non-finite-steps', 'alpha', run.train.map((e) => [e.images, e.nonFiniteSteps]));
   for (let s = 0; s < 3; s++) {
-    check('loss-per-stage', `stage ${s + 1}`, run.train.filter((e) => e.lossPerStage[s] !== null).map((e) => [e.images, e.lossPerStage[s]!]));
+    check('loss-per-stage', `stage ${s}`, run.train.filter((e) => e.lossPerStage[s] !== null).map((e) => [e.images, e.lossPerStage[s]!]));
   }
-  assert.equal(seriesOf(chartSvg(html, 'loss-per-stage')!).get('stage 2')!.length, 4, 'the interval without stage-2 samples has no point');
+  assert.equal(seriesOf(chartSvg(html, 'loss-per-stage')!).get('stage 1')!.length, 4, 'the interval without stage-1 samples has no point');
   check('fid-vs-images', 'alpha', run.evals.map((e) => [e.images, e.value]));
   // 128 images: the entry at 128 (120 s); 288: halfway between 256 (480 s) and 320 (750 s).
   check('fid-vs-minutes', 'alpha', [[2, run.evals[0].value], [(480 + 0.5 * 270) / 60, run.evals[1].value]]);
