@@ -98,8 +98,8 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
           weightDecay: { type: 'number', min: 0, default: 0, doc: 'Decoupled weight decay.' },
         },
       },
-      stageSampling: { type: 'string', enum: STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced` (see docs/training.md).' },
-      stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage (normalised); null = equal.' },
+      stageSampling: { type: 'string', enum: STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `balanced-batch` (see docs/training.md).' },
+      stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage; `balanced-batch`: probability of each stage per micro-batch (normalised); null = equal.' },
       ema: {
         type: 'object',
         doc: 'Exponential moving average of the weights (used for sampling).',

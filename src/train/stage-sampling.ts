@@ -13,12 +13,15 @@
  * - `balanced`: every stage gets a set share of each batch; a sample of stage k carries the weight
  *   mass_k / share_k. Under EDM's log-normal the highest-noise stage holds 0.35% of the mass, so without
  *   this its decoder would see almost no data.
+ * - `balanced-batch`: the shares of `balanced` as probabilities of one stage per micro-batch, with the same
+ *   weight mass_k / share_k. The gradient is as unbiased as `balanced`'s, and every micro-batch is one
+ *   stage, so a multistage network runs one decoder on the whole batch instead of routing a mixed one.
  */
 import type { StagePartition } from '../stages/stage-partition.js';
 import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 
-export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced';
-export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced'];
+export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced' | 'balanced-batch';
+export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced', 'balanced-batch'];
 
 export interface NoiseBatch {
   sigma: Float64Array;
@@ -52,7 +55,7 @@ export class StageSampler {
       if (!(m > 0)) throw new Error(`stage ${s} has no probability mass under ${distribution.name}; move the stage boundaries`);
     });
     const given = shares ?? new Array<number>(k).fill(1 / k);
-    if (given.length !== k || given.some((x) => !(x > 0))) throw new Error(`balanced stage shares must be ${k} positive numbers, got ${JSON.stringify(shares)}`);
+    if (given.length !== k || given.some((x) => !(x > 0))) throw new Error(`stage shares must be ${k} positive numbers, got ${JSON.stringify(shares)}`);
     const total = given.reduce((a, b) => a + b, 0);
     this.shares = given.map((x) => x / total);
   }
@@ -85,10 +88,15 @@ export class StageSampler {
     const k = this.partition.numStages;
     switch (this.kind) {
       case 'edm-marginal':
-      case 'uniform': {
+      case 'uniform':
+      case 'balanced-batch': {
         const u = uniforms(batchSize + 1);
-        const stage = this.pickStage(u[0], this.kind === 'uniform' ? new Array<number>(k).fill(1 / k) : this.masses);
+        const probabilities = this.kind === 'edm-marginal' ? this.masses : this.kind === 'uniform' ? new Array<number>(k).fill(1 / k) : this.shares;
+        const stage = this.pickStage(u[0], probabilities);
         for (let i = 0; i < batchSize; i++) sigma[i] = this.sigmaInStage(stage, u[i + 1]);
+        // Importance weight of balanced-batch: the stage's probability under the formulation over its
+        // probability here (`uniform` changes the marginal on purpose and keeps weight 1).
+        if (this.kind === 'balanced-batch') weight.fill(this.masses[stage] / this.shares[stage]);
         return { sigma, weight, stage };
       }
       case 'per-sample': {

@@ -144,3 +144,33 @@ test('VP distributions: every stage sampling kind with boundaries in sigma, VP t
     }
   }
 });
+
+test('balanced-batch: one stage per micro-batch with the set shares, importance weights keep the objective unbiased', () => {
+  const shares = [0.5, 0.3, 0.2];
+  const sampler = new StageSampler('balanced-batch', paper, edm, [5, 3, 2]);
+  const masses = sampler.stageMasses();
+  const u = source(5);
+  const batches = 6000;
+  const counts = [0, 0, 0];
+  // E_lognormal[f(sigma)] for f = ln(sigma)^2 is pMean^2 + pStd^2 = 2.88; for f = 1 it is 1.
+  let acc = 0;
+  let mass = 0;
+  for (let b = 0; b < batches; b++) {
+    const batch = sampler.draw(8, u);
+    assert.ok(batch.stage >= 0, 'a balanced-batch micro-batch mixes stages');
+    counts[batch.stage]++;
+    for (let i = 0; i < 8; i++) {
+      assert.equal(paper.stageOf(batch.sigma[i]), batch.stage, 'sigma outside its micro-batch stage');
+      assert.ok(Math.abs(batch.weight[i] - masses[batch.stage] / shares[batch.stage]) < 1e-15);
+      acc += batch.weight[i] * Math.log(batch.sigma[i]) ** 2;
+      mass += batch.weight[i];
+    }
+  }
+  counts.forEach((c, s) => {
+    const se = Math.sqrt((shares[s] * (1 - shares[s])) / batches);
+    assert.ok(Math.abs(c / batches - shares[s]) < 5 * se, `stage ${s}: ${c / batches} of the batches vs share ${shares[s]}`);
+  });
+  const n = batches * 8;
+  assert.ok(Math.abs(mass / n - 1) < 0.05, `mean weight ${mass / n}`);
+  assert.ok(Math.abs(acc / n - 2.88) < 0.1, `weighted mean ${acc / n}`);
+});
