@@ -31,6 +31,7 @@ export interface TrainConfig {
   output: {
     logEveryImages: number;
     checkpointEveryImages: number;
+    checkpointEveryMinutes: number | null;
     snapshotEveryImages: number;
     keepCheckpoints: number;
     grid: { count: number; steps: number; seed: number };
@@ -118,6 +119,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
     fields: {
       logEveryImages: { type: 'integer', min: 1, default: 100_000, doc: 'Write a log.jsonl line (loss per stage, images/s) this often.' },
       checkpointEveryImages: { type: 'integer', min: 1, default: 5_000_000, doc: 'Write a checkpoint this often (and at the end).' },
+      checkpointEveryMinutes: { type: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, doc: 'Also write a checkpoint each time the training time (grid and checkpoint writing left out) passes a multiple of this many minutes; null = off. For measurements at set training times (scripts/gpu-race.sh).' },
       snapshotEveryImages: { type: 'integer', min: 1, default: 5_000_000, doc: 'Write a sample grid of the EMA weights this often (and at the end).' },
       keepCheckpoints: { type: 'integer', min: 1, default: 3, doc: 'Checkpoints kept; older ones are deleted after a newer one is safely written.' },
       grid: {

@@ -165,8 +165,17 @@ export class Trainer {
     let lastCheckpoint: string | null = null;
     let lastGrid: string | null = null;
     let lastLossPerStage: (number | null)[] = new Array<number | null>(model.partition.numStages).fill(null);
-    const startedAt = performance.now() - this.state.elapsedSeconds * 1000;
-    const deadline = performance.now() + (options.stopAfterSeconds ?? Infinity) * 1000;
+    // The training clock leaves out the time spent writing grids and checkpoints, so that a time budget
+    // and checkpoints at minute marks measure training alone, whatever the outputs cost.
+    let startedAt = performance.now() - this.state.elapsedSeconds * 1000;
+    const writingOutputs = <R>(write: () => R): R => {
+      const t0 = performance.now();
+      const result = write();
+      startedAt += performance.now() - t0;
+      return result;
+    };
+    const budgetSeconds = this.state.elapsedSeconds + (options.stopAfterSeconds ?? Infinity);
+    const checkpointEverySeconds = out.checkpointEveryMinutes === null ? Infinity : out.checkpointEveryMinutes * 60;
     const crossed = (every: number, before: number, after: number) => Math.floor(after / every) > Math.floor(before / every);
     model.net.train(true);
 
@@ -176,11 +185,12 @@ export class Trainer {
       const next = await iterator.next();
       if (next.done) throw new Error('internal: the data loader ended');
       const before = this.state.imagesSeen;
+      const secondsBefore = this.state.elapsedSeconds;
       const loss = this.step(next.value, window);
-      this.state.elapsedSeconds = (performance.now() - startedAt) / 1000;
       const now = performance.now();
+      this.state.elapsedSeconds = (now - startedAt) / 1000;
       events.onStep?.({ images: this.state.imagesSeen, totalImages: config.training.totalImages, loss, imagesPerSecond: window.rate(this.state.imagesSeen, now) });
-      done = this.state.imagesSeen >= stopAt || now >= deadline;
+      done = this.state.imagesSeen >= stopAt || this.state.elapsedSeconds >= budgetSeconds;
 
       if (done || crossed(out.logEveryImages, before, this.state.imagesSeen)) {
         lastLossPerStage = window.lossPerStage();
@@ -189,11 +199,11 @@ export class Trainer {
         events.onLog?.(entry);
       }
       if (done || crossed(out.snapshotEveryImages, before, this.state.imagesSeen)) {
-        lastGrid = this.writeGrid();
+        lastGrid = writingOutputs(() => this.writeGrid());
         events.onGrid?.(lastGrid);
       }
-      if (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen)) {
-        lastCheckpoint = this.checkpoint();
+      if (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen) || crossed(checkpointEverySeconds, secondsBefore, this.state.elapsedSeconds)) {
+        lastCheckpoint = writingOutputs(() => this.checkpoint());
         events.onCheckpoint?.(lastCheckpoint);
       }
     }

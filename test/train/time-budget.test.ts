@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { Trainer } from '../../src/train/trainer.js';
-import { listCheckpoints } from '../../src/train/checkpoint.js';
+import { type TrainingState, Trainer } from '../../src/train/trainer.js';
+import { listCheckpoints, readCheckpointState } from '../../src/train/checkpoint.js';
 
 T.setBackend(cpuBackend());
 
@@ -62,4 +62,22 @@ test('`stagediff train --minutes M` is that budget; a budget that is not a posit
     assert.notEqual(b.status, 0);
     assert.match(b.stderr, new RegExp(`--minutes must be a positive number, got "${bad}"`));
   }
+});
+
+test('output.checkpointEveryMinutes writes a checkpoint each time the training time passes a mark, and one at the end', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stagediff-budget-'));
+  const every = 0.1;
+  const base = config(dir);
+  const result = await (await Trainer.create({ ...base, output: { ...base.output, checkpointEveryMinutes: every / 60, keepCheckpoints: 100 } })).run({ stopAfterSeconds: 0.45 });
+  const states = listCheckpoints(dir).map((p) => readCheckpointState<TrainingState>(p).state);
+  const marks = Math.floor(result.elapsedSeconds / every);
+  assert.ok(marks >= 3, `${result.elapsedSeconds} s of training passed ${marks} marks`);
+  // A checkpoint per mark passed, plus the final one unless the last step passed a mark itself.
+  assert.ok(states.length === marks || states.length === marks + 1, `${states.length} checkpoints for ${marks} marks`);
+  assert.equal(states.at(-1)!.imagesSeen, result.imagesSeen);
+  states.slice(0, marks).forEach((s, k) => {
+    assert.equal(Math.floor(s.elapsedSeconds / every), k + 1, `checkpoint ${k} at ${s.elapsedSeconds} s of training is not the first step past mark ${k + 1}`);
+  });
+  // Every checkpoint came from a later step than the one before.
+  states.slice(1).forEach((s, k) => assert.ok(s.imagesSeen > states[k].imagesSeen));
 });
