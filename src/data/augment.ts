@@ -174,7 +174,7 @@ function flipInto(dst: Float32Array, src: Float32Array, channels: number, height
 
 /** A channel-first image with its size. */
 interface Plane {
-  data: Float64Array;
+  data: Float32Array;
   channels: number;
   height: number;
   width: number;
@@ -196,8 +196,7 @@ export function resample(image: Float32Array, channels: number, height: number, 
   }
   const margin = (m: number, c: number, size: number) => Math.ceil(Math.min(Math.max(m + FILTER_PAD * 2 - c, 0), size - 1));
   const [mx0, my0, mx1, my1] = [margin(x0, cx, width), margin(y0, cy, height), margin(x1, cx, width), margin(y1, cy, height)];
-  const padded = reflectPad({ data: Float64Array.from(image), channels, height, width }, mx0, mx1, my0, my1);
-  const up = upsample(padded);
+  const up = upsample(reflectPad({ data: image, channels, height, width }, mx0, mx1, my0, my1));
   // From output pixels of the 2x grid to input pixels of the upsampled image, as EDM composes it.
   const outW = (width + FILTER_PAD * 2) * 2;
   const outH = (height + FILTER_PAD * 2) * 2;
@@ -211,113 +210,114 @@ export function resample(image: Float32Array, channels: number, height: number, 
     translation(0.5, 0.5),
     translation(0.5 - outW / 2, 0.5 - outH / 2),
   );
-  const sampled = sampleBilinear(up, m, outH, outW);
-  const down = downsample(sampled);
-  const result = new Float32Array(channels * height * width);
-  for (let c = 0; c < channels; c++) {
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) result[(c * height + y) * width + x] = down.data[(c * down.height + y + FILTER_PAD) * down.width + x + FILTER_PAD];
-    }
-  }
-  return result;
+  return downsampleAndCrop(sampleBilinear(up, m, outH, outW), height, width).data;
 }
 
 /** PyTorch's 'reflect' padding (the edge pixel not repeated). */
 function reflectPad(p: Plane, left: number, right: number, top: number, bottom: number): Plane {
   const width = p.width + left + right;
   const height = p.height + top + bottom;
-  const data = new Float64Array(p.channels * height * width);
+  const data = new Float32Array(p.channels * height * width);
   const reflect = (i: number, n: number) => (i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i);
+  const columns = Int32Array.from({ length: width }, (_, x) => reflect(x - left, p.width));
   for (let c = 0; c < p.channels; c++) {
     for (let y = 0; y < height; y++) {
-      const sy = reflect(y - top, p.height);
-      for (let x = 0; x < width; x++) data[(c * height + y) * width + x] = p.data[(c * p.height + sy) * p.width + reflect(x - left, p.width)];
+      const src = (c * p.height + reflect(y - top, p.height)) * p.width;
+      const dst = (c * height + y) * width;
+      for (let x = 0; x < width; x++) data[dst + x] = p.data[src + columns[x]];
     }
   }
   return { data, channels: p.channels, height, width };
 }
 
 /**
- * 2x upsampling along both axes: zeros between the samples, then the sym6 filter (a true convolution, as
- * EDM's correlation with the reversed taps), n samples becoming 2n.
+ * The two 1-D filters of EDM's resampling, along either axis of a plane: 2x upsampling (zeros between the
+ * samples, then the sym6 filter as a true convolution, EDM's correlation with the reversed taps: n samples
+ * become 2n, output i = sum_j x[j] SYM6[i - 2j + 5]) and 2x downsampling (the filter as a correlation with
+ * stride 2: output i = sum_j x[j] SYM6[j - 2i + 5]); `first` skips outputs that EDM crops away.
  */
+function filterAxis(p: Plane, axis: 'x' | 'y', size: number, up: boolean, first = 0): Plane {
+  const n = axis === 'x' ? p.width : p.height;
+  const height = axis === 'y' ? size : p.height;
+  const width = axis === 'x' ? size : p.width;
+  const data = new Float32Array(p.channels * height * width);
+  const taps = SYM6.length;
+  // For each output, its first input and the weights of its inputs (those whose tap lies in [0, taps)).
+  const firstInput = new Int32Array(size);
+  const weights = Array.from({ length: size }, (_, i) => {
+    const o = i + first;
+    const lo = Math.max(0, up ? Math.ceil((o + 5 - taps + 1) / 2) : 2 * o - 5);
+    const hi = Math.min(n - 1, up ? Math.floor((o + 5) / 2) : 2 * o - 5 + taps - 1);
+    firstInput[i] = lo;
+    return Float32Array.from({ length: Math.max(0, hi - lo + 1) }, (_, k) => SYM6[up ? o - 2 * (lo + k) + 5 : lo + k - 2 * o + 5]);
+  });
+  if (axis === 'y') {
+    // whole rows at once: output row i += w * input row j
+    for (let c = 0; c < p.channels; c++) {
+      for (let i = 0; i < size; i++) {
+        const dst = (c * height + i) * width;
+        const w = weights[i];
+        for (let k = 0; k < w.length; k++) {
+          const src = (c * p.height + firstInput[i] + k) * p.width;
+          const wk = w[k];
+          for (let x = 0; x < width; x++) data[dst + x] += wk * p.data[src + x];
+        }
+      }
+    }
+  } else {
+    for (let row = 0; row < p.channels * p.height; row++) {
+      const src = row * p.width;
+      const dst = row * width;
+      for (let i = 0; i < size; i++) {
+        const w = weights[i];
+        const at = src + firstInput[i];
+        let acc = 0;
+        for (let k = 0; k < w.length; k++) acc += w[k] * p.data[at + k];
+        data[dst + i] = acc;
+      }
+    }
+  }
+  return { data, channels: p.channels, height, width };
+}
+
 function upsample(p: Plane): Plane {
-  return transpose(upsampleRows(transpose(upsampleRows(p))));
+  return filterAxis(filterAxis(p, 'x', 2 * p.width, true), 'y', 2 * p.height, true);
 }
 
-function upsampleRows(p: Plane): Plane {
-  const taps = SYM6.length;
-  const pad = (taps + 1) >> 1;
-  const width = 2 * p.width;
-  const rows = p.channels * p.height;
-  const data = new Float64Array(rows * width);
-  for (let r = 0; r < rows; r++) {
-    const src = r * p.width;
-    const dst = r * width;
-    // Output t sums z[t + k - pad] * SYM6[taps - 1 - k], where z holds the input at even positions.
-    for (let t = 0; t < width; t++) {
-      let acc = 0;
-      for (let k = (t + pad) & 1 ? 1 : 0; k < taps; k += 2) {
-        const j = (t + k - pad) >> 1;
-        if (j >= 0 && j < p.width && t + k - pad >= 0) acc += p.data[src + j] * SYM6[taps - 1 - k];
-      }
-      data[dst + t] = acc;
-    }
-  }
-  return { data, channels: p.channels, height: p.height, width };
-}
-
-/** 2x downsampling along both axes: the sym6 filter (correlation) with stride 2, then EDM's crop is done by the caller. */
-function downsample(p: Plane): Plane {
-  return transpose(downsampleRows(transpose(downsampleRows(p))));
-}
-
-function downsampleRows(p: Plane): Plane {
-  const taps = SYM6.length;
-  const pad = (taps - 1) >> 1;
-  const width = Math.floor((p.width + 2 * pad - taps) / 2) + 1;
-  const rows = p.channels * p.height;
-  const data = new Float64Array(rows * width);
-  for (let r = 0; r < rows; r++) {
-    const src = r * p.width;
-    for (let t = 0; t < width; t++) {
-      let acc = 0;
-      for (let k = 0; k < taps; k++) {
-        const j = 2 * t + k - pad;
-        if (j >= 0 && j < p.width) acc += p.data[src + j] * SYM6[k];
-      }
-      data[r * width + t] = acc;
-    }
-  }
-  return { data, channels: p.channels, height: p.height, width };
-}
-
-/** Swaps the two spatial axes, so that the row filters serve the columns too. */
-function transpose(p: Plane): Plane {
-  const data = new Float64Array(p.data.length);
-  for (let c = 0; c < p.channels; c++) {
-    const base = c * p.height * p.width;
-    for (let y = 0; y < p.height; y++) for (let x = 0; x < p.width; x++) data[base + x * p.height + y] = p.data[base + y * p.width + x];
-  }
-  return { data, channels: p.channels, height: p.width, width: p.height };
+/** 2x downsampling of the 2x grid, keeping the height x width outputs past EDM's crop of FILTER_PAD. */
+function downsampleAndCrop(p: Plane, height: number, width: number): Plane {
+  return filterAxis(filterAxis(p, 'y', height, false, FILTER_PAD), 'x', width, false, FILTER_PAD);
 }
 
 /** grid_sample (bilinear, zeros outside, align_corners=False) at m x (output pixel x, y, 1), in input pixels. */
 function sampleBilinear(p: Plane, m: Matrix, height: number, width: number): Plane {
-  const data = new Float64Array(p.channels * height * width);
+  const data = new Float32Array(p.channels * height * width);
+  const planeSize = p.height * p.width;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const sx = m[0] * x + m[1] * y + m[2];
       const sy = m[3] * x + m[4] * y + m[5];
       const fx = Math.floor(sx);
       const fy = Math.floor(sy);
+      if (fx < -1 || fy < -1 || fx >= p.width || fy >= p.height) continue;
       const ax = sx - fx;
       const ay = sy - fy;
+      // The four neighbours' weights, zero for those outside the image.
+      const inX0 = fx >= 0;
+      const inX1 = fx + 1 < p.width;
+      const inY0 = fy >= 0;
+      const inY1 = fy + 1 < p.height;
+      const w00 = inY0 && inX0 ? (1 - ay) * (1 - ax) : 0;
+      const w01 = inY0 && inX1 ? (1 - ay) * ax : 0;
+      const w10 = inY1 && inX0 ? ay * (1 - ax) : 0;
+      const w11 = inY1 && inX1 ? ay * ax : 0;
+      const base = Math.max(fy, 0) * p.width + Math.max(fx, 0);
+      const dx = inX0 && inX1 ? 1 : 0;
+      const dy = inY0 && inY1 ? p.width : 0;
+      const out = y * width + x;
       for (let c = 0; c < p.channels; c++) {
-        const at = (yy: number, xx: number) => (xx >= 0 && xx < p.width && yy >= 0 && yy < p.height ? p.data[(c * p.height + yy) * p.width + xx] : 0);
-        const top = at(fy, fx) * (1 - ax) + at(fy, fx + 1) * ax;
-        const bottom = at(fy + 1, fx) * (1 - ax) + at(fy + 1, fx + 1) * ax;
-        data[(c * height + y) * width + x] = top * (1 - ay) + bottom * ay;
+        const o = c * planeSize + base;
+        data[c * height * width + out] = w00 * p.data[o] + w01 * p.data[o + dx] + w10 * p.data[o + dy] + w11 * p.data[o + dx + dy];
       }
     }
   }

@@ -26,6 +26,7 @@ export interface TrainConfig {
     adam: { beta1: number; beta2: number; eps: number; weightDecay: number };
     stageSampling: (typeof STAGE_SAMPLING_KINDS)[number];
     stageShares: number[] | null;
+    augment: number | null;
     ema: { kind: 'halflife' | 'constant'; halfLifeImages: number; rampUpRatio: number | null; decay: number };
   };
   output: {
@@ -101,6 +102,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
       },
       stageSampling: { type: 'string', enum: STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `balanced-batch` (see docs/training.md).' },
       stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage; `balanced-batch`: probability of each stage per micro-batch (normalised); null = equal.' },
+      augment: { type: 'number', min: 0, max: 1, nullable: true, default: null, doc: "EDM's augmentation pipeline with this probability (EDM's CIFAR-10: 0.12): x-flips, y-flips, scaling, rotation, anisotropy, translation, with their 9 labels fed to the network (model.network.augment_dim 9); replaces data.flip. null = off (see docs/training.md)." },
       ema: {
         type: 'object',
         doc: 'Exponential moving average of the weights (used for sampling).',

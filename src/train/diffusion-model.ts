@@ -74,17 +74,28 @@ export class DiffusionModel {
     return (x, sigma, classLabels) => this.vp!.denoiser(this.epsilonNetwork(generator, classLabels))(x, sigma);
   }
 
-  /** Per-sample training loss [B] of clean images x0 at noise levels sigma with standard normal noise. */
-  loss(x0: Tensor, sigma: Float64Array, noise: Tensor, generator: Generator, classLabels?: Tensor): Tensor {
-    if (this.edm) return this.edm.loss((x, s) => this.denoiser(generator)(x, s, classLabels), x0, sigma, noise);
-    return this.vp!.loss(this.epsilonNetwork(generator, classLabels), x0, sigma, noise);
+  /** Number of augmentation labels the network takes (model.network.augment_dim); 0 = none. */
+  get augmentDim(): number {
+    return Number(this.spec.model.network.augment_dim ?? 0);
+  }
+
+  /**
+   * Per-sample training loss [B] of clean images x0 at noise levels sigma with standard normal noise;
+   * `augmentLabels` [B, augmentDim] describe how x0 was augmented (src/data/augment.ts).
+   */
+  loss(x0: Tensor, sigma: Float64Array, noise: Tensor, generator: Generator, classLabels?: Tensor, augmentLabels?: Tensor): Tensor {
+    if (this.edm) {
+      const precond = this.net as EDMPrecond;
+      return this.edm.loss((x, s) => precond.forward(x, s, { generator, classLabels, augmentLabels }), x0, sigma, noise);
+    }
+    return this.vp!.loss(this.epsilonNetwork(generator, classLabels, augmentLabels), x0, sigma, noise);
   }
 
   /** The VP network sees its schedule's label (999 t); a multistage one also routes by each sample's sigma. */
-  private epsilonNetwork(generator?: Generator, classLabels?: Tensor | null): NoiseConditionedNetwork {
+  private epsilonNetwork(generator?: Generator, classLabels?: Tensor | null, augmentLabels?: Tensor): NoiseConditionedNetwork {
     const dim = this.unet.labelDim;
     return (x, labels, sigma) =>
-      this.unet.forward(x, labels, { sigma: sigma.toFloat32Array(), generator, classLabels: dim === 0 ? null : (classLabels ?? zeros([1, dim], 'float32', x.backend)) });
+      this.unet.forward(x, labels, { sigma: sigma.toFloat32Array(), generator, classLabels: dim === 0 ? null : (classLabels ?? zeros([1, dim], 'float32', x.backend)), augmentLabels });
   }
 }
 

@@ -60,6 +60,8 @@ export interface MicroBatch {
   images(): T.Tensor;
   /** One-hot class labels [B, labelDim] of a class-conditional model. */
   classLabels?(): T.Tensor;
+  /** EDM's augmentation labels [B, 9] when the images were augmented. */
+  augmentLabels?(): T.Tensor;
 }
 
 export interface StepSettings {
@@ -100,7 +102,7 @@ export function trainStep(
     T.tidy(() => {
       const x0 = micro.images();
       const eps = generator.normal(x0.shape);
-      const perSample = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.());
+      const perSample = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
       perSample.toFloat32Array().forEach((v, i) => {
         onSampleLoss?.(micro.sigma[i], v);
         loss += (micro.weight[i] * v) / settings.batchSize;

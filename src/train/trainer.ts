@@ -6,14 +6,15 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as T from '../tensor/index.js';
+import * as T from '../tensor/index.js';
 import { Generator, type GeneratorState } from '../tensor/index.js';
 import { hostTensor } from '../nn/state-dict-file.js';
 import type { HostTensor } from '../nn/safetensors.js';
 import { StagePartition } from '../stages/stage-partition.js';
 import { DataLoader, type LoaderBatch, type LoaderPosition } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
-import { imagesToTensor } from '../data/images-to-tensor.js';
+import { imagesToFloat, imagesToTensor } from '../data/images-to-tensor.js';
+import { AUGMENT_LABEL_DIM, AugmentPipe } from '../data/augment.js';
 import { openDataset } from '../data/open-dataset.js';
 import { writePngGrid } from '../data/png.js';
 import { sample } from '../diffusion/sample.js';
@@ -94,6 +95,7 @@ export class Trainer {
     private readonly generator: Generator,
     private readonly loader: DataLoader,
     private readonly stageSampler: StageSampler,
+    private readonly augmentPipe: AugmentPipe | null,
     private state: TrainingProgress,
     private readonly resumedFrom: string | null,
     /** Settings this run changed from the checkpoint it resumed (learning rate, clipping, outputs...). */
@@ -119,11 +121,18 @@ export class Trainer {
     const stageSampler = new StageSampler(config.training.stageSampling, partition, parts.model.noiseDistribution(), config.training.stageShares ?? undefined);
     const progress = resume ? restoreCheckpoint(parts, resume.checkpoint) : { state: { step: 0, imagesSeen: 0, elapsedSeconds: 0 }, generator: new Generator(config.seed + 1), loader: undefined };
     checkLabels(dataset, parts.model.labelDim);
+    const augment = config.training.augment;
+    if (augment !== null && parts.model.augmentDim !== AUGMENT_LABEL_DIM) {
+      throw new Error(`training.augment needs a network that takes EDM's ${AUGMENT_LABEL_DIM} augmentation labels: set model.network.augment_dim to ${AUGMENT_LABEL_DIM} (it is ${parts.model.augmentDim}), or training.augment to null`);
+    }
     if (dataset.length < config.training.batchSize) throw new Error(`${dataset.name} has ${dataset.length} images, fewer than training.batchSize (${config.training.batchSize})`);
     // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
-    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, dropLast: true, position: progress.loader });
+    // The augmentation's x-flips (with their label) take the place of the loader's.
+    const flip = config.data.flip && augment === null;
+    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip, dropLast: true, position: progress.loader });
     const c = resume?.checkpoint;
-    return new Trainer(config, dataset, parts, progress.generator, loader, stageSampler, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true);
+    const augmentPipe = augment === null ? null : new AugmentPipe(augment);
+    return new Trainer(config, dataset, parts, progress.generator, loader, stageSampler, augmentPipe, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true);
   }
 
   get resumed(): string | null {
@@ -232,11 +241,15 @@ export class Trainer {
     const microBatch = (index: number): MicroBatch => {
       const start = index * micro;
       const noise = this.stageSampler.draw(micro, (n) => this.generator.uniformHost(n));
+      const pixels = batch.images.subarray(start * c * h * w, (start + micro) * c * h * w);
+      const shape = [micro, c, h, w] as const;
+      const augmented = this.augmentPipe?.augment(imagesToFloat(pixels), shape, this.generator);
       return {
         sigma: noise.sigma,
         weight: noise.weight,
-        images: () => imagesToTensor(batch.images.subarray(start * c * h * w, (start + micro) * c * h * w), [micro, c, h, w]),
+        images: () => (augmented ? T.fromArray(augmented.images, shape) : imagesToTensor(pixels, shape)),
         classLabels: model.labelDim > 0 ? () => oneHot(batch.labels!.subarray(start, start + micro), model.labelDim) : undefined,
+        augmentLabels: augmented ? () => T.fromArray(augmented.labels, [micro, AUGMENT_LABEL_DIM]) : undefined,
       };
     };
     const schedule = stepSchedule(config, before, this.state.step + 1);
