@@ -13,6 +13,9 @@
  * by the largest margin any of them needs; here each image by its own, which reaches the same pixels.
  */
 
+import { Generator } from '../tensor/random.js';
+import { imagesToFloat } from './images-to-tensor.js';
+
 /** EDM's augmentation labels: xflip, yflip, scale, rotation (cos - 1, sin), anisotropy (2), translation (2). */
 export const AUGMENT_LABEL_DIM = 9;
 
@@ -108,6 +111,16 @@ export class AugmentPipe {
   /** Draws the choices for a batch and applies them. `images` are NCHW float32 (the [-1, 1] training range). */
   augment(images: Float32Array, shape: readonly [number, number, number, number], random: HostRandom): AugmentedBatch {
     return applyAugmentation(images, shape, this.draw(shape[0], random));
+  }
+
+  /**
+   * Batch number `batch` of a run (counted from 0 over all epochs) augmented from its own place in the
+   * Philox stream of `seed`: every batch's choices depend on its number alone, so batches can be
+   * augmented ahead, in another thread, and a resumed run gets the same ones. `uint8` pixels, NCHW.
+   */
+  augmentBatch(pixels: Uint8Array, shape: readonly [number, number, number, number], seed: number, batch: number, batchSize: number): AugmentedBatch {
+    const perBatch = Math.ceil((batchSize * UNIFORMS_PER_IMAGE) / 4) + Math.ceil((batchSize * NORMALS_PER_IMAGE) / 4);
+    return this.augment(imagesToFloat(pixels), shape, Generator.fromState({ seed, offset: batch * perBatch }));
   }
 }
 

@@ -1,6 +1,8 @@
 import { Generator, type GeneratorState } from '../tensor/random.js';
 import type { Dataset } from './dataset.js';
 import { flipHorizontally } from './flip.js';
+import type { AugmentedBatch } from './augment.js';
+import { AugmentThread } from './augment-thread.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -12,6 +14,11 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Continue from a position saved with a checkpoint instead of from the start. */
   position?: LoaderPosition;
+  /**
+   * EDM's augmentation (augment.ts) with this probability, each batch from its own place in the Philox
+   * stream of `seed` (so a resumed run gets the same), in a worker thread while the previous batch trains.
+   */
+  augment?: { probability: number; seed: number };
 }
 
 /**
@@ -35,6 +42,8 @@ export interface LoaderBatch {
   indices: Int32Array;
   /** 1 where the image was mirrored. */
   flipped: Uint8Array;
+  /** The images augmented (float32 in the training range) and their labels, with `augment`. */
+  augmented?: AugmentedBatch;
   labels?: Int32Array;
   epoch: number;
   batchInEpoch: number;
@@ -66,6 +75,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
   readonly batchSize: number;
   readonly batchesPerEpoch: number;
   private readonly flip: boolean;
+  private readonly augmentation: AugmentThread | null;
   /** The position after the last batch handed out. */
   private consumed: LoaderPosition;
 
@@ -77,6 +87,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
     this.batchSize = batchSize;
     this.flip = options.flip ?? false;
+    this.augmentation = options.augment ? new AugmentThread(options.augment.probability, options.augment.seed, batchSize) : null;
     this.batchesPerEpoch = options.dropLast ? Math.floor(dataset.length / batchSize) : Math.ceil(dataset.length / batchSize);
     if (this.batchesPerEpoch === 0) {
       throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${batchSize}; lower the batch size or turn dropLast off`);
@@ -99,12 +110,16 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
     const { epoch, batchInEpoch, epochGenerator } = this.consumed;
     let cursor: Cursor = { plan: this.planEpoch(epoch, epochGenerator), batchInEpoch };
     let pending = this.assembleSoon(cursor);
-    for (;;) {
-      const batch = await pending;
-      cursor = this.advance(cursor);
-      pending = this.assembleSoon(cursor);
-      this.consumed = this.positionAt(cursor);
-      yield batch;
+    try {
+      for (;;) {
+        const batch = await pending;
+        cursor = this.advance(cursor);
+        pending = this.assembleSoon(cursor);
+        this.consumed = this.positionAt(cursor);
+        yield batch;
+      }
+    } finally {
+      this.augmentation?.close();
     }
   }
 
@@ -116,7 +131,10 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
     const batch = new Promise<LoaderBatch>((resolve, reject) => {
       setImmediate(() => {
         try {
-          resolve(this.assemble(cursor));
+          const assembled = this.assemble(cursor);
+          if (!this.augmentation) return resolve(assembled);
+          const batchNumber = cursor.plan.epoch * this.batchesPerEpoch + cursor.batchInEpoch;
+          this.augmentation.augment(assembled.images, assembled.shape, batchNumber).then((augmented) => resolve({ ...assembled, augmented }), reject);
         } catch (error) {
           reject(error);
         }

@@ -13,8 +13,8 @@ import type { HostTensor } from '../nn/safetensors.js';
 import { StagePartition } from '../stages/stage-partition.js';
 import { DataLoader, type LoaderBatch, type LoaderPosition } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
-import { imagesToFloat, imagesToTensor } from '../data/images-to-tensor.js';
-import { AUGMENT_LABEL_DIM, AugmentPipe } from '../data/augment.js';
+import { imagesToTensor } from '../data/images-to-tensor.js';
+import { AUGMENT_LABEL_DIM } from '../data/augment.js';
 import { openDataset } from '../data/open-dataset.js';
 import { writePngGrid } from '../data/png.js';
 import { sample } from '../diffusion/sample.js';
@@ -95,7 +95,6 @@ export class Trainer {
     private readonly generator: Generator,
     private readonly loader: DataLoader,
     private readonly stageSampler: StageSampler,
-    private readonly augmentPipe: AugmentPipe | null,
     private state: TrainingProgress,
     private readonly resumedFrom: string | null,
     /** Settings this run changed from the checkpoint it resumed (learning rate, clipping, outputs...). */
@@ -129,10 +128,10 @@ export class Trainer {
     // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
     // The augmentation's x-flips (with their label) take the place of the loader's.
     const flip = config.data.flip && augment === null;
-    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip, dropLast: true, position: progress.loader });
+    const augmentation = augment === null ? undefined : { probability: augment, seed: config.seed + 3 };
+    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip, augment: augmentation, dropLast: true, position: progress.loader });
     const c = resume?.checkpoint;
-    const augmentPipe = augment === null ? null : new AugmentPipe(augment);
-    return new Trainer(config, dataset, parts, progress.generator, loader, stageSampler, augmentPipe, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true);
+    return new Trainer(config, dataset, parts, progress.generator, loader, stageSampler, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true);
   }
 
   get resumed(): string | null {
@@ -241,15 +240,15 @@ export class Trainer {
     const microBatch = (index: number): MicroBatch => {
       const start = index * micro;
       const noise = this.stageSampler.draw(micro, (n) => this.generator.uniformHost(n));
-      const pixels = batch.images.subarray(start * c * h * w, (start + micro) * c * h * w);
+      const [from, to] = [start * c * h * w, (start + micro) * c * h * w];
       const shape = [micro, c, h, w] as const;
-      const augmented = this.augmentPipe?.augment(imagesToFloat(pixels), shape, this.generator);
+      const augmented = batch.augmented;
       return {
         sigma: noise.sigma,
         weight: noise.weight,
-        images: () => (augmented ? T.fromArray(augmented.images, shape) : imagesToTensor(pixels, shape)),
+        images: () => (augmented ? T.fromArray(augmented.images.slice(from, to), shape) : imagesToTensor(batch.images.subarray(from, to), shape)),
         classLabels: model.labelDim > 0 ? () => oneHot(batch.labels!.subarray(start, start + micro), model.labelDim) : undefined,
-        augmentLabels: augmented ? () => T.fromArray(augmented.labels, [micro, AUGMENT_LABEL_DIM]) : undefined,
+        augmentLabels: augmented ? () => T.fromArray(augmented.labels.slice(start * AUGMENT_LABEL_DIM, (start + micro) * AUGMENT_LABEL_DIM), [micro, AUGMENT_LABEL_DIM]) : undefined,
       };
     };
     const schedule = stepSchedule(config, before, this.state.step + 1);

@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Generator } from '../../src/tensor/index.js';
+import { DataLoader, type LoaderBatch } from '../../src/data/loader.js';
+import { InMemoryDataset } from '../../src/data/in-memory-dataset.js';
 import { AUGMENT_LABEL_DIM, AugmentPipe, type AugmentParams, NO_AUGMENTATION, applyAugmentation, augmentLabels, inverseGeometry, resample } from '../../src/data/augment.js';
 
 const [C, H, W] = [3, 32, 32];
@@ -148,4 +150,29 @@ test('draws: a fair x-flip coin, each other augmentation with probability p; p =
   assert.deepEqual(g1.state(), g2.state(), 'a draw consumes as many numbers whatever p is');
   assert.throws(() => new AugmentPipe(1.5), /probability must be in \[0, 1\], got 1.5/);
   assert.throws(() => applyAugmentation(image, [2, C, H, W], [NO_AUGMENTATION, NO_AUGMENTATION]), /values for a batch/);
+});
+
+test('the loader augments each batch in a thread exactly as the pipe does from the batch number; a resumed loader gets the same batches', async () => {
+  const count = 12;
+  const pixels = Uint8Array.from(new Generator(11).uniformHost(count * C * H * W), (u) => Math.floor(u * 256));
+  const dataset = new InMemoryDataset('noise', [C, H, W], pixels);
+  const options = { batchSize: 4, seed: 2, augment: { probability: 0.6, seed: 5 } };
+  const take = async (loader: DataLoader, n: number): Promise<LoaderBatch[]> => {
+    const out: LoaderBatch[] = [];
+    for await (const b of loader) {
+      out.push(b);
+      if (out.length === n) break;
+    }
+    return out;
+  };
+  const straight = await take(new DataLoader(dataset, options), 5);
+  const pipe = new AugmentPipe(0.6);
+  straight.forEach((b, k) => {
+    assert.deepEqual(b.augmented, pipe.augmentBatch(b.images, b.shape, 5, k, 4), `batch ${k}`);
+    assert.ok(b.augmented!.labels.some((v, i) => i % AUGMENT_LABEL_DIM !== 0 && v !== 0), `batch ${k} has augmentations besides x-flips`);
+  });
+  const first = new DataLoader(dataset, options);
+  await take(first, 4);
+  const [resumed] = await take(new DataLoader(dataset, { ...options, position: first.position() }), 1);
+  assert.deepEqual(resumed.augmented, straight[4].augmented, 'the batch after a resume (the second epoch)');
 });
