@@ -114,13 +114,19 @@ export class AugmentPipe {
   }
 
   /**
-   * Batch number `batch` of a run (counted from 0 over all epochs) augmented from its own place in the
-   * Philox stream of `seed`: every batch's choices depend on its number alone, so batches can be
-   * augmented ahead, in another thread, and a resumed run gets the same ones. `uint8` pixels, NCHW.
+   * The choices for batch number `batch` of a run (counted from 0 over all epochs), from its own place in
+   * the Philox stream of `seed`: every batch's choices depend on its number alone, so batches can be
+   * augmented ahead, in other threads, and a resumed run gets the same ones.
    */
-  augmentBatch(pixels: Uint8Array, shape: readonly [number, number, number, number], seed: number, batch: number, batchSize: number): AugmentedBatch {
+  drawBatch(count: number, seed: number, batch: number, batchSize: number): AugmentParams[] {
+    if (count > batchSize) throw new Error(`augment: a batch of ${count} images with batch size ${batchSize}`);
     const perBatch = Math.ceil((batchSize * UNIFORMS_PER_IMAGE) / 4) + Math.ceil((batchSize * NORMALS_PER_IMAGE) / 4);
-    return this.augment(imagesToFloat(pixels), shape, Generator.fromState({ seed, offset: batch * perBatch }));
+    return this.draw(count, Generator.fromState({ seed, offset: batch * perBatch }));
+  }
+
+  /** drawBatch's choices applied to uint8 NCHW pixels, on this thread (what the loader's threads compute). */
+  augmentBatch(pixels: Uint8Array, shape: readonly [number, number, number, number], seed: number, batch: number, batchSize: number): AugmentedBatch {
+    return applyAugmentation(imagesToFloat(pixels), shape, this.drawBatch(shape[0], seed, batch, batchSize));
   }
 }
 

@@ -2,7 +2,7 @@ import { Generator, type GeneratorState } from '../tensor/random.js';
 import type { Dataset } from './dataset.js';
 import { flipHorizontally } from './flip.js';
 import type { AugmentedBatch } from './augment.js';
-import { AugmentThread } from './augment-thread.js';
+import { AugmentThreads } from './augment-thread.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -16,7 +16,7 @@ export interface LoaderOptions {
   position?: LoaderPosition;
   /**
    * EDM's augmentation (augment.ts) with this probability, each batch from its own place in the Philox
-   * stream of `seed` (so a resumed run gets the same), in a worker thread while the previous batch trains.
+   * stream of `seed` (so a resumed run gets the same), in worker threads while the previous batch trains.
    */
   augment?: { probability: number; seed: number };
 }
@@ -75,7 +75,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
   readonly batchSize: number;
   readonly batchesPerEpoch: number;
   private readonly flip: boolean;
-  private readonly augmentation: AugmentThread | null;
+  private readonly augmentation: AugmentThreads | null;
   /** The position after the last batch handed out. */
   private consumed: LoaderPosition;
 
@@ -87,7 +87,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
     this.batchSize = batchSize;
     this.flip = options.flip ?? false;
-    this.augmentation = options.augment ? new AugmentThread(options.augment.probability, options.augment.seed, batchSize) : null;
+    this.augmentation = options.augment ? new AugmentThreads(options.augment.probability, options.augment.seed, batchSize) : null;
     this.batchesPerEpoch = options.dropLast ? Math.floor(dataset.length / batchSize) : Math.ceil(dataset.length / batchSize);
     if (this.batchesPerEpoch === 0) {
       throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${batchSize}; lower the batch size or turn dropLast off`);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Generator } from '../../src/tensor/index.js';
 import { DataLoader, type LoaderBatch } from '../../src/data/loader.js';
 import { InMemoryDataset } from '../../src/data/in-memory-dataset.js';
+import { AugmentThreads } from '../../src/data/augment-thread.js';
 import { AUGMENT_LABEL_DIM, AugmentPipe, type AugmentParams, NO_AUGMENTATION, applyAugmentation, augmentLabels, inverseGeometry, resample } from '../../src/data/augment.js';
 
 const [C, H, W] = [3, 32, 32];
@@ -175,4 +176,14 @@ test('the loader augments each batch in a thread exactly as the pipe does from t
   await take(first, 4);
   const [resumed] = await take(new DataLoader(dataset, { ...options, position: first.position() }), 1);
   assert.deepEqual(resumed.augmented, straight[4].augmented, 'the batch after a resume (the second epoch)');
+});
+
+test('split between threads, a batch is augmented as on one thread', async () => {
+  const pixels = Uint8Array.from(new Generator(12).uniformHost(7 * C * H * W), (u) => Math.floor(u * 256));
+  const threads = new AugmentThreads(0.5, 3, 8, 3);
+  try {
+    for (const batch of [0, 9]) assert.deepEqual(await threads.augment(pixels, [7, C, H, W], batch), new AugmentPipe(0.5).augmentBatch(pixels, [7, C, H, W], 3, batch, 8), `batch ${batch}`);
+  } finally {
+    threads.close();
+  }
 });
