@@ -1,10 +1,13 @@
 /**
- * EDM's augmentation pipeline on the host: exact flips and integer translations, 90-degree rotations, the
- * resampling's identity (the sym6 filters cancel), every geometric map against the analytic transform of a
- * smooth image, EDM's label encoding, the draw's probabilities and its determinism.
+ * EDM's augmentation pipeline on the host: against a numpy port of EDM's own (test/fixtures/augment), exact
+ * flips and integer translations, 90-degree rotations, the resampling's identity (the sym6 filters
+ * cancel), every geometric map against the analytic transform of a smooth image, EDM's label encoding, the
+ * draw's probabilities, its determinism, and the loader's threads.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Generator } from '../../src/tensor/index.js';
 import { DataLoader, type LoaderBatch } from '../../src/data/loader.js';
 import { InMemoryDataset } from '../../src/data/in-memory-dataset.js';
@@ -67,6 +70,24 @@ test('an integer translation moves every pixel exactly (reflected at the border)
   const turned = augmentOne(smooth, { rotate: Math.PI / 2 }).images;
   assert.ok(maxDifference(turned, (c, y, x) => smooth[(c * H + x) * W + W - 1 - y]) < 0.02, 'rotation by 90 degrees');
   assert.ok(maxDifference(turned, (c, y, x) => smooth[(c * H + y) * W + x]) > 0.5, 'the image did turn');
+});
+
+test("every geometric map matches a float64 numpy port of EDM's torch pipeline (scripts/make-augment-fixture.py)", () => {
+  const fixture = JSON.parse(readFileSync(resolve(process.cwd(), 'test/fixtures/augment/edm-geometric.json'), 'utf8')) as {
+    image: number[][][];
+    cases: { s: number; rot: number; aniso: number; r: number; tx: number; ty: number }[];
+    out: number[][][][];
+  };
+  const [c, h, w] = [fixture.image.length, fixture.image[0].length, fixture.image[0][0].length];
+  const image = Float32Array.from(fixture.image.flat(2));
+  assert.equal(fixture.cases.length, 5);
+  fixture.cases.forEach((k, i) => {
+    const p = params({ scale: k.s, rotate: k.rot, aniso: k.aniso, anisoAngle: k.r, translateX: k.tx, translateY: k.ty });
+    const out = applyAugmentation(image, [1, c, h, w], [p]).images;
+    const expected = fixture.out[i].flat(2);
+    const worst = expected.reduce((m, v, j) => Math.max(m, Math.abs(v - out[j])), 0);
+    assert.ok(worst < 2e-6, `${JSON.stringify(k)}: off EDM's pipeline by ${worst}`);
+  });
 });
 
 test('every geometric map, alone and combined, samples a smooth image where the analytic map says', () => {
