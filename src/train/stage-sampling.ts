@@ -13,12 +13,15 @@
  * - `balanced`: every stage gets a set share of each batch; a sample of stage k carries the weight
  *   mass_k / share_k. Under EDM's log-normal the highest-noise stage holds 0.35% of the mass, so without
  *   this its decoder would see almost no data.
+ * - `rank` (several GPUs; the LDM multi-stage code's rule): rank r trains stage r mod K only, its
+ *   samples weighted by mass_k * ranks / (ranks on stage k). Drawn by the data-parallel trainer
+ *   (train/data-parallel.ts) through drawInStage().
  */
 import type { StagePartition } from '../stages/stage-partition.js';
 import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 
-export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced';
-export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced'];
+export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced' | 'rank';
+export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced', 'rank'];
 
 export interface NoiseBatch {
   sigma: Float64Array;
@@ -78,8 +81,14 @@ export class StageSampler {
     return probabilities.length - 1;
   }
 
+  /** Sigmas of stage `stage`, one per uniform, each with loss weight `weight`. */
+  drawInStage(stage: number, u: Float64Array, weight: number): NoiseBatch {
+    return { sigma: u.map((x) => this.sigmaInStage(stage, x)), weight: new Float64Array(u.length).fill(weight), stage };
+  }
+
   draw(batchSize: number, uniforms: UniformSource): NoiseBatch {
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+    if (this.kind === 'rank') throw new Error("stage sampling 'rank' gives each rank of a training group one stage: train with --gpus (or RANK/WORLD_SIZE), at least one rank per stage");
     const sigma = new Float64Array(batchSize);
     const weight = new Float64Array(batchSize).fill(1);
     const k = this.partition.numStages;

@@ -28,6 +28,8 @@ import { type ConfigChange, checkResumeChanges, savedConfig } from './resume-con
 import { acquireRunLock } from './run-lock.js';
 import { makeOutputDir } from '../util/output-dir.js';
 import { JsonlLog } from './jsonl-log.js';
+import type { Communicator } from '../distributed/communicator.js';
+import { DataParallel, isLeader } from './data-parallel.js';
 
 export type { LogEntry };
 
@@ -64,6 +66,11 @@ export interface TrainOptions {
   /** Stop (after a checkpoint and a grid) once this run has trained this many seconds. */
   stopAfterSeconds?: number;
   events?: TrainEvents;
+  /**
+   * Data-parallel training: this process is one rank of the group (src/distributed/); every rank trains
+   * its share of each batch, rank 0 alone writes the run folder and sends events.
+   */
+  communicator?: Communicator;
 }
 
 export interface TrainResult {
@@ -100,6 +107,7 @@ export class Trainer {
     readonly resumeChanges: readonly ConfigChange[] = [],
     /** False when the resumed checkpoint predates checksums and was loaded unverified. */
     readonly resumeVerified = true,
+    private readonly parallel: DataParallel | null = null,
   ) {
     this.model = parts.model;
     this.ema = parts.ema;
@@ -120,10 +128,13 @@ export class Trainer {
     const progress = resume ? restoreCheckpoint(parts, resume.checkpoint) : { state: { step: 0, imagesSeen: 0, elapsedSeconds: 0 }, generator: new Generator(config.seed + 1), loader: undefined };
     checkLabels(dataset, parts.model.labelDim);
     if (dataset.length < config.training.batchSize) throw new Error(`${dataset.name} has ${dataset.length} images, fewer than training.batchSize (${config.training.batchSize})`);
+    const parallel = options.communicator ? new DataParallel(options.communicator, config, parts.model, progress.generator.state()) : null;
     // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
-    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, dropLast: true, position: progress.loader });
+    const share = parallel?.batchPositions(config.training.batchSize);
+    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip: config.data.flip, dropLast: true, position: progress.loader, share });
     const c = resume?.checkpoint;
-    return new Trainer(config, dataset, parts, progress.generator, loader, stageSampler, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true);
+    const generator = parallel?.generator ?? progress.generator;
+    return new Trainer(config, dataset, parts, generator, loader, stageSampler, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true, parallel);
   }
 
   get resumed(): string | null {
@@ -134,8 +145,19 @@ export class Trainer {
     return this.state.imagesSeen;
   }
 
-  /** Trains in the run folder, holding its lock: a second process training into it is refused. */
+  /**
+   * Trains in the run folder, holding its lock: a second process training into it is refused. In a
+   * data-parallel group rank 0 holds it, and a rank that fails ends the group with its message.
+   */
   async run(options: TrainOptions = {}): Promise<TrainResult> {
+    if (!this.leader) {
+      try {
+        return await this.train({ ...options, events: {} });
+      } catch (e) {
+        this.parallel!.communicator.abort(`rank ${this.parallel!.rank}: ${(e as Error).message}`);
+        throw e;
+      }
+    }
     const { runDir } = this.config;
     makeOutputDir(runDir, 'runDir');
     const lock = acquireRunLock(runDir);
@@ -148,17 +170,27 @@ export class Trainer {
       }
       options.events?.onStart?.();
       return await this.train(options);
+    } catch (e) {
+      this.parallel?.communicator.abort(`rank 0: ${(e as Error).message}`);
+      throw e;
     } finally {
       lock.release();
     }
   }
 
+  /** Whether this process writes the run folder: a run on its own, or rank 0 of a group. */
+  get leader(): boolean {
+    return isLeader(this.parallel?.communicator);
+  }
+
   private async train(options: TrainOptions): Promise<TrainResult> {
     const { config, model } = this;
     const out = config.output;
-    removeStaleTemporaries(config.runDir);
+    const leader = this.leader;
+    if (leader) removeStaleTemporaries(config.runDir);
     // Lines past the resumed checkpoint came from the interrupted run and are about to be redone.
-    const log = new JsonlLog(join(config.runDir, 'log.jsonl'), this.state.imagesSeen);
+    const logPath = join(config.runDir, 'log.jsonl');
+    const log = leader ? new JsonlLog(logPath, this.state.imagesSeen) : null;
     const events = options.events ?? {};
     const stopAt = Math.min(config.training.totalImages, options.stopAtImages ?? Infinity);
     const window = new LogWindow(model.partition, this.state.imagesSeen);
@@ -176,23 +208,24 @@ export class Trainer {
       const next = await iterator.next();
       if (next.done) throw new Error('internal: the data loader ended');
       const before = this.state.imagesSeen;
-      const loss = this.step(next.value, window);
+      const loss = this.step(next.value, window, deadline);
       this.state.elapsedSeconds = (performance.now() - startedAt) / 1000;
       const now = performance.now();
       events.onStep?.({ images: this.state.imagesSeen, totalImages: config.training.totalImages, loss, imagesPerSecond: window.rate(this.state.imagesSeen, now) });
-      done = this.state.imagesSeen >= stopAt || now >= deadline;
+      // The ranks of a group stop together: at a time limit, when any of them reached it.
+      done = this.state.imagesSeen >= stopAt || (this.parallel ? this.parallel.stopRequested : now >= deadline);
 
       if (done || crossed(out.logEveryImages, before, this.state.imagesSeen)) {
         lastLossPerStage = window.lossPerStage();
         const entry = window.close({ step: this.state.step, images: this.state.imagesSeen, lr: this.parts.optimizer.lr, elapsedSeconds: this.state.elapsedSeconds }, now);
-        log.write(entry);
+        log?.write(entry);
         events.onLog?.(entry);
       }
-      if (done || crossed(out.snapshotEveryImages, before, this.state.imagesSeen)) {
+      if (leader && (done || crossed(out.snapshotEveryImages, before, this.state.imagesSeen))) {
         lastGrid = this.writeGrid();
         events.onGrid?.(lastGrid);
       }
-      if (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen)) {
+      if (leader && (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen))) {
         lastCheckpoint = this.checkpoint();
         events.onCheckpoint?.(lastCheckpoint);
       }
@@ -208,20 +241,25 @@ export class Trainer {
       imagesPerSecond: this.state.imagesSeen / Math.max(this.state.elapsedSeconds, 1e-9),
       checkpoint: lastCheckpoint,
       grid: lastGrid,
-      log: log.path,
+      log: logPath,
     };
   }
 
-  /** One optimizer step on a loader batch, split into micro-batches; returns its weighted loss. */
-  private step(batch: LoaderBatch, window: LogWindow): number {
-    const { config, model } = this;
+  /**
+   * One optimizer step on a loader batch, split into micro-batches; returns its weighted loss. A rank of a
+   * group trains its share of each micro-batch (the loader gives it only that share).
+   */
+  private step(batch: LoaderBatch, window: LogWindow, deadline: number): number {
+    const { config, model, parallel } = this;
     const t = config.training;
-    const micro = t.microBatch ?? t.batchSize;
+    const micro = parallel?.share.count ?? t.microBatch ?? t.batchSize;
     const [, c, h, w] = batch.shape;
     const before = this.state.imagesSeen;
+    const uniforms = (n: number) => this.generator.uniformHost(n);
     const microBatch = (index: number): MicroBatch => {
       const start = index * micro;
-      const noise = this.stageSampler.draw(micro, (n) => this.generator.uniformHost(n));
+      if (index > 0) parallel?.alignGenerators();
+      const noise = parallel ? parallel.noise(index, this.stageSampler, uniforms) : this.stageSampler.draw(micro, uniforms);
       return {
         sigma: noise.sigma,
         weight: noise.weight,
@@ -230,8 +268,13 @@ export class Trainer {
       };
     };
     const schedule = stepSchedule(config, before, this.state.step + 1);
-    const settings = { batchSize: t.batchSize, microBatches: t.batchSize / micro, gradClip: t.gradClip, ...schedule };
-    const result = trainStep(this.parts, this.generator, settings, microBatch, (sigma, loss) => window.addSample(sigma, loss));
+    const reduce = parallel ? (loss: number) => parallel.reduceStep(loss, performance.now() >= deadline) : undefined;
+    const settings = { batchSize: t.batchSize, microBatches: batch.shape[0] / micro, gradClip: t.gradClip, reduce, ...schedule };
+    const result = trainStep(this.parts, this.generator, settings, microBatch, parallel ? (_, loss) => parallel.addSampleLoss(loss) : (sigma, loss) => window.addSample(sigma, loss));
+    if (parallel) {
+      const all = parallel.lastStep();
+      all.sigma.forEach((sigma, i) => window.addSample(sigma, all.loss[i]));
+    }
     if (!result.applied) {
       // Stopped before the weights took the step: nothing written after this point holds NaN weights.
       const last = listCheckpoints(config.runDir).at(-1);
