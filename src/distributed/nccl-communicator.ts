@@ -8,7 +8,9 @@ import { getBackend } from '../tensor/index.js';
 import type { CudaBackend } from '../backend/cuda/index.js';
 import { buf } from '../backend/cuda/operands.js';
 import type { Communicator } from './communicator.js';
-import { NCCL_BFLOAT16, NCCL_FLOAT32, NCCL_FLOAT64, NCCL_SUM, type Nccl, check, loadNccl } from './nccl.js';
+import { NCCL_BFLOAT16, NCCL_FLOAT32, NCCL_FLOAT64, NCCL_SUM, type Nccl, check, loadNccl, uniqueId } from './nccl.js';
+import type { RankEnvironment } from './environment.js';
+import { rendezvous } from './rendezvous.js';
 
 /**
  * Gradients go to NCCL in groups of about this many bytes (PyTorch DDP's default bucket), each group one
@@ -31,6 +33,12 @@ export class NcclCommunicator implements Communicator {
   ) {
     this.comm = comm;
     this.description = `nccl ${n.version} on ${backend.device}`;
+  }
+
+  /** Joins the group this process's environment describes: rank 0's unique id through the rendezvous. */
+  static async connect(env: RankEnvironment): Promise<NcclCommunicator> {
+    const id = await rendezvous(env, () => uniqueId(loadNccl()));
+    return NcclCommunicator.join(id, env.rank, env.size);
   }
 
   /**

@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { threadGroup } from '../../src/distributed/thread-communicator.js';
 import type { RankJob, RankOutcome } from './rank-worker.js';
 
@@ -118,3 +119,55 @@ for (const [what, training, dropout] of [
     }
   });
 }
+
+test('rank 0 alone writes the run, its log holds the whole batch, and a run resumes with another number of ranks', async () => {
+  const config = (dir: string) => tinyConfig(dir, LINEAR_ADAM);
+  // One process, stopped at the same place and resumed, for a log of the same lines.
+  const aloneDir = tempDir();
+  const { before } = await singleProcess(config(aloneDir), { stopAtImages: 24 });
+  const alone = { before, after: (await singleProcess(config(aloneDir), { resume: true })).after };
+  const dir = tempDir();
+  // 2 ranks to the checkpoint at 24 images, then 4 ranks from it to 48.
+  for (const outcome of await runGroup(2, { config: config(dir), stopAtImages: 24 })) weightsOf(outcome);
+  assert.deepEqual(listCheckpoints(dir).map((p) => basename(p)), listCheckpoints(aloneDir).map((p) => basename(p)).slice(0, 1));
+  const resumed = await runGroup(4, { config: config(dir), resume: true });
+  const { worst } = largestDifference(alone.before, alone.after, weightsOf(resumed[0]));
+  assert.ok(worst < 1e-4, `2 then 4 ranks: weights differ from one process's by ${worst} of the largest change`);
+  const log = (d: string) => readFileSync(join(d, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { images: number; loss: number; samplesPerStage: number[] });
+  const mine = log(dir);
+  const theirs = log(aloneDir);
+  assert.deepEqual(mine.map((e) => [e.images, e.samplesPerStage]), theirs.map((e) => [e.images, e.samplesPerStage]));
+  mine.forEach((e, i) => assert.ok(Math.abs(e.loss - theirs[i].loss) < 1e-5 * theirs[i].loss, `log line ${i}: loss ${e.loss} vs ${theirs[i].loss}`));
+});
+
+test('a rank that fails stops the others with its message', async () => {
+  const outcomes = await runGroup(3, { config: tinyConfig(tempDir(), { batchSize: 6, microBatch: null }) }, (rank) => (rank === 1 ? { failAtReduce: 2 } : {}));
+  assert.deepEqual(outcomes.map((o) => o.ok), [false, false, false]);
+  const messages = outcomes.map((o) => (o.ok ? '' : o.message));
+  assert.match(messages[1], /simulated failure at all-reduce 2/);
+  for (const rank of [0, 2]) assert.match(messages[rank], new RegExp(`rank ${rank} stopped: rank 1: simulated failure at all-reduce 2`));
+});
+
+test('a rank that cannot start stops the others before the first step', async () => {
+  const outcomes = await runGroup(2, { config: tinyConfig(tempDir()) }, (rank) => (rank === 1 ? { config: tinyConfig(tempDir(), { batchSize: 6 }) } : {}));
+  const messages = outcomes.map((o) => (o.ok ? '' : o.message));
+  assert.match(messages[1], /training.microBatch \(4\) must be a multiple of the number of ranks|batchSize/);
+  assert.match(messages[0], /rank 0 stopped: rank 1: /);
+});
+
+test('stages mixed with dropout: each rank draws its masks from its own stream, and the ranks stay in step', async () => {
+  const outcomes = await runGroup(2, { config: tinyConfig(tempDir(), { stageSampling: 'per-sample' }) });
+  const first = weightsOf(outcomes[0]);
+  const start = Object.fromEntries(Object.entries(first).map(([k, v]) => [k, new Float32Array(v.length)]));
+  assert.deepEqual(largestDifference(start, first, weightsOf(outcomes[1])), { worst: 0, unequal: 0 });
+  assert.ok(Object.values(first).every((w) => w.every(Number.isFinite)));
+});
+
+test("the LDM code's rank rule: rank r trains stage r mod 3 only, and the log counts every stage", async () => {
+  const dir = tempDir();
+  const outcomes = await runGroup(3, { config: tinyConfig(dir, { batchSize: 6, microBatch: null, totalImages: 12, stageSampling: 'rank' }) });
+  for (const o of outcomes) weightsOf(o);
+  const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { samplesPerStage: number[] });
+  assert.deepEqual(lines.at(-1)!.samplesPerStage, [4, 4, 4]);
+  await assert.rejects(singleProcess(tinyConfig(tempDir(), { stageSampling: 'rank' })), /stage sampling 'rank' gives each rank of a training group one stage/);
+});
