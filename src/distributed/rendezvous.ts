@@ -50,11 +50,13 @@ function onLines(socket: Socket, handle: (message: unknown) => void): void {
 function serve(env: RankEnvironment, payload: () => Uint8Array, timeoutMs: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const peers = new Map<number, Socket>();
+    // Every connection, also those refused: each hears how the rendezvous ended.
+    const connections = new Set<Socket>();
     let server: Server | null = null;
     const finish = (error: Error | null, id?: Uint8Array) => {
       clearTimeout(timer);
       const line = JSON.stringify(error ? { error: error.message } : { id: Buffer.from(id!).toString('base64') }) + '\n';
-      for (const s of peers.values()) s.end(line);
+      for (const s of connections) s.end(line);
       server?.close();
       if (error) reject(error);
       else resolve(id!);
@@ -64,6 +66,7 @@ function serve(env: RankEnvironment, payload: () => Uint8Array, timeoutMs: numbe
       finish(new Error(`rendezvous on port ${env.masterPort}: ranks ${absent.join(', ')} did not connect within ${timeoutMs / 1000} s (check MASTER_ADDR, MASTER_PORT and that every rank started)`));
     }, timeoutMs);
     server = createServer((socket) => {
+      connections.add(socket);
       onLines(socket, (message) => {
         const hello = message as Partial<Hello>;
         if (hello.size !== env.size) return finish(new Error(`rendezvous: a rank has WORLD_SIZE ${hello.size}, rank 0 has ${env.size}; start every rank with the same WORLD_SIZE`));
