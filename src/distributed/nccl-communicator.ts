@@ -79,7 +79,7 @@ export class NcclCommunicator implements Communicator {
       const ptr = buf(device).ptr;
       check(this.n, this.n.ncclAllReduce(ptr, ptr, values.length, NCCL_FLOAT64, NCCL_SUM, this.live(), b.stream), 'ncclAllReduce (host values)', this.comm);
       const summed = b.download(device, 'int32', words.length) as Int32Array;
-      return new Float64Array(summed.buffer, summed.byteOffset, values.length);
+      return new Float64Array(summed.slice().buffer, 0, values.length);
     } finally {
       b.free(device);
     }

@@ -98,7 +98,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
           weightDecay: { type: 'number', min: 0, default: 0, doc: 'Decoupled weight decay.' },
         },
       },
-      stageSampling: { type: 'string', enum: STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced` (see docs/training.md).' },
+      stageSampling: { type: 'string', enum: STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `rank` (several GPUs: rank r trains stage r mod K, as the LDM code; see docs/training.md).' },
       stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage (normalised); null = equal.' },
       ema: {
         type: 'object',
