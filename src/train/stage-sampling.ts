@@ -21,7 +21,10 @@ import type { StagePartition } from '../stages/stage-partition.js';
 import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 
 export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced' | 'rank';
-export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced', 'rank'];
+/** The kinds draw() serves: every one but `rank`, which needs a training group. */
+export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced'];
+/** Every kind a config may name. */
+export const ALL_STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = [...STAGE_SAMPLING_KINDS, 'rank'];
 
 export interface NoiseBatch {
   sigma: Float64Array;
@@ -44,7 +47,7 @@ export class StageSampler {
     readonly distribution: NoiseDistribution,
     shares?: readonly number[],
   ) {
-    if (!STAGE_SAMPLING_KINDS.includes(kind)) throw new Error(`unknown stage sampling "${kind}" (expected one of ${STAGE_SAMPLING_KINDS.join(', ')})`);
+    if (!ALL_STAGE_SAMPLING_KINDS.includes(kind)) throw new Error(`unknown stage sampling "${kind}" (expected one of ${ALL_STAGE_SAMPLING_KINDS.join(', ')})`);
     const k = partition.numStages;
     this.cdfBounds = Array.from({ length: k }, (_, s) => {
       const [lo, hi] = partition.interval(s);
