@@ -17,11 +17,6 @@ import type { TrainConfig } from './config.js';
 import type { DiffusionModel } from './diffusion-model.js';
 import type { NoiseBatch, StageSampler, UniformSource } from './stage-sampling.js';
 
-/** Rank 0 writes the run folder: checkpoints, logs, grids, the report. */
-export function isLeader(communicator: Communicator | undefined): boolean {
-  return (communicator?.rank ?? 0) === 0;
-}
-
 export class DataParallel {
   readonly rank: number;
   readonly size: number;

@@ -29,7 +29,7 @@ import { acquireRunLock } from './run-lock.js';
 import { makeOutputDir } from '../util/output-dir.js';
 import { JsonlLog } from './jsonl-log.js';
 import type { Communicator } from '../distributed/communicator.js';
-import { DataParallel, isLeader } from './data-parallel.js';
+import { DataParallel } from './data-parallel.js';
 
 export type { LogEntry };
 
@@ -150,14 +150,15 @@ export class Trainer {
    * data-parallel group rank 0 holds it, and a rank that fails ends the group with its message.
    */
   async run(options: TrainOptions = {}): Promise<TrainResult> {
-    if (!this.leader) {
-      try {
-        return await this.train({ ...options, events: {} });
-      } catch (e) {
-        this.parallel!.communicator.abort(`rank ${this.parallel!.rank}: ${(e as Error).message}`);
-        throw e;
-      }
+    try {
+      return this.leader ? await this.runHoldingLock(options) : await this.train({ ...options, events: {} });
+    } catch (e) {
+      this.parallel?.communicator.abort(`rank ${this.parallel.rank}: ${(e as Error).message}`);
+      throw e;
     }
+  }
+
+  private async runHoldingLock(options: TrainOptions): Promise<TrainResult> {
     const { runDir } = this.config;
     makeOutputDir(runDir, 'runDir');
     const lock = acquireRunLock(runDir);
@@ -170,9 +171,6 @@ export class Trainer {
       }
       options.events?.onStart?.();
       return await this.train(options);
-    } catch (e) {
-      this.parallel?.communicator.abort(`rank 0: ${(e as Error).message}`);
-      throw e;
     } finally {
       lock.release();
     }
@@ -180,7 +178,7 @@ export class Trainer {
 
   /** Whether this process writes the run folder: a run on its own, or rank 0 of a group. */
   get leader(): boolean {
-    return isLeader(this.parallel?.communicator);
+    return (this.parallel?.rank ?? 0) === 0;
   }
 
   private async train(options: TrainOptions): Promise<TrainResult> {
