@@ -21,7 +21,7 @@ export interface LaunchOptions {
 export interface LaunchResult {
   /** 0 when every rank succeeded, else the exit code of the first rank that failed. */
   code: number;
-  /** The first rank that failed and how, or null. */
+  /** The first rank that failed and how (rank -1: the launcher itself was stopped), or null. */
   failure: { rank: number; how: string } | null;
 }
 
@@ -69,6 +69,13 @@ export async function launchRanks(options: LaunchOptions): Promise<LaunchResult>
     code = exitCode;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   }
-  await Promise.all(exits);
+  // Stopping the launcher stops its ranks (Ctrl-C reaches them anyway; a kill of the launcher alone would not).
+  const forward = (signal: NodeJS.Signals) => fail(-1, `was stopped by ${signal}`, 1);
+  process.on('SIGINT', forward).on('SIGTERM', forward);
+  try {
+    await Promise.all(exits);
+  } finally {
+    process.off('SIGINT', forward).off('SIGTERM', forward);
+  }
   return { code, failure };
 }

@@ -59,3 +59,11 @@ test('the launcher gives each rank its environment, and a rank that fails stops 
   assert.ok(lines.includes('[rank 2] rank 2 gives up'));
   assert.ok(lines.includes('[rank 1] 1 4 1 127.0.0.1 true'));
 });
+
+test('stopping the launcher stops its ranks', async () => {
+  const started = Date.now();
+  const launch = launchRanks({ ranks: 2, command: process.execPath, args: ['-e', 'setTimeout(() => {}, 60000)'], write: () => {} });
+  setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 500);
+  assert.deepEqual(await launch, { code: 1, failure: { rank: -1, how: 'was stopped by SIGTERM' } });
+  assert.ok(Date.now() - started < 30000);
+});

@@ -112,7 +112,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     if (ranks) throw new Error('--gpus starts its own ranks: leave it out where RANK and WORLD_SIZE are set (your launcher then starts one process per GPU)');
     resolveTrainConfig(raw); // a bad config fails here, once, rather than in every rank
     const launched = await launchRanks({ ranks: gpus, command: process.execPath, args: [...process.execArgv, process.argv[1], 'train', ...withoutGpus(argv)] });
-    if (launched.failure) throw new Error(`rank ${launched.failure.rank} ${launched.failure.how} (its message is above); the other ranks were stopped`);
+    const f = launched.failure;
+    if (f) throw new Error(f.rank < 0 ? `training ${f.how}; its ranks were stopped` : `rank ${f.rank} ${f.how} (its message is above); the other ranks were stopped`);
     return;
   }
   const result = await runTraining(raw, { resume, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes), ranks: ranks ?? undefined });
