@@ -31,6 +31,7 @@ export interface Nccl {
 }
 
 let nccl: Nccl | null = null;
+let uniqueIdDeclared = false;
 
 /** Binds NCCL (throws, saying where it looked, when the library or koffi is missing). */
 export function loadNccl(): Nccl {
@@ -38,8 +39,9 @@ export function loadNccl(): Nccl {
   const { lib, path } = openLibrary('nccl');
   const k = koffi()!;
   const f = (proto: string): Fn => lib.func(proto) as Fn;
-  // The unique id is passed by value to ncclCommInitRank: a 128-byte struct.
-  k.struct('ncclUniqueId', { internal: k.array('uint8_t', NCCL_UNIQUE_ID_BYTES, 'Typed') });
+  // The unique id is passed by value to ncclCommInitRank: a 128-byte struct (koffi names it once per process).
+  if (!uniqueIdDeclared) k.struct('ncclUniqueId', { internal: k.array('uint8_t', NCCL_UNIQUE_ID_BYTES, 'Typed') });
+  uniqueIdDeclared = true;
   const ncclGetVersion = f('int ncclGetVersion(_Out_ int *version)');
   const v = [0];
   const status = ncclGetVersion(v);
