@@ -16,5 +16,6 @@ export * from './plots/index.js';
 export * from './report/index.js';
 export * from './data/index.js';
 export * from './train/index.js';
+export * from './distributed/index.js';
 export { type GenerateOptions, type GenerateSummary, type GeneratedBatch, generateImages } from './eval/generate.js';
 export { type CostOptions, type CostTable, type StageCost, costPerStage, countMacs, formatCostTable, modelCost } from './eval/cost.js';

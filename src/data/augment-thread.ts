@@ -45,10 +45,15 @@ export class AugmentThreads {
     this.pipe = new AugmentPipe(probability);
   }
 
-  /** Batch number `batch` of the run (over all epochs) augmented in the threads; `pixels` (uint8 NCHW) are copied. */
-  async augment(pixels: Uint8Array, shape: readonly [number, number, number, number], batch: number): Promise<AugmentedBatch> {
+  /**
+   * Batch number `batch` of the run (over all epochs) augmented in the threads; `pixels` (uint8 NCHW) are
+   * copied. `positions`: the places in the whole batch of the images given (a data-parallel rank's share),
+   * whose choices are those one process would draw for them.
+   */
+  async augment(pixels: Uint8Array, shape: readonly [number, number, number, number], batch: number, positions?: Int32Array): Promise<AugmentedBatch> {
     const [n, c, h, w] = shape;
-    const params = this.pipe.drawBatch(n, this.seed, batch, this.batchSize);
+    const whole = this.pipe.drawBatch(positions ? this.batchSize : n, this.seed, batch, this.batchSize);
+    const params = positions ? Array.from(positions, (p) => whole[p]) : whole;
     const per = Math.ceil(n / this.threads);
     const workers = this.started().slice(0, Math.ceil(n / per));
     const parts = workers.map((worker, k) => {

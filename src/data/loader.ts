@@ -19,6 +19,12 @@ export interface LoaderOptions {
    * stream of `seed` (so a resumed run gets the same), in worker threads while the previous batch trains.
    */
   augment?: { probability: number; seed: number };
+  /**
+   * Positions within each batch that this loader hands out, in order (a data-parallel rank's share): the
+   * batches, their order and flips stay those of the whole group, so the position is the same for any
+   * number of ranks. Default: the whole batch.
+   */
+  share?: Int32Array;
 }
 
 /**
@@ -76,6 +82,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
   readonly batchesPerEpoch: number;
   private readonly flip: boolean;
   private readonly augmentation: AugmentThreads | null;
+  private readonly share: Int32Array | null;
   /** The position after the last batch handed out. */
   private consumed: LoaderPosition;
 
@@ -88,6 +95,9 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
     this.batchSize = batchSize;
     this.flip = options.flip ?? false;
     this.augmentation = options.augment ? new AugmentThreads(options.augment.probability, options.augment.seed, batchSize) : null;
+    this.share = options.share ?? null;
+    if (this.share?.some((p) => !(p >= 0 && p < batchSize))) throw new Error(`a loader's share lists positions outside a batch of ${batchSize}`);
+    if (this.share && !options.dropLast) throw new Error('a loader with a share of each batch needs dropLast (every batch full)');
     this.batchesPerEpoch = options.dropLast ? Math.floor(dataset.length / batchSize) : Math.ceil(dataset.length / batchSize);
     if (this.batchesPerEpoch === 0) {
       throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${batchSize}; lower the batch size or turn dropLast off`);
@@ -134,7 +144,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
           const assembled = this.assemble(cursor);
           if (!this.augmentation) return resolve(assembled);
           const batchNumber = cursor.plan.epoch * this.batchesPerEpoch + cursor.batchInEpoch;
-          this.augmentation.augment(assembled.images, assembled.shape, batchNumber).then((augmented) => resolve({ ...assembled, augmented }), reject);
+          this.augmentation.augment(assembled.images, assembled.shape, batchNumber, this.share ?? undefined).then((augmented) => resolve({ ...assembled, augmented }), reject);
         } catch (error) {
           reject(error);
         }
@@ -150,8 +160,9 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
   private assemble({ plan, batchInEpoch }: Cursor): LoaderBatch {
     const start = batchInEpoch * this.batchSize;
     const end = Math.min(start + this.batchSize, plan.order.length);
-    const indices = plan.order.slice(start, end);
-    const flipped = this.flip ? plan.flips.slice(start, end) : new Uint8Array(end - start);
+    const share = this.share;
+    const indices = share ? Int32Array.from(share, (p) => plan.order[start + p]) : plan.order.slice(start, end);
+    const flipped = !this.flip ? new Uint8Array(indices.length) : share ? Uint8Array.from(share, (p) => plan.flips[start + p]) : plan.flips.slice(start, end);
     const [channels, height, width] = this.dataset.imageShape;
     const shape: LoaderBatch['shape'] = [indices.length, channels, height, width];
     const images = this.dataset.getBatch(indices);

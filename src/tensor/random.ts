@@ -33,8 +33,16 @@ export class Generator {
     return { seed: this.seed, offset: this.offset };
   }
 
-  /** Reserves counter blocks for `count` numbers; returns (key, first block). */
+  /**
+   * Reserves counter blocks for `count` numbers drawn into a tensor (noise, dropout); returns (key, first
+   * block). A data-parallel rank overrides it to draw its share of the whole group's draw.
+   */
   take(count: number): { key: readonly [number, number]; counter: number } {
+    return this.reserve(count);
+  }
+
+  /** Reserves the next ceil(count/4) counter blocks of this stream; host draws always come from here. */
+  protected reserve(count: number): { key: readonly [number, number]; counter: number } {
     const counter = this.offset;
     this.offset += Math.ceil(count / 4);
     return { key: this.key, counter };
@@ -57,14 +65,14 @@ export class Generator {
 
   /** Host-side uniforms from the same stream (for decisions made on the host, such as stage choice). */
   uniformHost(count: number): Float64Array {
-    const { key, counter } = this.take(count);
+    const { key, counter } = this.reserve(count);
     const f = new Float32Array(count);
     philoxFillHost(f, count, key, counter, false);
     return Float64Array.from(f);
   }
 
   normalHost(count: number): Float64Array {
-    const { key, counter } = this.take(count);
+    const { key, counter } = this.reserve(count);
     const f = new Float32Array(count);
     philoxFillHost(f, count, key, counter, true);
     return Float64Array.from(f);

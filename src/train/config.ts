@@ -3,7 +3,7 @@
  * presets for the paper's setups and the quickstart.
  */
 import { type ObjectSpec, documentSchema, mergeConfig, validateObject } from '../config/schema.js';
-import { STAGE_SAMPLING_KINDS } from './stage-sampling.js';
+import { ALL_STAGE_SAMPLING_KINDS } from './stage-sampling.js';
 import type { Precision } from '../runtime/device.js';
 import { PAPER_CIFAR10_BOUNDARIES } from '../stages/stage-partition.js';
 
@@ -24,7 +24,7 @@ export interface TrainConfig {
     warmupSteps: number;
     gradClip: number | null;
     adam: { beta1: number; beta2: number; eps: number; weightDecay: number };
-    stageSampling: (typeof STAGE_SAMPLING_KINDS)[number];
+    stageSampling: (typeof ALL_STAGE_SAMPLING_KINDS)[number];
     stageShares: number[] | null;
     augment: number | null;
     ema: { kind: 'halflife' | 'constant'; halfLifeImages: number; rampUpRatio: number | null; decay: number };
@@ -100,7 +100,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
           weightDecay: { type: 'number', min: 0, default: 0, doc: 'Decoupled weight decay.' },
         },
       },
-      stageSampling: { type: 'string', enum: STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `balanced-batch` (see docs/training.md).' },
+      stageSampling: { type: 'string', enum: ALL_STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `balanced-batch`, `rank` (several GPUs: rank r trains stage r mod K, as the LDM code; see docs/training.md).' },
       stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage; `balanced-batch`: probability of each stage per micro-batch (normalised); null = equal.' },
       augment: { type: 'number', min: 0, max: 1, nullable: true, default: null, doc: "EDM's augmentation pipeline with this probability (EDM's CIFAR-10: 0.12): x-flips, y-flips, scaling, rotation, anisotropy, translation, with their 9 labels fed to the network (model.network.augment_dim 9); replaces data.flip. null = off (see docs/training.md)." },
       ema: {

@@ -16,12 +16,18 @@
  * - `balanced-batch`: the shares of `balanced` as probabilities of one stage per micro-batch, with the same
  *   weight mass_k / share_k. The gradient is as unbiased as `balanced`'s, and every micro-batch is one
  *   stage, so a multistage network runs one decoder on the whole batch instead of routing a mixed one.
+ * - `rank` (several GPUs; the LDM multi-stage code's rule): rank r trains stage r mod K only, its
+ *   samples weighted by mass_k * ranks / (ranks on stage k). Drawn by the data-parallel trainer
+ *   (train/data-parallel.ts) through drawInStage().
  */
 import type { StagePartition } from '../stages/stage-partition.js';
 import type { NoiseDistribution } from '../diffusion/noise-distribution.js';
 
-export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced' | 'balanced-batch';
+export type StageSamplingKind = 'edm-marginal' | 'uniform' | 'per-sample' | 'balanced' | 'balanced-batch' | 'rank';
+/** The kinds draw() serves: every one but `rank`, which needs a training group. */
 export const STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = ['edm-marginal', 'uniform', 'per-sample', 'balanced', 'balanced-batch'];
+/** Every kind a config may name. */
+export const ALL_STAGE_SAMPLING_KINDS: readonly StageSamplingKind[] = [...STAGE_SAMPLING_KINDS, 'rank'];
 
 export interface NoiseBatch {
   sigma: Float64Array;
@@ -44,7 +50,7 @@ export class StageSampler {
     readonly distribution: NoiseDistribution,
     shares?: readonly number[],
   ) {
-    if (!STAGE_SAMPLING_KINDS.includes(kind)) throw new Error(`unknown stage sampling "${kind}" (expected one of ${STAGE_SAMPLING_KINDS.join(', ')})`);
+    if (!ALL_STAGE_SAMPLING_KINDS.includes(kind)) throw new Error(`unknown stage sampling "${kind}" (expected one of ${ALL_STAGE_SAMPLING_KINDS.join(', ')})`);
     const k = partition.numStages;
     this.cdfBounds = Array.from({ length: k }, (_, s) => {
       const [lo, hi] = partition.interval(s);
@@ -81,8 +87,14 @@ export class StageSampler {
     return probabilities.length - 1;
   }
 
+  /** Sigmas of stage `stage`, one per uniform, each with loss weight `weight`. */
+  drawInStage(stage: number, u: Float64Array, weight: number): NoiseBatch {
+    return { sigma: u.map((x) => this.sigmaInStage(stage, x)), weight: new Float64Array(u.length).fill(weight), stage };
+  }
+
   draw(batchSize: number, uniforms: UniformSource): NoiseBatch {
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+    if (this.kind === 'rank') throw new Error("stage sampling 'rank' gives each rank of a training group one stage: train with --gpus (or RANK/WORLD_SIZE), at least one rank per stage");
     const sigma = new Float64Array(batchSize);
     const weight = new Float64Array(batchSize).fill(1);
     const k = this.partition.numStages;

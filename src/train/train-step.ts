@@ -72,6 +72,11 @@ export interface StepSettings {
   lr: number;
   emaDecay: number;
   gradClip: number | null;
+  /**
+   * Data-parallel training: sums the gradients over the ranks and returns the loss of the whole batch
+   * (train/data-parallel.ts), after backward and before the gradients are repaired, clipped and applied.
+   */
+  reduce?: (localLoss: number) => number;
 }
 
 export interface StepResult {
@@ -111,6 +116,7 @@ export function trainStep(
       T.backward(T.sum(T.mul(perSample, weights)));
     });
   }
+  if (settings.reduce) loss = settings.reduce(loss);
   if (!Number.isFinite(loss)) {
     optimizer.zeroGrad();
     return { loss, applied: false, repaired: false };

@@ -29,6 +29,8 @@ import { type ConfigChange, checkResumeChanges, savedConfig } from './resume-con
 import { acquireRunLock } from './run-lock.js';
 import { makeOutputDir } from '../util/output-dir.js';
 import { JsonlLog } from './jsonl-log.js';
+import type { Communicator } from '../distributed/communicator.js';
+import { DataParallel } from './data-parallel.js';
 
 export type { LogEntry };
 
@@ -65,6 +67,11 @@ export interface TrainOptions {
   /** Stop (after a checkpoint and a grid) once this run has trained this many seconds. */
   stopAfterSeconds?: number;
   events?: TrainEvents;
+  /**
+   * Data-parallel training: this process is one rank of the group (src/distributed/); every rank trains
+   * its share of each batch, rank 0 alone writes the run folder and sends events.
+   */
+  communicator?: Communicator;
 }
 
 export interface TrainResult {
@@ -101,6 +108,7 @@ export class Trainer {
     readonly resumeChanges: readonly ConfigChange[] = [],
     /** False when the resumed checkpoint predates checksums and was loaded unverified. */
     readonly resumeVerified = true,
+    private readonly parallel: DataParallel | null = null,
   ) {
     this.model = parts.model;
     this.ema = parts.ema;
@@ -125,13 +133,16 @@ export class Trainer {
       throw new Error(`training.augment needs a network that takes EDM's ${AUGMENT_LABEL_DIM} augmentation labels: set model.network.augment_dim to ${AUGMENT_LABEL_DIM} (it is ${parts.model.augmentDim}), or training.augment to null`);
     }
     if (dataset.length < config.training.batchSize) throw new Error(`${dataset.name} has ${dataset.length} images, fewer than training.batchSize (${config.training.batchSize})`);
+    const parallel = options.communicator ? new DataParallel(options.communicator, config, parts.model, progress.generator.state()) : null;
     // Every optimizer step sees a full batch, as EDM's infinite sampler gives.
     // The augmentation's x-flips (with their label) take the place of the loader's.
     const flip = config.data.flip && augment === null;
     const augmentation = augment === null ? undefined : { probability: augment, seed: config.seed + 3 };
-    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip, augment: augmentation, dropLast: true, position: progress.loader });
+    const share = parallel?.batchPositions(config.training.batchSize);
+    const loader = new DataLoader(dataset, { batchSize: config.training.batchSize, seed: config.seed + 2, flip, augment: augmentation, dropLast: true, position: progress.loader, share });
     const c = resume?.checkpoint;
-    return new Trainer(config, dataset, parts, progress.generator, loader, stageSampler, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true);
+    const generator = parallel?.generator ?? progress.generator;
+    return new Trainer(config, dataset, parts, generator, loader, stageSampler, progress.state, c?.path ?? null, resume?.changes ?? [], c?.verified ?? true, parallel);
   }
 
   get resumed(): string | null {
@@ -142,8 +153,20 @@ export class Trainer {
     return this.state.imagesSeen;
   }
 
-  /** Trains in the run folder, holding its lock: a second process training into it is refused. */
+  /**
+   * Trains in the run folder, holding its lock: a second process training into it is refused. In a
+   * data-parallel group rank 0 holds it, and a rank that fails ends the group with its message.
+   */
   async run(options: TrainOptions = {}): Promise<TrainResult> {
+    try {
+      return this.leader ? await this.runHoldingLock(options) : await this.train({ ...options, events: {} });
+    } catch (e) {
+      this.parallel?.communicator.abort(`rank ${this.parallel.rank}: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  private async runHoldingLock(options: TrainOptions): Promise<TrainResult> {
     const { runDir } = this.config;
     makeOutputDir(runDir, 'runDir');
     const lock = acquireRunLock(runDir);
@@ -161,12 +184,19 @@ export class Trainer {
     }
   }
 
+  /** Whether this process writes the run folder: a run on its own, or rank 0 of a group. */
+  get leader(): boolean {
+    return (this.parallel?.rank ?? 0) === 0;
+  }
+
   private async train(options: TrainOptions): Promise<TrainResult> {
     const { config, model } = this;
     const out = config.output;
-    removeStaleTemporaries(config.runDir);
+    const leader = this.leader;
+    if (leader) removeStaleTemporaries(config.runDir);
     // Lines past the resumed checkpoint came from the interrupted run and are about to be redone.
-    const log = new JsonlLog(join(config.runDir, 'log.jsonl'), this.state.imagesSeen);
+    const logPath = join(config.runDir, 'log.jsonl');
+    const log = leader ? new JsonlLog(logPath, this.state.imagesSeen) : null;
     const events = options.events ?? {};
     const stopAt = Math.min(config.training.totalImages, options.stopAtImages ?? Infinity);
     const window = new LogWindow(model.partition, this.state.imagesSeen);
@@ -194,23 +224,24 @@ export class Trainer {
       if (next.done) throw new Error('internal: the data loader ended');
       const before = this.state.imagesSeen;
       const secondsBefore = this.state.elapsedSeconds;
-      const loss = this.step(next.value, window);
+      const loss = this.step(next.value, window, () => (performance.now() - startedAt) / 1000 >= budgetSeconds);
       const now = performance.now();
       this.state.elapsedSeconds = (now - startedAt) / 1000;
       events.onStep?.({ images: this.state.imagesSeen, totalImages: config.training.totalImages, loss, imagesPerSecond: window.rate(this.state.imagesSeen, now) });
-      done = this.state.imagesSeen >= stopAt || this.state.elapsedSeconds >= budgetSeconds;
+      // The ranks of a group stop together: at the time budget, when any of them reached it.
+      done = this.state.imagesSeen >= stopAt || (this.parallel ? this.parallel.stopRequested : this.state.elapsedSeconds >= budgetSeconds);
 
       if (done || crossed(out.logEveryImages, before, this.state.imagesSeen)) {
         lastLossPerStage = window.lossPerStage();
         const entry = window.close({ step: this.state.step, images: this.state.imagesSeen, lr: this.parts.optimizer.lr, elapsedSeconds: this.state.elapsedSeconds }, now);
-        log.write(entry);
+        log?.write(entry);
         events.onLog?.(entry);
       }
-      if (done || crossed(out.snapshotEveryImages, before, this.state.imagesSeen)) {
+      if (leader && (done || crossed(out.snapshotEveryImages, before, this.state.imagesSeen))) {
         lastGrid = writingOutputs(() => this.writeGrid());
         events.onGrid?.(lastGrid);
       }
-      if (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen) || crossed(checkpointEverySeconds, secondsBefore, this.state.elapsedSeconds)) {
+      if (leader && (done || crossed(out.checkpointEveryImages, before, this.state.imagesSeen) || crossed(checkpointEverySeconds, secondsBefore, this.state.elapsedSeconds))) {
         lastCheckpoint = writingOutputs(() => this.checkpoint());
         events.onCheckpoint?.(lastCheckpoint);
       }
@@ -226,20 +257,25 @@ export class Trainer {
       imagesPerSecond: this.state.imagesSeen / Math.max(this.state.elapsedSeconds, 1e-9),
       checkpoint: lastCheckpoint,
       grid: lastGrid,
-      log: log.path,
+      log: logPath,
     };
   }
 
-  /** One optimizer step on a loader batch, split into micro-batches; returns its weighted loss. */
-  private step(batch: LoaderBatch, window: LogWindow): number {
-    const { config, model } = this;
+  /**
+   * One optimizer step on a loader batch, split into micro-batches; returns its weighted loss. A rank of a
+   * group trains its share of each micro-batch (the loader gives it only that share).
+   */
+  private step(batch: LoaderBatch, window: LogWindow, timeUp: () => boolean): number {
+    const { config, model, parallel } = this;
     const t = config.training;
-    const micro = t.microBatch ?? t.batchSize;
+    const micro = parallel?.share.count ?? t.microBatch ?? t.batchSize;
     const [, c, h, w] = batch.shape;
     const before = this.state.imagesSeen;
+    const uniforms = (n: number) => this.generator.uniformHost(n);
     const microBatch = (index: number): MicroBatch => {
       const start = index * micro;
-      const noise = this.stageSampler.draw(micro, (n) => this.generator.uniformHost(n));
+      if (index > 0) parallel?.alignGenerators();
+      const noise = parallel ? parallel.noise(index, this.stageSampler, uniforms) : this.stageSampler.draw(micro, uniforms);
       const [from, to] = [start * c * h * w, (start + micro) * c * h * w];
       const shape = [micro, c, h, w] as const;
       const augmented = batch.augmented;
@@ -252,8 +288,13 @@ export class Trainer {
       };
     };
     const schedule = stepSchedule(config, before, this.state.step + 1);
-    const settings = { batchSize: t.batchSize, microBatches: t.batchSize / micro, gradClip: t.gradClip, ...schedule };
-    const result = trainStep(this.parts, this.generator, settings, microBatch, (sigma, loss) => window.addSample(sigma, loss));
+    const reduce = parallel ? (loss: number) => parallel.reduceStep(loss, timeUp()) : undefined;
+    const settings = { batchSize: t.batchSize, microBatches: batch.shape[0] / micro, gradClip: t.gradClip, reduce, ...schedule };
+    const result = trainStep(this.parts, this.generator, settings, microBatch, parallel ? (_, loss) => parallel.addSampleLoss(loss) : (sigma, loss) => window.addSample(sigma, loss));
+    if (parallel) {
+      const all = parallel.lastStep();
+      all.sigma.forEach((sigma, i) => window.addSample(sigma, all.loss[i]));
+    }
     if (!result.applied) {
       // Stopped before the weights took the step: nothing written after this point holds NaN weights.
       const last = listCheckpoints(config.runDir).at(-1);

@@ -18,7 +18,7 @@ test('invalid configs are rejected with the field named', () => {
   assert.throws(() => resolveTrainConfig({ training: { batchSize: 0 } }), /training\.batchSize must be >= 1, got 0/);
   assert.throws(() => resolveTrainConfig({ training: { lr: 'fast' } }), /training\.lr must be a number, got "fast"/);
   assert.throws(() => resolveTrainConfig({ trainig: {} }), /trainig is not a known setting/);
-  assert.throws(() => resolveTrainConfig({ training: { stageSampling: 'random' } }), /training\.stageSampling must be one of "edm-marginal", "uniform", "per-sample", "balanced", "balanced-batch", got "random"/);
+  assert.throws(() => resolveTrainConfig({ training: { stageSampling: 'random' } }), /training\.stageSampling must be one of "edm-marginal", "uniform", "per-sample", "balanced", "balanced-batch", "rank", got "random"/);
   assert.throws(() => resolveTrainConfig({ training: { batchSize: 10, microBatch: 4 } }), /microBatch \(4\) must divide training\.batchSize \(10\)/);
   assert.throws(() => resolveTrainConfig({ data: { source: 'cifar10' } }), /data\.path is required for data\.source "cifar10"/);
   assert.throws(() => resolveTrainConfig({ model: { stageBoundaries: [1, 'x'] } }), /model\.stageBoundaries\[1\] must be a number/);

@@ -43,6 +43,8 @@ export interface CudaBackend extends Backend {
   adamMany(tensors: readonly AdamTensor[], p: AdamParams): void;
   /** Milliseconds of GPU time taken by the work fn queues (synchronises). */
   timeMs(fn: () => void): number;
+  /** The CUstream all work is queued on, for libraries that queue theirs behind it (NCCL). */
+  readonly stream: unknown;
 }
 
 /** The state every math mode shares: one context, stream and allocator, so buffers are interchangeable. */
@@ -76,6 +78,7 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     autocastDtypes: ['bfloat16'],
     device: ctx.deviceName,
     math,
+    stream: ctx.stream,
 
     alloc: (dtype, length) => allocator.alloc(length * bytesPerElement(dtype), dtype, length),
     free: (b) => allocator.release(buf(b)),

@@ -40,8 +40,11 @@ export const SONAMES = {
   nvrtc: ['libnvrtc.so.13', 'libnvrtc.so.12'],
   cublasLt: ['libcublasLt.so.13', 'libcublasLt.so.12'],
   cudnn: ['libcudnn.so.9'],
+  nccl: ['libnccl.so.2'],
 } as const;
 export type LibraryName = keyof typeof SONAMES;
+/** What the backend needs on one GPU; NCCL serves only training on several (src/distributed/). */
+export const REQUIRED_LIBRARIES: readonly LibraryName[] = ['cuda', 'nvrtc', 'cublasLt', 'cudnn'];
 
 /** Folders searched after STAGEDIFF_CUDA_LIBS and the linker's own path. */
 function usualFolders(): string[] {

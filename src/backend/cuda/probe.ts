@@ -1,5 +1,5 @@
 /** What the CUDA backend needs, found or missing, checked without initialising anything. */
-import { SONAMES, type LibraryName, koffiLoadError, openLibrary } from './libs.js';
+import { REQUIRED_LIBRARIES, type LibraryName, koffiLoadError, openLibrary } from './libs.js';
 import { check, deviceAttribute, loadDriver } from './driver.js';
 import { loadNvrtc } from './nvrtc.js';
 
@@ -26,7 +26,7 @@ export function probeCuda(): CudaProbe {
     probe.missing.push(ffi);
     return probe;
   }
-  for (const name of Object.keys(SONAMES) as LibraryName[]) {
+  for (const name of REQUIRED_LIBRARIES) {
     try {
       probe.libraries[name] = openLibrary(name).path;
     } catch (e) {

@@ -1,13 +1,15 @@
 import { cpus } from 'node:os';
 import { cpuThreadCount } from '../../backend/cpu/index.js';
 import { probeCuda } from '../../backend/cuda/index.js';
+import { probeNccl } from '../../distributed/nccl.js';
 import { packageVersion } from '../version.js';
 import { parseFlags } from '../args.js';
 
 const USAGE = `usage: stagediff info
 
-Prints the version, the CPU backend's thread count, and whether the CUDA backend can start (the GPU and
-the libraries it found, or what is missing). Takes no options.`;
+Prints the version, the CPU backend's thread count, whether the CUDA backend can start (the GPU and the
+libraries it found, or what is missing) and whether NCCL is there for training on several GPUs. Takes no
+options.`;
 
 export function infoCommand(argv: string[]): void {
   parseFlags(argv, {}, USAGE);
@@ -24,5 +26,7 @@ export function infoCommand(argv: string[]): void {
     lines.push('backend cuda: not available (the CPU backend is used):');
     for (const m of cuda.missing) lines.push(`  - ${m}`);
   }
+  const nccl = probeNccl();
+  lines.push('version' in nccl ? `several GPUs (train --gpus): NCCL ${nccl.version} (${nccl.path})` : `several GPUs (train --gpus): not available: ${nccl.missing}`);
   console.log(lines.join('\n'));
 }

@@ -11,6 +11,9 @@ import { useDevice } from '../../runtime/device.js';
 import { recordRunStart } from '../../train/run-info.js';
 import { REPORT_FILE, writeReport } from '../../report/index.js';
 import { currentEnvironment } from '../environment.js';
+import { type RankEnvironment, rankEnvironment, selectLocalGpu } from '../../distributed/environment.js';
+import { launchRanks } from '../../distributed/launcher.js';
+import { NcclCommunicator } from '../../distributed/nccl-communicator.js';
 
 const USAGE = `usage: stagediff train [--preset NAME] [--config FILE.json] [--set field=value ...] [options]
 
@@ -32,6 +35,10 @@ schedule, clipping, EMA, outputs, run length, device and precision (each change 
                        into a set-aside-<time> folder, never deleted)
   --images N           stop after N images (a checkpoint is written), even if the run is longer
   --minutes M          stop after M minutes of training (a checkpoint and a grid are written)
+  --gpus N             train on N GPUs of this node: one process per GPU, each on its share of every
+                       batch, gradients summed through NCCL; rank 0 writes the run folder. On several
+                       nodes, start one \`stagediff train\` per GPU with RANK, WORLD_SIZE, LOCAL_RANK,
+                       MASTER_ADDR and MASTER_PORT set instead (docs/training.md, "Several GPUs")
   --print-config       print the resolved config and exit`;
 
 type ConfigFlags = { preset?: string; config?: string; set?: string[]; data?: string; 'stages-from'?: string; 'run-dir'?: string; device?: string; seed?: string };
@@ -87,6 +94,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       'resume-from': { type: 'string' },
       images: { type: 'string' },
       minutes: { type: 'string' },
+      gpus: { type: 'string' },
       'print-config': { type: 'boolean' },
     },
     USAGE,
@@ -98,8 +106,28 @@ export async function trainCommand(argv: string[]): Promise<void> {
     console.log(JSON.stringify(resolveTrainConfig(raw), null, 2));
     return;
   }
-  const result = await runTraining(raw, { resume, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes) });
-  console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
+  const ranks = rankEnvironment();
+  if (values.gpus !== undefined) {
+    const gpus = integerFlag('gpus', values.gpus, 1)!;
+    if (ranks) throw new Error('--gpus starts its own ranks: leave it out where RANK and WORLD_SIZE are set (your launcher then starts one process per GPU)');
+    resolveTrainConfig(raw); // a bad config fails here, once, rather than in every rank
+    const launched = await launchRanks({ ranks: gpus, command: process.execPath, args: [...process.execArgv, process.argv[1], 'train', ...withoutGpus(argv)] });
+    const f = launched.failure;
+    if (f) throw new Error(f.rank < 0 ? `training ${f.how}; its ranks were stopped` : `rank ${f.rank} ${f.how} (its message is above); the other ranks were stopped`);
+    return;
+  }
+  const result = await runTraining(raw, { resume, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes), ranks: ranks ?? undefined });
+  if ((ranks?.rank ?? 0) === 0) console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
+}
+
+/** The train arguments without --gpus: what each rank runs. */
+function withoutGpus(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--gpus') i++;
+    else if (!argv[i].startsWith('--gpus=')) out.push(argv[i]);
+  }
+  return out;
 }
 
 /**
@@ -127,13 +155,30 @@ function minutesFlag(value: string | undefined): number | undefined {
   return m * 60;
 }
 
-/** Trains with a progress bar and log lines on stderr; shared by `train` and the quickstart. */
-export async function runTraining(raw: Record<string, unknown>, options: { resume: boolean | string; stopAtImages?: number; stopAfterSeconds?: number }) {
+/**
+ * Trains with a progress bar and log lines on stderr; shared by `train` and the quickstart. As a rank of a
+ * training group (`ranks`), on this rank's GPU and through NCCL; ranks other than 0 print nothing.
+ */
+export async function runTraining(raw: Record<string, unknown>, options: { resume: boolean | string; stopAtImages?: number; stopAfterSeconds?: number; ranks?: RankEnvironment }) {
   const resolved = resolveTrainConfig(raw);
-  const device = await useDevice(resolved.device, resolved.precision);
-  const trainer = await Trainer.create(raw, { resume: options.resume });
+  const { ranks } = options;
+  if (ranks && resolved.device === 'cpu') throw new Error('a rank of a training group trains on a GPU through NCCL: device cpu is not possible where RANK and WORLD_SIZE are set');
+  if (ranks) selectLocalGpu(ranks.localRank);
+  const device = await useDevice(ranks ? 'cuda' : resolved.device, resolved.precision);
+  const communicator = ranks ? await NcclCommunicator.connect(ranks) : undefined;
+  try {
+    return await trainWithProgress(raw, device, options, communicator);
+  } finally {
+    communicator?.close();
+  }
+}
+
+async function trainWithProgress(raw: Record<string, unknown>, device: string, options: { resume: boolean | string; stopAtImages?: number; stopAfterSeconds?: number }, communicator: NcclCommunicator | undefined) {
+  const trainer = await Trainer.create(raw, { resume: options.resume, communicator });
+  if (communicator && communicator.rank !== 0) return trainer.run({ stopAtImages: options.stopAtImages, stopAfterSeconds: options.stopAfterSeconds });
   const c = trainer.config;
   const bar = new ProgressBar('train');
+  if (communicator) bar.line(`${communicator.size} ranks (${communicator.description} on rank 0), ${formatCount(c.training.batchSize / communicator.size)} images of each batch per rank`);
   bar.line(`stagediff train: ${c.model.kind} model (${formatCount(trainer.model.net.numParameters())} parameters, stages at sigma ${trainer.model.partition.boundaries.map((b) => +b.toPrecision(5)).join(', ') || 'none'}), ${c.formulation.kind} formulation, ${trainer.dataset.name} (${trainer.dataset.length} images ${trainer.dataset.imageShape.join('x')}), on ${device}`);
   if (trainer.resumed) {
     bar.line(`resumed from ${trainer.resumed} at ${formatCount(trainer.imagesSeen)} images${trainer.resumeVerified ? '' : ' (written before checkpoints had checksums: loaded without verifying its data)'}`);
