@@ -5,16 +5,25 @@
  * training step and every sampler evaluation). The callers that make sigma (the losses, the samplers) know
  * its values already, so a tensor made here answers from host memory; any other tensor is read back.
  */
+import type { Backend } from '../backend/backend.js';
 import { getBackend } from '../tensor/engine.js';
 import { type Tensor, fromArray, full } from '../tensor/tensor.js';
 
 const hostValues = new WeakMap<Tensor, Float32Array>();
 
+/**
+ * Per-sample host values as a float32 tensor of `shape` (B elements): one value for the whole batch (every
+ * step of a sampler) is a fill on the device, no host-to-device copy.
+ */
+export function batchValues(values: Float32Array, shape: readonly number[], backend: Backend = getBackend()): Tensor {
+  const uniform = values.length > 0 && values.every((v) => Object.is(v, values[0]));
+  return uniform ? full(shape, values[0], 'float32', backend) : fromArray(values, shape, 'float32', backend);
+}
+
 /** A float32 tensor [B] of `values` (rounded to float32, as the device holds them), readable without a download. */
 export function noiseLevels(values: ArrayLike<number>, backend = getBackend()): Tensor {
   const host = Float32Array.from(values);
-  // one value for the whole batch (a sampler's step) is a fill: no host-to-device copy
-  const t = host.length > 0 && host.every((v) => v === host[0]) ? full([host.length], host[0], 'float32', backend) : fromArray(host, [host.length], 'float32', backend);
+  const t = batchValues(host, [host.length], backend);
   hostValues.set(t, host);
   return t;
 }
