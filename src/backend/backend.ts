@@ -258,6 +258,13 @@ export interface Backend {
    * found[0] (float32) to 1 when it replaced anything and leaves it as it was otherwise.
    */
   nanToNumMany(tensors: readonly TensorSpan[], posinf: number, found: DeviceBuffer): void;
+  /**
+   * out[i] (float32) = the sum of the squares of tensor i, each square rounded to float32 and the sum taken
+   * in float64 (as sum(square(x)) computes it): the gradient norm's parts.
+   */
+  sumSquaresMany(tensors: readonly TensorSpan[], out: DeviceBuffer): void;
+  /** In place: x = x * scale in every tensor, each product in float64 rounded to float32 (as affine): gradient clipping. */
+  scaleMany(tensors: readonly TensorSpan[], scale: number): void;
 
   /** Waits for queued work (a no-op on the CPU). */
   synchronize(): void;

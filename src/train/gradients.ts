@@ -13,16 +13,26 @@ export function repairGradients(grads: readonly T.Tensor[]): T.Tensor {
   return found;
 }
 
-/** Global L2 norm of the gradients, with one download for all parameters. */
+const spans = (grads: readonly T.Tensor[]) => grads.map((g) => ({ buf: g.buffer, length: g.size }));
+
+/** Global L2 norm of the gradients: one backend call and one download for all parameters. */
 function globalNorm(grads: readonly T.Tensor[]): number {
   if (grads.length === 0) return 0;
-  return Math.sqrt(T.noGrad(() => T.tidy(() => grads.map((g) => T.sum(T.square(g))).reduce((a, b) => T.add(a, b)).item())));
+  const sums = T.tidy(() => {
+    const out = T.empty([grads.length], 'float32', grads[0].backend);
+    grads[0].backend.sumSquaresMany(spans(grads), out.buffer);
+    return out.toFloat32Array();
+  });
+  // the parameters' sums added in float32, in order (as adding one scalar tensor per parameter does)
+  let total = sums[0];
+  for (let i = 1; i < sums.length; i++) total = Math.fround(total + sums[i]);
+  return Math.sqrt(total);
 }
 
 /** torch.nn.utils.clip_grad_norm_: scales the gradients down to a global L2 norm of `maxNorm`; returns the norm before. */
 export function clipGradients(grads: readonly T.Tensor[], maxNorm: number): number {
   const norm = globalNorm(grads);
   const scale = maxNorm / (norm + 1e-6);
-  if (scale < 1) for (const g of grads) g.backend.affine(g.buffer, g.buffer, g.size, scale, 0);
+  if (scale < 1 && grads.length > 0) grads[0].backend.scaleMany(spans(grads), scale);
   return norm;
 }

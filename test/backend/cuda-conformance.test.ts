@@ -250,7 +250,7 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
     compareBf16('dropout', gpu, [bf(rand(ew)), bfOut(ew)], (b, [x, y]) => b.dropout(x, y, ew, 0.2, [5, 6], 9), tol);
   });
 
-  await t.test('multi-tensor ops: Adam, EMA, nan_to_num over every tensor in one launch', () => {
+  await t.test('multi-tensor ops: Adam, EMA, nan_to_num, sums of squares, scaling over every tensor in one launch', () => {
     const p: AdamParams = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 3 };
     // one tensor; a model's mix of sizes (a bias of 1, odd lengths, one longer than a block's stride)
     for (const sizes of [[10007], [10007, 1, 300, 65536, 3, 257]]) {
@@ -272,6 +272,9 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
         compare(`nanToNumMany ${tag}${poisoned ? ', NaN and Inf' : ', all finite'}`, gpu, args, (b, bufs) =>
           b.nanToNumMany(sizes.map((s, i) => ({ buf: bufs[i], length: s })), 1e5, bufs[sizes.length]), 0);
       }
+      const spans = (bufs: DeviceBuffer[]) => sizes.map((s, i) => ({ buf: bufs[i], length: s }));
+      compare(`sumSquaresMany ${tag}`, gpu, [...sizes.map((s) => input(rand(s, -3, 3))), output(sizes.length)], (b, bufs) => b.sumSquaresMany(spans(bufs), bufs[sizes.length]), 1e-6);
+      compare(`scaleMany ${tag}`, gpu, sizes.map((s) => ({ ...input(rand(s)), out: true })), (b, bufs) => b.scaleMany(spans(bufs), 0.37), 0);
     }
   });
 

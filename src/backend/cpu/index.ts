@@ -14,7 +14,7 @@ import * as conv from './conv.js';
 import * as gn from './groupnorm.js';
 import * as attn from './attention.js';
 import * as rs from './resample.js';
-import { adamMany, emaMany, nanToNumMany } from './multi-tensor.js';
+import { adamMany, emaMany, nanToNumMany, scaleMany, sumSquaresMany } from './multi-tensor.js';
 import { dropout } from './dropout.js';
 import { pool2d } from './pool2d.js';
 import { batchNormEval } from './batchnorm.js';
@@ -68,6 +68,8 @@ function create(): Backend {
     adamMany,
     emaMany,
     nanToNumMany,
+    sumSquaresMany,
+    scaleMany,
     synchronize: () => {},
   };
 }

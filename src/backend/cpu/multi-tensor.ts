@@ -32,3 +32,20 @@ export function nanToNumMany(tensors: readonly TensorSpan[], posinf: number, fou
     }
   }
 }
+
+export function sumSquaresMany(tensors: readonly TensorSpan[], out: DeviceBuffer): void {
+  const sums = f32(out);
+  tensors.forEach((t, k) => {
+    const x = f32(t.buf);
+    let sum = 0;
+    for (let i = 0; i < t.length; i++) sum += Math.fround(x[i] * x[i]);
+    sums[k] = sum;
+  });
+}
+
+export function scaleMany(tensors: readonly TensorSpan[], scale: number): void {
+  for (const t of tensors) {
+    const x = f32(t.buf);
+    for (let i = 0; i < t.length; i++) x[i] = x[i] * scale + 0;
+  }
+}

@@ -17,7 +17,7 @@ import { collapse } from './strided.js';
 import { reduce } from './reduce.js';
 import { attention, attentionBackward } from './attention.js';
 import { fir } from './resample.js';
-import { adamMany, emaMany, nanToNumMany } from './multi-tensor.js';
+import { adamMany, emaMany, nanToNumMany, scaleMany, sumSquaresMany } from './multi-tensor.js';
 import { timeMs } from './timing.js';
 import { BINARY_CODES, DTYPE_CODES, ELEMENTWISE, MAX_DIMS, BCAST, UNARY_CODES } from './kernels/elementwise.js';
 import { floatSuffix } from './kernels/common.js';
@@ -250,6 +250,8 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     adamMany: (tensors, p) => adamMany(launcher, tensors, p),
     emaMany: (pairs, beta) => emaMany(launcher, pairs, beta),
     nanToNumMany: (tensors, posinf, found) => nanToNumMany(launcher, tensors, posinf, found),
+    sumSquaresMany: (tensors, out) => sumSquaresMany(launcher, tensors, out),
+    scaleMany: (tensors, scale) => scaleMany(launcher, tensors, scale),
     synchronize: () => ctx.synchronize(),
 
     memoryStats: () => allocator.snapshot(),

@@ -1,13 +1,15 @@
 /**
- * Kernels over every tensor of a model in one launch: Adam/AdamW, the EMA of the weights and nan_to_num of
- * the gradients. Each takes a device table with one record per tensor (a KernelStruct, so the C text and the
+ * Kernels over every tensor of a model in one launch: Adam/AdamW, the EMA of the weights, and for the
+ * gradients nan_to_num, the sums of squares of the global norm and the clipping scale. Each takes a device table with one record per tensor (a KernelStruct, so the C text and the
  * host packing come from one definition); blockIdx.y picks the record, the blocks along x stride over its
  * elements. Float32 tensors only (weights, gradients, moments).
  *
  * Same formulas as the CPU references (src/backend/cpu/adam.ts, multi-tensor.ts). Adam's per-step scalars
  * are computed on the host and each element's update in double as the CPU does (memory-bound: double costs
  * nothing), so a single-element tensor agrees to rounding too. The EMA rounds as the CPU's mulScalar,
- * mulScalar and add do (each product in double, rounded to float, then a float sum): bit for bit.
+ * mulScalar and add do (each product in double, rounded to float, then a float sum): bit for bit; so does
+ * the clipping scale (affine's rounding). The sums of squares add float squares in double, in a fixed order
+ * (each block its slice, then each tensor's slices in turn), so they repeat exactly from run to run.
  */
 import type { KernelModule } from '../context.js';
 import { COMMON } from './common.js';
@@ -62,6 +64,34 @@ extern "C" __global__ void nan_to_num_multi(const SpanEntry* table, float posinf
   // every writer writes the same value: no atomics needed
   if (replaced) *found = 1.0f;
 }
+
+// partial[y * gridDim.x + x]: the sum over block x's slice of tensor y. Every thread reaches blockSum.
+extern "C" __global__ void sum_squares_partial(const SpanEntry* table, double* partial) {
+  __shared__ double shared[32];
+  const SpanEntry e = table[blockIdx.y];
+  const float* x = (const float*)e.x;
+  double s = 0.0;
+  GRID_STRIDE(i, e.n) {
+    const float q = x[i] * x[i];
+    s += q;
+  }
+  s = blockSum(s, shared);
+  if (threadIdx.x == 0) partial[(i64)blockIdx.y * gridDim.x + blockIdx.x] = s;
+}
+
+extern "C" __global__ void sum_squares_finish(const double* partial, int slices, float* out, int count) {
+  GRID_STRIDE(t, count) {
+    double s = 0.0;
+    for (int k = 0; k < slices; ++k) s += partial[t * slices + k];
+    out[t] = (float)s;
+  }
+}
+
+extern "C" __global__ void scale_multi(const SpanEntry* table, double scale) {
+  const SpanEntry e = table[blockIdx.y];
+  float* x = (float*)e.x;
+  GRID_STRIDE(i, e.n) x[i] = (float)((double)x[i] * scale + 0.0);
+}
 `;
 
 export const MULTI_TENSOR: KernelModule = {
@@ -71,5 +101,8 @@ export const MULTI_TENSOR: KernelModule = {
     adam_multi: ['ptr', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64'],
     ema_multi: ['ptr', 'f64', 'f64'],
     nan_to_num_multi: ['ptr', 'f32', 'ptr'],
+    sum_squares_partial: ['ptr', 'ptr'],
+    sum_squares_finish: ['ptr', 'i32', 'ptr', 'i32'],
+    scale_multi: ['ptr', 'f64'],
   },
 };
