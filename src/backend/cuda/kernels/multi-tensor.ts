@@ -1,8 +1,9 @@
 /**
  * Kernels over every tensor of a model in one launch: Adam/AdamW, the EMA of the weights, and for the
- * gradients nan_to_num, the sums of squares of the global norm and the clipping scale. Each takes a device table with one record per tensor (a KernelStruct, so the C text and the
- * host packing come from one definition); blockIdx.y picks the record, the blocks along x stride over its
- * elements. Float32 tensors only (weights, gradients, moments).
+ * gradients nan_to_num, the sums of squares of the global norm and the clipping scale. Each takes a device
+ * table with one record per tensor (a KernelStruct, so the C text and the host packing come from one
+ * definition); blockIdx.y picks the record, the blocks along x stride over its elements. Float32 tensors
+ * only (weights, gradients, moments).
  *
  * Same formulas as the CPU references (src/backend/cpu/adam.ts, multi-tensor.ts). Adam's per-step scalars
  * are computed on the host and each element's update in double as the CPU does (memory-bound: double costs

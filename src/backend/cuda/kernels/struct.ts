@@ -53,14 +53,16 @@ export class KernelStruct {
 
   /** The struct's bytes (little-endian) with the given fields set; the rest are zero. Arrays may be shorter than their field. */
   pack(values: Readonly<Record<string, number | readonly number[]>>): Uint8Array {
-    return this.packArray([values]);
+    const out = new Uint8Array(this.bytes);
+    this.write(new DataView(out.buffer), 0, values);
+    return out;
   }
 
   /** The bytes of a C array of these structs, one per element of `records` (each as pack() writes it). */
   packArray(records: readonly Readonly<Record<string, number | readonly number[]>>[]): Uint8Array {
     const out = new Uint8Array(this.bytes * records.length);
     const view = new DataView(out.buffer);
-    records.forEach((values, i) => this.write(view, i * this.bytes, values));
+    for (let i = 0; i < records.length; i++) this.write(view, i * this.bytes, records[i]);
     return out;
   }
 
