@@ -1,6 +1,8 @@
 /** Gradient hygiene between backward and the optimizer step. */
 import * as T from '../tensor/index.js';
 
+const spans = (grads: readonly T.Tensor[]) => grads.map((g) => ({ buf: g.buffer, length: g.size }));
+
 /**
  * EDM's torch.nan_to_num(grad, nan=0, posinf=1e5, neginf=-1e5) on every gradient, in one backend call. It
  * runs whether or not a gradient is non-finite (on finite values it changes nothing), because asking first
@@ -9,11 +11,9 @@ import * as T from '../tensor/index.js';
  */
 export function repairGradients(grads: readonly T.Tensor[]): T.Tensor {
   const found = T.zeros([1], 'float32', grads[0]?.backend);
-  if (grads.length > 0) grads[0].backend.nanToNumMany(grads.map((g) => ({ buf: g.buffer, length: g.size })), 1e5, found.buffer);
+  if (grads.length > 0) grads[0].backend.nanToNumMany(spans(grads), 1e5, found.buffer);
   return found;
 }
-
-const spans = (grads: readonly T.Tensor[]) => grads.map((g) => ({ buf: g.buffer, length: g.size }));
 
 /** Global L2 norm of the gradients: one backend call and one download for all parameters. */
 function globalNorm(grads: readonly T.Tensor[]): number {

@@ -8,8 +8,8 @@ import type { Denoiser, NoiseConditionedNetwork } from '../denoiser.js';
 
 /**
  * Wraps F into a denoiser. The coefficients are computed on the host in float64 from the sigma tensor's B
- * numbers (noiseLevelValues: no download when the caller made it with noiseLevels): formulas such as VP's t(sigma) = f(ln(1 + sigma^2)) lose most of their digits in float32 at
- * small sigma.
+ * numbers (noiseLevelValues: no download when the caller made it with noiseLevels): formulas such as VP's
+ * t(sigma) = f(ln(1 + sigma^2)) lose most of their digits in float32 at small sigma.
  */
 export function preconditioned(net: NoiseConditionedNetwork, coefficients: (sigma: number) => Preconditioning): Denoiser {
   return (x, sigma) => {
