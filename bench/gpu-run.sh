@@ -22,7 +22,7 @@ for s in $sections; do
       # per-sample routing: batches mixing the three stages (issue 8's multistage goal), then the quickstart's own loop
       timeout 150 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16 --batch 256,512 --stages s0 --stage-mix 0.5,0.3,0.2 2>&1 | tee -a "$out/bench.txt"
       rm -rf /tmp/quickstart-gpu
-      timeout 120 node dist/src/cli/main.js train --preset quickstart --device cuda --run-dir /tmp/quickstart-gpu --set training.totalImages=40000 2>&1 | tail -3 | tee -a "$out/bench.txt"
+      timeout 120 node dist/src/cli/main.js train --preset quickstart --device cuda --run-dir /tmp/quickstart-gpu --set training.totalImages=20000 2>&1 | tail -3 | tee -a "$out/bench.txt"
       grep -o '"imagesPerSecond":[0-9.]*' /tmp/quickstart-gpu/log.jsonl | tail -3 | tee -a "$out/bench.txt" ;;
     fid)
       # the FID Inception-v3 against pytorch-fid's float64 features on the GPU (fp32), then its throughput
