@@ -100,6 +100,7 @@ export function trainStep(
 ): StepResult {
   const { model, ema, optimizer } = parts;
   const params = model.net.parameters();
+  const gradients = () => params.flatMap((p) => (p.grad ? [p.grad] : []));
   const { loss, repaired } = T.tidy(() => {
     const queued: { micro: MicroBatch; perSample: T.Tensor }[] = [];
     for (let m = 0; m < settings.microBatches; m++) {
@@ -115,7 +116,7 @@ export function trainStep(
       });
       queued.push({ micro, perSample });
     }
-    const repairFlag = repairGradients(params.flatMap((p) => (p.grad ? [p.grad] : [])));
+    const repairFlag = repairGradients(gradients());
     // The one wait of the step: the first download waits for the queue, the rest find their data ready.
     let sum = 0;
     for (const { micro, perSample } of queued) {
@@ -130,7 +131,7 @@ export function trainStep(
     optimizer.zeroGrad();
     return { loss, applied: false, repaired: false };
   }
-  if (settings.gradClip !== null) clipGradients(params.flatMap((p) => (p.grad ? [p.grad] : [])), settings.gradClip);
+  if (settings.gradClip !== null) clipGradients(gradients(), settings.gradClip);
   optimizer.lr = settings.lr;
   optimizer.step();
   optimizer.zeroGrad();
