@@ -18,7 +18,12 @@ for s in $sections; do
     bench)
       timeout 100 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision fp32 --batch 128 2>&1 | tee "$out/bench.txt"
       timeout 240 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision bf16,tf32 --batch 128,512 --sample 2>&1 | tee -a "$out/bench.txt"
-      timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16,tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt" ;;
+      timeout 200 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16,tf32 --batch 128,256 2>&1 | tee -a "$out/bench.txt"
+      # per-sample routing: batches mixing the three stages (issue 8's multistage goal), then the quickstart's own loop
+      timeout 150 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16 --batch 256,512 --stages s0 --stage-mix 0.5,0.3,0.2 2>&1 | tee -a "$out/bench.txt"
+      rm -rf /tmp/quickstart-gpu
+      timeout 120 node dist/src/cli/main.js train --preset quickstart --device cuda --run-dir /tmp/quickstart-gpu --set training.totalImages=20000 2>&1 | tail -3 | tee -a "$out/bench.txt"
+      grep -o '"imagesPerSecond":[0-9.]*' /tmp/quickstart-gpu/log.jsonl | tail -3 | tee -a "$out/bench.txt" ;;
     fid)
       # the FID Inception-v3 against pytorch-fid's float64 features on the GPU (fp32), then its throughput
       node --test --test-reporter=spec dist/test/eval/inception.test.js 2>&1 | tee "$out/fid.log" | grep -E "^(✖|✔|ℹ)|relative L2"
@@ -39,6 +44,8 @@ for s in $sections; do
         echo "cluster on $device: $((SECONDS - start)) s" | tee -a "$out/cluster.txt"
       done ;;
     anchor)
-      ANCHOR_EDM=.anchor/edm PYTHONUNBUFFERED=1 timeout 200 python3 .anchor/anchor_edm.py ddpmpp 2>&1 | tee "$out/anchor.jsonl" ;;
+      ANCHOR_EDM=.anchor/edm PYTHONUNBUFFERED=1 timeout 200 python3 .anchor/anchor_edm.py ddpmpp 2>&1 | tee "$out/anchor.jsonl"
+      # PyTorch eager on the same stage mix as the bench section's `--stage-mix` step
+      ANCHOR_EDM=.anchor/edm PYTHONUNBUFFERED=1 timeout 150 python3 bench/anchor_mix.py 0.5,0.3,0.2 bf16 256,512 2>&1 | tee -a "$out/anchor.jsonl" ;;
   esac
 done

@@ -20,7 +20,7 @@ export type UnaryOp =
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh'
   | 'sigmoid' | 'silu' | 'square' | 'abs' | 'recip' | 'relu' | 'sign';
 
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
 
 /** A binary op's operand: its buffer and strides over the output shape (0 along broadcast axes). */
 export interface StridedOperand {
@@ -152,6 +152,28 @@ export interface AdamParams {
   step: number;
 }
 
+/** One parameter tensor of a multi-tensor Adam step: float32 buffers of `length` elements. */
+export interface AdamTensor {
+  param: DeviceBuffer;
+  grad: DeviceBuffer;
+  m: DeviceBuffer;
+  v: DeviceBuffer;
+  length: number;
+}
+
+/** One tensor of an exponential moving average: `average` moves towards `value` (float32, `length` elements). */
+export interface EmaPair {
+  average: DeviceBuffer;
+  value: DeviceBuffer;
+  length: number;
+}
+
+/** A float32 buffer and how many of its elements a multi-tensor op covers. */
+export interface TensorSpan {
+  buf: DeviceBuffer;
+  length: number;
+}
+
 export interface Backend {
   readonly name: 'cpu' | 'cuda';
   /**
@@ -223,11 +245,26 @@ export interface Backend {
    */
   dropout(x: DeviceBuffer, out: DeviceBuffer, length: number, p: number, key: readonly [number, number], counterOffset: number): void;
 
-  // optimizer
-  adam(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, length: number, p: AdamParams): void;
-
-  /** In place: NaN -> 0, +Inf -> posinf, -Inf -> -posinf (EDM's torch.nan_to_num on gradients). */
-  nanToNum(x: DeviceBuffer, length: number, posinf: number): void;
+  // optimizer: each op covers every tensor of a model in one call (one launch on a GPU)
+  /** One Adam/AdamW step of every tensor, all at the same step count. */
+  adamMany(tensors: readonly AdamTensor[], p: AdamParams): void;
+  /**
+   * average = fl(average * beta) + fl(value * (1 - beta)), fl() rounding to float32 (the products in
+   * float64): the EMA of the weights, as mulScalar, mulScalar and add compute it.
+   */
+  emaMany(pairs: readonly EmaPair[], beta: number): void;
+  /**
+   * In place: NaN -> 0, +Inf -> posinf, -Inf -> -posinf (EDM's torch.nan_to_num on gradients); sets
+   * found[0] (float32) to 1 when it replaced anything and leaves it as it was otherwise.
+   */
+  nanToNumMany(tensors: readonly TensorSpan[], posinf: number, found: DeviceBuffer): void;
+  /**
+   * out[i] (float32) = the sum of the squares of tensor i, each square rounded to float32 and the sum taken
+   * in float64 (as sum(square(x)) computes it): the gradient norm's parts.
+   */
+  sumSquaresMany(tensors: readonly TensorSpan[], out: DeviceBuffer): void;
+  /** In place: x = x * scale in every tensor, each product in float64 rounded to float32 (as affine): gradient clipping. */
+  scaleMany(tensors: readonly TensorSpan[], scale: number): void;
 
   /** Waits for queued work (a no-op on the CPU). */
   synchronize(): void;

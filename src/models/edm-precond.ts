@@ -3,6 +3,7 @@ import { reshape } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import { Tensor, zeros } from '../tensor/tensor.js';
 import { edmCoefficients, precondition } from './preconditioning.js';
+import { noiseLevelValues } from './noise-levels.js';
 import type { NoiseLabelNetwork } from './unet-trunk.js';
 
 export interface EDMPrecondOptions {
@@ -41,7 +42,7 @@ export class EDMPrecond extends Module {
   /** x [N, C, H, W]; sigma: one per sample, or one for the whole batch (a number, an array or a tensor). */
   forward(x: Tensor, sigma: number | ArrayLike<number> | Tensor, inputs: DenoiserInputs = {}): Tensor {
     const n = x.shape[0];
-    const given = typeof sigma === 'number' ? [sigma] : sigma instanceof Tensor ? sigma.toFloat32Array() : sigma;
+    const given = typeof sigma === 'number' ? [sigma] : sigma instanceof Tensor ? noiseLevelValues(sigma) : sigma;
     if (given.length !== n && given.length !== 1) throw new Error(`EDMPrecond: ${given.length} sigmas for a batch of ${n}`);
     const s = Float64Array.from({ length: n }, (_, i) => given[given.length === 1 ? 0 : i]);
     for (const v of s) if (!(v > 0)) throw new Error(`EDMPrecond: sigma must be > 0, got ${v}`);

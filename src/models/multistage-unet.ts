@@ -21,8 +21,9 @@ export interface MultistageUNetOptions extends UNetOptions {
  * The paper's multi-decoder U-Net: SongUNet's mapping network and encoder shared by every noise level,
  * and one decoder per stage (`decs.<stage>`, each with its own bottleneck blocks and base width). Unlike
  * the official code, which picks one decoder from the first sample, each sample goes to its own stage's
- * decoder: the encoder runs once on the whole batch, each decoder on the gathered samples of its stage,
- * and the outputs are scattered back into batch order. A batch within one stage runs its decoder directly.
+ * decoder: the encoder runs once on the whole batch, each decoder on the samples of its stage (sliced from
+ * a stage-sorted batch, else gathered), and the outputs are put back into batch order. A batch within one
+ * stage runs its decoder directly.
  */
 export class MultistageUNet extends UNetTrunk {
   readonly decs: ModuleList<UNetDecoder>;

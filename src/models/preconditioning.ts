@@ -6,7 +6,8 @@
  */
 import { getBackend } from '../tensor/engine.js';
 import { add, mul } from '../tensor/ops/index.js';
-import { type Tensor, fromArray } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { batchValues } from './noise-levels.js';
 
 export interface Preconditioning {
   cSkip: number;
@@ -27,7 +28,7 @@ export function edmCoefficients(sigma: number, sigmaData: number): Preconditioni
 
 /** Host values as a per-sample tensor [B, 1, ..., 1] that broadcasts against a batch of rank `ndim`. */
 export function perSample(values: ArrayLike<number>, ndim: number, backend = getBackend()): Tensor {
-  return fromArray(Float32Array.from(values), [values.length, ...new Array<number>(ndim - 1).fill(1)], 'float32', backend);
+  return batchValues(Float32Array.from(values), [values.length, ...new Array<number>(ndim - 1).fill(1)], backend);
 }
 
 /**
@@ -36,7 +37,7 @@ export function perSample(values: ArrayLike<number>, ndim: number, backend = get
  */
 export function precondition(x: Tensor, coefficients: readonly Preconditioning[], network: (input: Tensor, noiseLabels: Tensor) => Tensor): Tensor {
   const column = (pick: (p: Preconditioning) => number): Tensor => perSample(coefficients.map(pick), x.ndim, x.backend);
-  const labels = fromArray(Float32Array.from(coefficients, (p) => p.cNoise), [coefficients.length], 'float32', x.backend);
+  const labels = batchValues(Float32Array.from(coefficients, (p) => p.cNoise), [coefficients.length], x.backend);
   const f = network(mul(x, column((p) => p.cIn)), labels);
   return add(mul(x, column((p) => p.cSkip)), mul(f, column((p) => p.cOut)));
 }

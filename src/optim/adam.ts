@@ -1,8 +1,9 @@
 /**
- * Adam and AdamW as PyTorch defines them (bias-corrected moments, eps added outside the square root), one
- * fused backend kernel per parameter. State is kept per parameter name, so a checkpoint's optimizer
- * moments load back by name, like the weights.
+ * Adam and AdamW as PyTorch defines them (bias-corrected moments, eps added outside the square root), every
+ * parameter in one multi-tensor backend call (one kernel launch on a GPU). State is kept per parameter
+ * name, so a checkpoint's optimizer moments load back by name, like the weights.
  */
+import type { AdamTensor, Backend } from '../backend/backend.js';
 import { keep, noGrad, tidy } from '../tensor/engine.js';
 import { add, mulScalar } from '../tensor/ops/index.js';
 import { formatShape, sameShape } from '../base/shape.js';
@@ -64,30 +65,29 @@ export class Adam {
 
   /** One update of every parameter that has a gradient (those without one are left alone, as in PyTorch). */
   step(): void {
-    for (const [name, p] of this.params) {
-      const grad = p.grad;
-      if (!grad) continue;
-      let s = this.moments.get(name);
-      if (!s) {
-        s = { m: keep(zeros(p.shape, 'float32', p.backend)), v: keep(zeros(p.shape, 'float32', p.backend)), step: 0 };
-        this.moments.set(name, s);
-      }
-      s.step++;
-      const moments = s;
-      noGrad(() =>
-        tidy(() => {
+    noGrad(() =>
+      tidy(() => {
+        // One call per backend and step count: the step counts differ only where a parameter once had no gradient.
+        const groups = new Map<string, { backend: Backend; step: number; tensors: AdamTensor[] }>();
+        for (const [name, p] of this.params) {
+          const grad = p.grad;
+          if (!grad) continue;
+          let s = this.moments.get(name);
+          if (!s) {
+            s = { m: keep(zeros(p.shape, 'float32', p.backend)), v: keep(zeros(p.shape, 'float32', p.backend)), step: 0 };
+            this.moments.set(name, s);
+          }
+          s.step++;
           const g = !this.decoupled && this.weightDecay ? add(grad, mulScalar(p, this.weightDecay)) : grad;
-          p.backend.adam(p.buffer, g.buffer, moments.m.buffer, moments.v.buffer, p.size, {
-            lr: this.lr,
-            beta1: this.beta1,
-            beta2: this.beta2,
-            eps: this.eps,
-            weightDecay: this.decoupled ? this.weightDecay : 0,
-            step: moments.step,
-          });
-        }),
-      );
-    }
+          const key = `${p.backend.name} ${s.step}`;
+          let group = groups.get(key);
+          if (!group) groups.set(key, (group = { backend: p.backend, step: s.step, tensors: [] }));
+          group.tensors.push({ param: p.buffer, grad: g.buffer, m: s.m.buffer, v: s.v.buffer, length: p.size });
+        }
+        const weightDecay = this.decoupled ? this.weightDecay : 0;
+        for (const { backend, step, tensors } of groups.values()) backend.adamMany(tensors, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay, step });
+      }),
+    );
   }
 
   /** Frees every parameter's gradient. */

@@ -6,6 +6,7 @@
 import { type Generator, type Tensor, zeros } from '../tensor/index.js';
 import type { Module } from '../nn/module.js';
 import { EDMPrecond } from '../models/edm-precond.js';
+import { noiseLevelValues } from '../models/noise-levels.js';
 import { unetFromConfig, type NoiseLabelNetwork } from '../models/factory.js';
 import { StagePartition } from '../stages/stage-partition.js';
 import { EDMFormulation } from '../diffusion/formulations/edm.js';
@@ -95,7 +96,7 @@ export class DiffusionModel {
   private epsilonNetwork(generator?: Generator, classLabels?: Tensor | null, augmentLabels?: Tensor): NoiseConditionedNetwork {
     const dim = this.unet.labelDim;
     return (x, labels, sigma) =>
-      this.unet.forward(x, labels, { sigma: sigma.toFloat32Array(), generator, classLabels: dim === 0 ? null : (classLabels ?? zeros([1, dim], 'float32', x.backend)), augmentLabels });
+      this.unet.forward(x, labels, { sigma: noiseLevelValues(sigma), generator, classLabels: dim === 0 ? null : (classLabels ?? zeros([1, dim], 'float32', x.backend)), augmentLabels });
   }
 }
 

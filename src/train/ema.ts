@@ -4,6 +4,7 @@
  * initialisation; or a constant decay per step (score-SDE's 0.9999).
  */
 import * as T from '../tensor/index.js';
+import { formatShape } from '../base/shape.js';
 
 export type EmaSchedule =
   | { kind: 'halflife'; halfLifeImages: number; rampUpRatio: number | null }
@@ -17,15 +18,16 @@ export function emaDecay(schedule: EmaSchedule, imagesSeen: number, batchSize: n
   return Math.pow(0.5, batchSize / Math.max(halfLife, 1e-8));
 }
 
-/** ema <- beta * ema + (1 - beta) * net, for matching lists of tensors (in place on ema's storage). */
+/**
+ * ema <- beta * ema + (1 - beta) * net, for matching lists of float32 tensors (in place on ema's storage),
+ * all in one backend call.
+ */
 export function emaUpdate(ema: readonly T.Tensor[], net: readonly T.Tensor[], beta: number): void {
   if (ema.length !== net.length) throw new Error(`EMA holds ${ema.length} tensors, the network ${net.length}`);
-  T.noGrad(() =>
-    T.tidy(() => {
-      ema.forEach((e, i) => {
-        const blended = T.add(T.mulScalar(e, beta), T.mulScalar(net[i], 1 - beta));
-        e.backend.copyRows(blended.buffer, 0, 0, e.buffer, 0, 0, 1, e.size);
-      });
-    }),
-  );
+  if (ema.length === 0) return;
+  ema.forEach((e, i) => {
+    const x = net[i];
+    if (e.size !== x.size || e.dtype !== 'float32' || x.dtype !== 'float32') throw new Error(`EMA tensor ${i} is ${e.dtype} ${formatShape(e.shape)}, the network's ${x.dtype} ${formatShape(x.shape)}`);
+  });
+  ema[0].backend.emaMany(ema.map((e, i) => ({ average: e.buffer, value: net[i].buffer, length: e.size })), beta);
 }

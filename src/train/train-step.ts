@@ -13,7 +13,7 @@ import type { TrainConfig } from './config.js';
 import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
 import { emaDecay, emaUpdate } from './ema.js';
 import { learningRate } from './lr-schedule.js';
-import { prepareGradients } from './gradients.js';
+import { clipGradients, repairGradients } from './gradients.js';
 
 /** What an optimizer step changes: the trained model, its EMA and the optimizer. */
 export interface TrainingParts {
@@ -92,6 +92,11 @@ export interface StepResult {
  * Draws each micro-batch with `nextMicroBatch` (in order, right before it is used: the random streams
  * advance as in one pass), accumulates the gradients of the weighted loss, then updates the weights and
  * the EMA. `onSampleLoss` sees each sample's unweighted loss.
+ *
+ * The host waits for the device once a step (twice with clipping, whose scale needs the norm): every
+ * micro-batch's forward and backward and the gradient repair are queued first, then the losses are read
+ * (a non-finite loss leaves the weights as they were), then the optimizer and the EMA, a few launches, are
+ * queued and the step returns while they run.
  */
 export function trainStep(
   parts: TrainingParts,
@@ -101,28 +106,43 @@ export function trainStep(
   onSampleLoss?: (sigma: number, loss: number) => void,
 ): StepResult {
   const { model, ema, optimizer } = parts;
-  let loss = 0;
-  for (let m = 0; m < settings.microBatches; m++) {
-    const micro = nextMicroBatch(m);
-    T.tidy(() => {
-      const x0 = micro.images();
-      const eps = generator.normal(x0.shape);
-      const perSample = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
+  const params = model.net.parameters();
+  const gradients = () => params.flatMap((p) => (p.grad ? [p.grad] : []));
+  const { loss, repaired } = T.tidy(() => {
+    const queued: { micro: MicroBatch; perSample: T.Tensor }[] = [];
+    for (let m = 0; m < settings.microBatches; m++) {
+      const micro = nextMicroBatch(m);
+      const perSample = T.tidy(() => {
+        const x0 = micro.images();
+        const eps = generator.normal(x0.shape);
+        const losses = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
+        const weights = T.fromArray(Float32Array.from(micro.weight, (w) => w / settings.batchSize), [micro.weight.length]);
+        T.backward(T.sum(T.mul(losses, weights)));
+        // a view without the tape: the losses outlive the micro-batch, its graph does not
+        return T.detach(losses);
+      });
+      queued.push({ micro, perSample });
+    }
+    // On one device the repair is queued before the losses are read, so that one wait covers both; a group
+    // sums the gradients first (the sum needs every rank's loss read), then repairs the sums.
+    const repairFlag = settings.reduce ? null : repairGradients(gradients());
+    // The one wait of the step: the first download waits for the queue, the rest find their data ready.
+    let sum = 0;
+    for (const { micro, perSample } of queued) {
       perSample.toFloat32Array().forEach((v, i) => {
         onSampleLoss?.(micro.sigma[i], v);
-        loss += (micro.weight[i] * v) / settings.batchSize;
+        sum += (micro.weight[i] * v) / settings.batchSize;
       });
-      const weights = T.fromArray(Float32Array.from(micro.weight, (w) => w / settings.batchSize), [micro.weight.length]);
-      T.backward(T.sum(T.mul(perSample, weights)));
-    });
-  }
-  if (settings.reduce) loss = settings.reduce(loss);
+    }
+    if (!settings.reduce) return { loss: sum, repaired: repairFlag!.item() !== 0 };
+    const total = settings.reduce(sum);
+    return { loss: total, repaired: repairGradients(gradients()).item() !== 0 };
+  });
   if (!Number.isFinite(loss)) {
     optimizer.zeroGrad();
     return { loss, applied: false, repaired: false };
   }
-  const params = model.net.parameters();
-  const { repaired } = prepareGradients(params, settings.gradClip);
+  if (settings.gradClip !== null) clipGradients(gradients(), settings.gradClip);
   optimizer.lr = settings.lr;
   optimizer.step();
   optimizer.zeroGrad();

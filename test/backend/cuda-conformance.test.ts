@@ -132,9 +132,6 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       }
       compare(`affine n=${n}`, gpu, [input(rand(n)), output(n)], (b, [x, y]) => b.affine(x, y, n, 1 / 3, 0.7), 1e-6);
       compare(`pow 2.5 n=${n}`, gpu, [input(rand(n, 0.1, 2)), output(n)], (b, [x, y]) => b.powScalar(x, y, n, 2.5), 1e-6);
-      const nan = rand(n);
-      for (let i = 0; i < n; i += 7) nan[i] = [NaN, Infinity, -Infinity][i % 3];
-      compare(`nanToNum n=${n}`, gpu, [{ ...input(nan), out: true }], (b, [x]) => b.nanToNum(x, n, 1e5), 0);
     }
   });
 
@@ -145,7 +142,7 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       const n = shape.reduce((a, b) => a * b, 1);
       const a = rand(Math.max(1, sa.reduce((x, y) => x * y, 1)));
       const bb = rand(Math.max(1, sb.reduce((x, y) => x * y, 1)), 0.5, 2);
-      for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
+      for (const op of ['add', 'sub', 'mul', 'div'] as const) {
         compare(`binary ${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, gpu, [input(a), input(bb), output(n)], (b, [x, y, o]) =>
           b.binary(op, { buf: x, strides: T.broadcastStrides(sa, shape) }, { buf: y, strides: T.broadcastStrides(sb, shape) }, o, shape), 1e-6);
       }
@@ -253,18 +250,32 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
     compareBf16('dropout', gpu, [bf(rand(ew)), bfOut(ew)], (b, [x, y]) => b.dropout(x, y, ew, 0.2, [5, 6], 9), tol);
   });
 
-  await t.test('Adam, per tensor and all tensors in one launch', () => {
+  await t.test('multi-tensor ops: Adam, EMA, nan_to_num, sums of squares, scaling over every tensor in one launch', () => {
     const p: AdamParams = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 3 };
-    const n = 10007;
-    const state = () => [{ data: rand(n), length: n, out: true }, input(rand(n)), { data: rand(n, -0.1, 0.1), length: n, out: true }, { data: rand(n, 0, 0.01), length: n, out: true }];
-    compare('adam', gpu, state(), (b, [w, g, m, v]) => b.adam(w, g, m, v, n, p), 1e-5);
-    const sizes = [n, 1, 300, 65536];
-    const args = sizes.flatMap((s) => [{ data: rand(s), length: s, out: true }, input(rand(s)), { data: rand(s, -0.1, 0.1), length: s, out: true }, { data: rand(s, 0, 0.01), length: s, out: true }]);
-    compare('adamMany (4 tensors)', gpu, args, (b, bufs) => {
-      const ts = sizes.map((s, i) => ({ param: bufs[i * 4], grad: bufs[i * 4 + 1], m: bufs[i * 4 + 2], v: bufs[i * 4 + 3], length: s }));
-      if (b === cpu) for (const x of ts) b.adam(x.param, x.grad, x.m, x.v, x.length, p);
-      else (b as CudaBackend).adamMany(ts, p);
-    }, 1e-5);
+    // one tensor; a model's mix of sizes (a bias of 1, odd lengths, one longer than a block's stride)
+    for (const sizes of [[10007], [10007, 1, 300, 65536, 3, 257]]) {
+      const tag = `${sizes.length} tensors`;
+      const adamArgs = sizes.flatMap((s) => [{ data: rand(s), length: s, out: true }, input(rand(s)), { data: rand(s, -0.1, 0.1), length: s, out: true }, { data: rand(s, 0, 0.01), length: s, out: true }]);
+      compare(`adamMany ${tag}`, gpu, adamArgs, (b, bufs) =>
+        b.adamMany(sizes.map((s, i) => ({ param: bufs[i * 4], grad: bufs[i * 4 + 1], m: bufs[i * 4 + 2], v: bufs[i * 4 + 3], length: s })), p), 1e-5);
+      // bit for bit: the EMA the CPU computes with mulScalar, mulScalar and add
+      const emaArgs = sizes.flatMap((s) => [{ data: rand(s), length: s, out: true }, input(rand(s))]);
+      compare(`emaMany ${tag}`, gpu, emaArgs, (b, bufs) => b.emaMany(sizes.map((s, i) => ({ average: bufs[i * 2], value: bufs[i * 2 + 1], length: s })), 0.999), 0);
+      for (const poisoned of [false, true]) {
+        const grads = sizes.map((s) => {
+          const g = rand(s);
+          if (poisoned) for (let i = s - 1; i >= 0; i -= 7) g[i] = [NaN, Infinity, -Infinity][i % 3];
+          return g;
+        });
+        // the flag is an output: 1 only when something was replaced
+        const args = [...grads.map((g) => ({ ...input(g), out: true })), { data: new Float32Array(1), length: 1, out: true }];
+        compare(`nanToNumMany ${tag}${poisoned ? ', NaN and Inf' : ', all finite'}`, gpu, args, (b, bufs) =>
+          b.nanToNumMany(sizes.map((s, i) => ({ buf: bufs[i], length: s })), 1e5, bufs[sizes.length]), 0);
+      }
+      const spans = (bufs: DeviceBuffer[]) => sizes.map((s, i) => ({ buf: bufs[i], length: s }));
+      compare(`sumSquaresMany ${tag}`, gpu, [...sizes.map((s) => input(rand(s, -3, 3))), output(sizes.length)], (b, bufs) => b.sumSquaresMany(spans(bufs), bufs[sizes.length]), 1e-6);
+      compare(`scaleMany ${tag}`, gpu, sizes.map((s) => ({ ...input(rand(s)), out: true })), (b, bufs) => b.scaleMany(spans(bufs), 0.37), 0);
+    }
   });
 
   const matmulCases = (gpuB: Backend, tol: number, label: string) => {
@@ -434,8 +445,8 @@ function tinyTraining(gpu: CudaBackend): { step: (i: number) => number; dispose:
       const y = T.conv2d(h, w2, null, { pad: 1 });
       const loss = T.mse(y, x);
       T.backward(loss);
-      params.forEach((p, k) => {
-        gpu.adam(p.buffer, p.grad!.buffer, moments[k][0].buffer, moments[k][1].buffer, p.size, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: i + 1 });
+      gpu.adamMany(params.map((p, k) => ({ param: p.buffer, grad: p.grad!.buffer, m: moments[k][0].buffer, v: moments[k][1].buffer, length: p.size })), { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: i + 1 });
+      params.forEach((p) => {
         p.grad!.dispose();
         p.grad = null;
       });

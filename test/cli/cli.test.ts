@@ -57,3 +57,14 @@ test('cluster writes a partition that train reads, and rejects bad settings by n
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /alpha/);
 });
+
+test('bench --stage-mix takes three positive shares and the multistage network, and says so otherwise', () => {
+  const single = run(['bench', '--device', 'cpu', '--stage-mix', '0.5,0.3,0.2']);
+  assert.equal(single.status, 1);
+  assert.match(single.stderr, /--stage-mix needs --arch multistage/);
+  for (const bad of ['1,2', '0.5,0,0.5', '0.5,x,0.2']) {
+    const r = run(['bench', '--arch', 'multistage', '--device', 'cpu', '--stage-mix', bad]);
+    assert.equal(r.status, 1, bad);
+    assert.match(r.stderr, /--stage-mix takes three positive shares, one per stage/, bad);
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * Per-sample routing: a batch that mixes stages gives what each sample gives alone (forward and
- * gradients), and a batch within one stage runs its decoder directly, without gathering.
+ * gradients), a batch within one stage runs its decoder directly, without gathering, and a stage-sorted
+ * batch is cut into slices with the results of gathering.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,10 +45,10 @@ test('a mixed-stage batch equals each sample run alone, and gathers per stage', 
   const { net, unet } = build();
   assert.deepEqual([...unet.partition.route(SIGMAS)].map((r) => [...r]), [[1], [2, 4], [0, 3]]);
   const all = T.noGrad(() => T.tidy(() => forward(net, SIGMAS.map((_, i) => i)).toFloat32Array()));
-  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], gathered: true });
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], split: 'gather' });
   const alone = SIGMAS.flatMap((_, i) => {
     const out = T.noGrad(() => T.tidy(() => forward(net, [i]).toFloat32Array()));
-    assert.deepEqual(unet.lastRoute, { stages: [STAGES[i]], gathered: false });
+    assert.deepEqual(unet.lastRoute, { stages: [STAGES[i]], split: 'none' });
     return [...out];
   });
   assertClose(all, alone, 1e-6, 'mixed batch vs one sample at a time');
@@ -57,7 +58,7 @@ test('a batch within one stage takes the direct path and matches the same sample
   const { net, unet } = build();
   const rows = [2, 4];
   const batch = T.noGrad(() => T.tidy(() => forward(net, rows).toFloat32Array()));
-  assert.deepEqual(unet.lastRoute, { stages: [1], gathered: false });
+  assert.deepEqual(unet.lastRoute, { stages: [1], split: 'none' });
   const alone = rows.flatMap((i) => [...T.noGrad(() => T.tidy(() => forward(net, [i]).toFloat32Array()))]);
   assertClose(batch, alone, 1e-6, 'single-stage batch vs one sample at a time');
 });
@@ -74,7 +75,7 @@ test('gradients of a mixed batch are the sums of the per-sample gradients; idle 
   const clear = (): void => net.parameters().forEach((p) => { p.grad?.dispose(); p.grad = null; });
 
   lossOf(rows, weights);
-  assert.deepEqual(unet.lastRoute, { stages: [0, 2], gathered: true });
+  assert.deepEqual(unet.lastRoute, { stages: [0, 2], split: 'gather' });
   const batched = grads();
   for (const [name] of net.namedParameters()) assert.equal(batched.has(name), !name.startsWith('model.decs.1.'), `${name}: gradient presence`);
   clear();
@@ -82,4 +83,31 @@ test('gradients of a mixed batch are the sums of the per-sample gradients; idle 
   const summed = grads();
   assert.deepEqual([...summed.keys()], [...batched.keys()]);
   for (const [name, g] of batched) assertClose(g, summed.get(name)!, 1e-5, name);
+});
+
+test('a stage-sorted batch is cut into slices, with the outputs and gradients of gathering', () => {
+  const { net, unet } = build();
+  const sorted = [1, 2, 4, 0, 3]; // stages 0, 1, 1, 2, 2
+  const weights = randomArray(sorted.length * 2 * RES * RES, 6);
+  const run = (): { out: Float32Array; grads: Float32Array[] } => {
+    const out = T.tidy(() => {
+      const y = forward(net, sorted);
+      T.backward(T.sum(T.mul(y, T.fromArray(weights, y.shape))));
+      return y.toFloat32Array();
+    });
+    const grads = net.parameters().map((p) => p.grad!.toFloat32Array());
+    net.parameters().forEach((p) => { p.grad?.dispose(); p.grad = null; });
+    return { out, grads };
+  };
+  const sliced = run();
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], split: 'slices' });
+  // the same batch forced through gather and scatter: a route that lists each stage's rows in reverse, so
+  // no stage is a run starting where the previous one ended (a decoder then sums its samples' gradients in
+  // another order: equal to rounding)
+  const route = unet.partition.route.bind(unet.partition);
+  unet.partition.route = (s) => route(s).map((index) => index.slice().reverse());
+  const gathered = run();
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], split: 'gather' });
+  assert.deepEqual(sliced.out, gathered.out);
+  sliced.grads.forEach((g, i) => assertClose(g, gathered.grads[i], 1e-6, net.namedParameters()[i][0]));
 });

@@ -102,8 +102,6 @@ const rows: Record<BinaryOp, Row> = {
   sub: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] - b[bi]; },
   mul: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] * b[bi]; },
   div: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] / b[bi]; },
-  max: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] > b[bi] ? a[ai] : b[bi]; },
-  min: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] < b[bi] ? a[ai] : b[bi]; },
 };
 
 /** Broadcasting binary op: walks every output row (last axis) with the operands' strides. */
@@ -130,15 +128,5 @@ export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[
       bi -= bStrides[d] * shape[d];
       idx[d] = 0;
     }
-  }
-}
-
-
-export function nanToNum(x: Float32Array, n: number, posinf: number): void {
-  for (let i = 0; i < n; i++) {
-    const v = x[i];
-    if (v !== v) x[i] = 0;
-    else if (v === Infinity) x[i] = posinf;
-    else if (v === -Infinity) x[i] = -posinf;
   }
 }

@@ -14,7 +14,7 @@ import * as conv from './conv.js';
 import * as gn from './groupnorm.js';
 import * as attn from './attention.js';
 import * as rs from './resample.js';
-import { adam } from './adam.js';
+import { adamMany, emaMany, nanToNumMany, scaleMany, sumSquaresMany } from './multi-tensor.js';
 import { dropout } from './dropout.js';
 import { pool2d } from './pool2d.js';
 import { batchNormEval } from './batchnorm.js';
@@ -65,8 +65,11 @@ function create(): Backend {
     randomUniform: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, false),
     randomNormal: (out, n, key, counter) => philoxFill(f32(out), n, key, counter, true),
     dropout: (x, out, n, p, key, counter) => dropout(f32(x), f32(out), n, p, key, counter),
-    adam: (param, grad, m, v, n, p) => adam(f32(param), f32(grad), f32(m), f32(v), n, p),
-    nanToNum: (x, n, posinf) => ew.nanToNum(f32(x), n, posinf),
+    adamMany,
+    emaMany,
+    nanToNumMany,
+    sumSquaresMany,
+    scaleMany,
     synchronize: () => {},
   };
 }

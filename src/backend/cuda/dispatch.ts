@@ -2,7 +2,7 @@
  * The CUDA backend's op table: each Backend op and the kernel (ours through NVRTC, cuBLASLt, cuDNN) or
  * planner that runs it. Work is queued on one stream; only downloads and synchronize() wait for it.
  */
-import type { AdamParams, Backend, BatchNormParams, BinaryOp, Conv2dParams, DeviceBuffer, GroupNormParams, MatmulParams, Pool2dParams, ResampleParams, ResizeParams, StridedOperand, UnaryOp } from '../backend.js';
+import type { Backend, BatchNormParams, BinaryOp, Conv2dParams, DeviceBuffer, GroupNormParams, MatmulParams, Pool2dParams, ResampleParams, ResizeParams, StridedOperand, UnaryOp } from '../backend.js';
 import { type HostArray, type DType, allocHost, bytesPerElement } from '../../base/dtype.js';
 import { stridesOf } from '../../base/shape.js';
 import { cast as cpuCast } from '../cpu/layout.js';
@@ -17,19 +17,18 @@ import { collapse } from './strided.js';
 import { reduce } from './reduce.js';
 import { attention, attentionBackward } from './attention.js';
 import { fir } from './resample.js';
-import { type AdamTensor, adamMany, adamScalars } from './adam.js';
+import { adamMany, emaMany, nanToNumMany, scaleMany, sumSquaresMany } from './multi-tensor.js';
 import { timeMs } from './timing.js';
 import { BINARY_CODES, DTYPE_CODES, ELEMENTWISE, MAX_DIMS, BCAST, UNARY_CODES } from './kernels/elementwise.js';
 import { floatSuffix } from './kernels/common.js';
 import { LAYOUT, MAX_PERM_DIMS, PERM } from './kernels/layout.js';
 import { RANDOM } from './kernels/random.js';
-import { ADAM } from './kernels/adam.js';
 import { GROUP_NORM } from './kernels/groupnorm.js';
 import { POOL2D } from './kernels/pool2d.js';
 import { BATCH_NORM } from './kernels/batchnorm.js';
 import { BILINEAR } from './kernels/bilinear.js';
 
-/** The CUDA backend plus what only a GPU has: memory statistics, a fused Adam. */
+/** The CUDA backend plus what only a GPU has: memory statistics and timing. */
 export interface CudaBackend extends Backend {
   readonly name: 'cuda';
   readonly device: string;
@@ -38,9 +37,6 @@ export interface CudaBackend extends Backend {
   resetPeakMemory(): void;
   /** Returns cached free blocks to the driver. */
   emptyCache(): void;
-  /** Page-locked host memory for fast, asynchronous uploads (data loading). */
-  /** One launch updating every parameter tensor (same formula as adam()). */
-  adamMany(tensors: readonly AdamTensor[], p: AdamParams): void;
   /** Milliseconds of GPU time taken by the work fn queues (synchronises). */
   timeMs(fn: () => void): number;
   /** The CUstream all work is queued on, for libraries that queue theirs behind it (NCCL). */
@@ -254,15 +250,11 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
       if (n > 0) k(RANDOM, `dropout_${sameFloat('dropout', x, out)}`).launch(grid(Math.ceil(n / 4)), 256, 0, [buf(x).ptr, buf(out).ptr, n, key[0] >>> 0, key[1] >>> 0, counter, p, 1 / (1 - p)]);
     },
 
-    adam: (param, grad, m, v, n, p: AdamParams) => {
-      if (n === 0) return;
-      const s = adamScalars(p);
-      k(ADAM, 'adam_f32').launch(grid(n), 256, 0, [f32(param, 'adam').ptr, f32(grad, 'adam').ptr, f32(m, 'adam').ptr, f32(v, 'adam').ptr, n, ...s]);
-    },
     adamMany: (tensors, p) => adamMany(launcher, tensors, p),
-    nanToNum: (x, n, posinf) => {
-      if (n > 0) k(ELEMENTWISE, `nan_to_num_${fl(x, 'nanToNum').s}`).launch(grid(n), 256, 0, [buf(x).ptr, n, posinf]);
-    },
+    emaMany: (pairs, beta) => emaMany(launcher, pairs, beta),
+    nanToNumMany: (tensors, posinf, found) => nanToNumMany(launcher, tensors, posinf, found),
+    sumSquaresMany: (tensors, out) => sumSquaresMany(launcher, tensors, out),
+    scaleMany: (tensors, scale) => scaleMany(launcher, tensors, scale),
     synchronize: () => ctx.synchronize(),
 
     memoryStats: () => allocator.snapshot(),

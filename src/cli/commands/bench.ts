@@ -2,7 +2,9 @@
  * `stagediff bench`: training and sampling throughput of the paper's CIFAR-10 networks, measured as the
  * PyTorch anchor (reference/ANCHORS.md) measures it: the trainer's own step (EDM loss, backward, gradient
  * repair, Adam over all parameters, EMA) on random data at a fixed sigma per stage, and EDM Heun sampling with 18 steps
- * (35 evaluations). One JSON line per measurement, then a table.
+ * (35 evaluations). With --stage-mix, also a multistage step on a batch that mixes the stages as
+ * `balanced` stage sampling does (each sample routed to its stage's decoder). One JSON line per
+ * measurement, then a table.
  */
 import * as T from '../../tensor/index.js';
 import { presetConfig, resolveTrainConfig } from '../../train/config.js';
@@ -13,6 +15,7 @@ import { integerFlag, parseFlags } from '../args.js';
 import { PRECISIONS, isPrecision, useDevice } from '../../runtime/device.js';
 import { costPerStage, formatCostTable } from '../../eval/cost.js';
 import { SAMPLER_FLAGS, samplerFlagsUsage, samplerFromFlags } from '../sampler-flags.js';
+import { StageSampler } from '../../train/stage-sampling.js';
 
 const USAGE = `usage: stagediff bench [options]
 
@@ -21,6 +24,8 @@ const USAGE = `usage: stagediff bench [options]
   --precision P,...   fp32, tf32, bf16 (default fp32,tf32 on a GPU)
   --batch N,...       training batch sizes (default 128)
   --stages S,...      s0, s1, s2 = sigma 0.5, 5, 20 (default s0 for ddpmpp, all for multistage)
+  --stage-mix A,B,C   multistage: also time a step on batches mixing the stages in these shares, drawn
+                      as training.stageSampling "balanced" draws them (e.g. 0.5,0.3,0.2)
   --iters N           timed steps per measurement after 3 warm-up steps (default 10)
   --sample            also time EDM Heun sampling, 18 steps = 35 evaluations, and print the cost table
   --sample-batch N    sampling batch (default 512 for ddpmpp, 256 for multistage)
@@ -60,16 +65,16 @@ function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null 
 /**
  * The measured training step on a paper network (freshly initialised, seed 0) with its training preset's
  * optimizer and EMA: the trainer's own step (EDM loss, backward, gradient repair, Adam, EMA) on random
- * data at one sigma. Also used by bench/profile-step.ts.
+ * data at one sigma, or at one sigma per sample. Also used by bench/profile-step.ts.
  */
-export function benchTraining(arch: 'ddpmpp' | 'multistage'): { model: DiffusionModel; step: (batch: number, sigma: number) => void; dispose: () => void } {
+export function benchTraining(arch: 'ddpmpp' | 'multistage'): { model: DiffusionModel; step: (batch: number, sigma: number | Float64Array) => void; dispose: () => void } {
   const config = resolveTrainConfig(presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage'));
   const gen = new T.Generator(0);
   const parts = buildTrainingParts(config, [3, 32, 32], partitionFromConfig(config.model, config.formulation), gen);
   const { lr, emaDecay } = stepSchedule(config, config.training.lrRampUpImages, 1);
-  const step = (batch: number, sigma: number): void => {
+  const step = (batch: number, sigma: number | Float64Array): void => {
     parts.model.net.train(true);
-    const micro: MicroBatch = { sigma: new Float64Array(batch).fill(sigma), weight: new Float64Array(batch).fill(1), images: () => T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5) };
+    const micro: MicroBatch = { sigma: typeof sigma === 'number' ? new Float64Array(batch).fill(sigma) : sigma, weight: new Float64Array(batch).fill(1), images: () => T.mulScalar(gen.normal([batch, 3, 32, 32]), 0.5) };
     trainStep(parts, gen, { batchSize: batch, microBatches: 1, lr, emaDecay, gradClip: config.training.gradClip }, () => micro);
   };
   const dispose = (): void => {
@@ -77,6 +82,14 @@ export function benchTraining(arch: 'ddpmpp' | 'multistage'): { model: Diffusion
     for (const p of [...parts.model.net.parameters(), ...parts.ema.net.parameters()]) p.dispose();
   };
   return { model: parts.model, step, dispose };
+}
+
+/** --stage-mix: one positive share per stage of the multistage network (three). */
+function stageMix(text: string, arch: string): number[] {
+  if (arch !== 'multistage') throw new Error('--stage-mix needs --arch multistage (the other network has one stage)');
+  const shares = text.split(',').map(Number);
+  if (shares.length !== 3 || shares.some((s) => !(s > 0))) throw new Error(`--stage-mix takes three positive shares, one per stage (e.g. 0.5,0.3,0.2), got "${text}"`);
+  return shares;
 }
 
 export async function benchCommand(argv: string[]): Promise<void> {
@@ -91,6 +104,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       iters: { type: 'string', default: '10' },
       sample: { type: 'boolean' },
       'sample-batch': { type: 'string' },
+      'stage-mix': { type: 'string' },
       cost: { type: 'boolean' },
       ...SAMPLER_FLAGS,
     },
@@ -100,6 +114,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const stages = (v.stages ?? (v.arch === 'ddpmpp' ? 's0' : 's0,s1,s2')).split(',');
   for (const s of stages) if (!(s in SIGMA)) throw new Error(`--stages: unknown stage "${s}" (s0, s1, s2)`);
   const batches = v.batch!.split(',').map((b) => integerFlag('batch', b, 1)!);
+  const mix = v['stage-mix'] === undefined ? null : stageMix(v['stage-mix'], v.arch);
   const iters = integerFlag('iters', v.iters, 1)!;
   const sampleBatch = integerFlag('sample-batch', v['sample-batch'] ?? (v.arch === 'ddpmpp' ? '512' : '256'), 1)!;
   const costSampler = samplerFromFlags(v);
@@ -133,6 +148,23 @@ export async function benchCommand(argv: string[]): Promise<void> {
           emit({ ...base, batch, what: `train ${stage}`, imagesPerSecond: +((batch * iters) / s).toFixed(1), peakMiB: memory?.peakMiB() });
         } catch (e) {
           emit({ ...base, batch, what: `train ${stage}`, error: (e as Error).message.split('\n')[0] });
+        }
+      }
+      if (mix) {
+        const what = `train mix ${mix.join(',')}`;
+        try {
+          // the trainer's balanced draw: each stage's count by its share, sigmas from the stage's slice of the training distribution
+          const sampler = new StageSampler('balanced', model.partition, model.noiseDistribution(), mix);
+          const draws = new T.Generator(1);
+          const sigmas = Array.from({ length: 3 + iters }, () => sampler.draw(batch, (n) => draws.uniformHost(n)).sigma);
+          for (let i = 0; i < 3; i++) trainStep(batch, sigmas[i]);
+          memory?.reset();
+          const s = seconds(backend, () => {
+            for (let i = 0; i < iters; i++) trainStep(batch, sigmas[3 + i]);
+          });
+          emit({ ...base, batch, what, imagesPerSecond: +((batch * iters) / s).toFixed(1), peakMiB: memory?.peakMiB() });
+        } catch (e) {
+          emit({ ...base, batch, what, error: (e as Error).message.split('\n')[0] });
         }
       }
     }

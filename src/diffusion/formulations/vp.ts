@@ -12,6 +12,7 @@ import type { VPSchedule } from '../schedules/vp-schedule.js';
 import { type Preconditioning, perSample } from '../../models/preconditioning.js';
 import { type Formulation, checkBatch } from './formulation.js';
 import { preconditioned } from './preconditioning.js';
+import { noiseLevels } from '../../models/noise-levels.js';
 
 export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
   readonly name = 'vp';
@@ -34,7 +35,7 @@ export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
     const std = perSample(logAlpha.map((l) => Math.sqrt(-Math.expm1(2 * l))), x0.ndim, x0.backend);
     const xt = T.add(T.mul(x0, alpha), T.mul(noise, std));
     const labels = T.fromArray(Float32Array.from(times, (t) => this.schedule.modelInput(t)), [sigma.length], 'float32', x0.backend);
-    const eps = net(xt, labels, T.fromArray(Float32Array.from(sigma), [sigma.length], 'float32', x0.backend));
+    const eps = net(xt, labels, noiseLevels(sigma, x0.backend));
     return T.mean(T.square(T.sub(eps, noise)), x0.shape.slice(1).map((_, i) => i + 1));
   }
 

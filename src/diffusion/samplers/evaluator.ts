@@ -7,6 +7,7 @@ import * as T from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/index.js';
 import { StagePartition } from '../../stages/stage-partition.js';
 import type { Denoiser } from '../denoiser.js';
+import { noiseLevels } from '../../models/noise-levels.js';
 
 export class Evaluator {
   evaluations = 0;
@@ -22,7 +23,7 @@ export class Evaluator {
   /** D(x; sigma) with every sample at `sigma`. */
   denoise(x: Tensor, sigma: number): Tensor {
     if (!(sigma > 0) || !Number.isFinite(sigma)) throw new Error(`internal: a sampler evaluated the denoiser at sigma = ${sigma}`);
-    const sigmas = T.full([x.shape[0]], sigma, 'float32', x.backend);
+    const sigmas = noiseLevels(new Float64Array(x.shape[0]).fill(sigma), x.backend);
     // Count the stage of the float32 value the network receives, which is what a multistage network routes on.
     this.evaluationsPerStage[this.partition.stageOf(Math.fround(sigma))]++;
     this.evaluations++;

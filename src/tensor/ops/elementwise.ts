@@ -75,9 +75,9 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 
 /**
  * A broadcasting binary op with its gradient; its output has the promoted dtype unless `outDtype` says
- * otherwise. The backend's max and min have no gradient and no op here uses them.
+ * otherwise.
  */
-function binaryOp(op: Exclude<BinaryOp, 'max' | 'min'>, a: Tensor, b: Tensor, outDtype: DType = promote(a, b)): Tensor {
+function binaryOp(op: BinaryOp, a: Tensor, b: Tensor, outDtype: DType = promote(a, b)): Tensor {
   checkSameBackend(a, b);
   checkFloat(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape);

@@ -1,5 +1,5 @@
 /**
- * Elementwise kernels: unary ops and their derivatives, affine, pow, broadcasting binary ops, nan_to_num,
+ * Elementwise kernels: unary ops and their derivatives, affine, pow, broadcasting binary ops,
  * dtype casts; each for float32 and bfloat16 storage (binary ops for every mix of operand and output types),
  * computing in float.
  * Same formulas as src/backend/cpu/elementwise.ts and layout.ts (cast). Memory-bound, so the op is a
@@ -17,7 +17,7 @@ export const UNARY_CODES: Record<UnaryOp, number> = {
   sigmoid: 8, silu: 9, square: 10, abs: 11, recip: 12, relu: 13, sign: 14,
 };
 
-export const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
+export const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 
 export const DTYPE_CODES: Record<DType, number> = { float32: 0, bfloat16: 1, float16: 2, int32: 3, uint8: 4 };
 
@@ -71,16 +71,14 @@ __device__ __forceinline__ float binaryF(int op, float a, float b) {
     case 0: return a + b;
     case 1: return a - b;
     case 2: return a * b;
-    case 3: return a / b;
-    case 4: return a > b ? a : b;
-    default: return a < b ? a : b;
+    default: return a / b;
   }
 }
 
 ${BCAST.cText()}
 `;
 
-/** Kernels over one storage type: unary ops, their derivatives, affine, pow, nan_to_num. */
+/** Kernels over one storage type: unary ops, their derivatives, affine, pow. */
 const perType = (S: string, T: string): string => String.raw`
 extern "C" __global__ void unary_${S}(const ${T}* x, ${T}* y, i64 n, int op) {
   forEach8(n, aligned16(x) && aligned16(y), [&](i64 i, int w) {
@@ -112,13 +110,6 @@ extern "C" __global__ void affine_${S}(const ${T}* x, ${T}* y, i64 n, double sca
 }
 extern "C" __global__ void pow_${S}(const ${T}* x, ${T}* y, i64 n, double e) {
   GRID_STRIDE(i, n) st(y, i, (float)pow((double)ld(x, i), e));
-}
-extern "C" __global__ void nan_to_num_${S}(${T}* x, i64 n, float posinf) {
-  GRID_STRIDE(i, n) {
-    const float v = ld(x, i);
-    if (v != v) st(x, i, 0.0f);
-    else if (isinf(v)) st(x, i, v > 0.0f ? posinf : -posinf);
-  }
 }
 `;
 
@@ -191,7 +182,6 @@ for (const [S] of FLOAT_TYPES) {
   kernels[`unary_backward_${S}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32'];
   kernels[`affine_${S}`] = ['ptr', 'ptr', 'i64', 'f64', 'f64'];
   kernels[`pow_${S}`] = ['ptr', 'ptr', 'i64', 'f64'];
-  kernels[`nan_to_num_${S}`] = ['ptr', 'i64', 'f32'];
 }
 for (const [[SA], [SB], [SO]] of floatTuples(3)) {
   kernels[`binary_dense_${SA}_${SB}_${SO}`] = ['ptr', 'ptr', 'ptr', 'i64', 'i32'];

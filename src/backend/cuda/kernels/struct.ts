@@ -54,7 +54,19 @@ export class KernelStruct {
   /** The struct's bytes (little-endian) with the given fields set; the rest are zero. Arrays may be shorter than their field. */
   pack(values: Readonly<Record<string, number | readonly number[]>>): Uint8Array {
     const out = new Uint8Array(this.bytes);
+    this.write(new DataView(out.buffer), 0, values);
+    return out;
+  }
+
+  /** The bytes of a C array of these structs, one per element of `records` (each as pack() writes it). */
+  packArray(records: readonly Readonly<Record<string, number | readonly number[]>>[]): Uint8Array {
+    const out = new Uint8Array(this.bytes * records.length);
     const view = new DataView(out.buffer);
+    for (let i = 0; i < records.length; i++) this.write(view, i * this.bytes, records[i]);
+    return out;
+  }
+
+  private write(view: DataView, base: number, values: Readonly<Record<string, number | readonly number[]>>): void {
     for (const [name, value] of Object.entries(values)) {
       const entry = this.offsets.get(name);
       if (!entry) throw new Error(`struct ${this.name} has no field ${name}`);
@@ -66,13 +78,12 @@ export class KernelStruct {
       }
       const size = SIZE[field.type];
       // On every launch of the strided kernels: a plain loop, no closure per field.
-      for (let i = 0, at = offset; i < items.length; i++, at += size) {
+      for (let i = 0, at = base + offset; i < items.length; i++, at += size) {
         if (field.type === 'int') view.setInt32(at, items[i], true);
         else if (field.type === 'float') view.setFloat32(at, items[i], true);
         else view.setBigInt64(at, BigInt(items[i]), true);
       }
     }
-    return out;
   }
 }
 

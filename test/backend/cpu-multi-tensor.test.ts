@@ -1,0 +1,56 @@
+/**
+ * The CPU backend's multi-tensor ops (the references of the GPU's one-launch kernels) give, bit for bit,
+ * what the per-tensor tensor ops they replace in training give: the EMA as mulScalar + mulScalar + add, the
+ * gradient norm's parts as sum(square(g)), the clipping scale as mulScalar, nan_to_num as EDM's.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../src/tensor/index.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { randomArray } from '../helpers/gradcheck.js';
+
+const cpu = cpuBackend();
+T.setBackend(cpu);
+
+const SIZES = [1, 7, 300, 4099];
+const tensors = (seed: number, scale = 1): T.Tensor[] => SIZES.map((n, i) => T.fromArray(randomArray(n, seed + i).map((v) => v * scale), [n]));
+const spans = (ts: readonly T.Tensor[]) => ts.map((t) => ({ buf: t.buffer, length: t.size }));
+const bits = (t: T.Tensor) => new Uint32Array(t.toFloat32Array().buffer);
+
+test('emaMany is mulScalar(average, beta) + mulScalar(value, 1 - beta), bit for bit', () => {
+  T.tidy(() => {
+    const average = tensors(1);
+    const value = tensors(11);
+    const beta = 0.9993;
+    const want = average.map((a, i) => T.add(T.mulScalar(a, beta), T.mulScalar(value[i], 1 - beta)));
+    cpu.emaMany(average.map((a, i) => ({ average: a.buffer, value: value[i].buffer, length: a.size })), beta);
+    average.forEach((a, i) => assert.deepEqual(bits(a), bits(want[i])));
+  });
+});
+
+test('sumSquaresMany is sum(square(x)) per tensor, and scaleMany is mulScalar, bit for bit', () => {
+  T.tidy(() => {
+    const xs = tensors(21, 3);
+    const sums = T.empty([xs.length]);
+    cpu.sumSquaresMany(spans(xs), sums.buffer);
+    assert.deepEqual([...sums.toFloat32Array()], xs.map((x) => T.sum(T.square(x)).item()));
+    const want = xs.map((x) => T.mulScalar(x, 0.123));
+    cpu.scaleMany(spans(xs), 0.123);
+    xs.forEach((x, i) => assert.deepEqual(bits(x), bits(want[i])));
+  });
+});
+
+test('nanToNumMany repairs as torch.nan_to_num and raises its flag only when it replaced something', () => {
+  T.tidy(() => {
+    const xs = tensors(31);
+    const before = xs.map((x) => x.toFloat32Array());
+    const flag = T.zeros([1]);
+    cpu.nanToNumMany(spans(xs), 1e5, flag.buffer);
+    assert.equal(flag.item(), 0, 'finite gradients raise no flag');
+    xs.forEach((x, i) => assert.deepEqual(x.toFloat32Array(), before[i]));
+    const bad = T.fromArray(Float32Array.from([1, NaN, Infinity, -Infinity, -2]), [5]);
+    cpu.nanToNumMany(spans([...xs, bad]), 1e5, flag.buffer);
+    assert.deepEqual([...bad.toFloat32Array()], [1, 0, 1e5, -1e5, -2]);
+    assert.equal(flag.item(), 1);
+  });
+});
