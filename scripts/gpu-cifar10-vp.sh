@@ -16,7 +16,7 @@
 # steps), none of which a 2-minute run (~400-600 steps) can use:
 # Env: MINUTES (2), PRECISION (bf16; falls back to tf32 when a bf16 run fails), BATCH (128), LR (peak learning
 # rate, 5e-4), WARMUP (steps of linear warm-up, 100), EMA_HALFLIFE (EMA half-life in images, 10000, at most
-# EMA_RAMP = 0.15 of the images seen), DROPOUT (0), SHARES (multistage: `balanced` stage sampling, every
+# EMA_RAMP = 0.05 of the images seen), DROPOUT (0), SHARES (multistage: `balanced` stage sampling, every
 # decoder trains every step, with these shares of each batch; the paper's `uniform` trains one stage per
 # batch), COUNT (images per grid, 64), FD_COUNT (samples for FD_featnet, 2000; 0 = none), FEATNET_EPOCHS (10),
 # PRESETS, DATA, EXTRA (more --set overrides), DEVICE (cuda; `cpu` with tiny EXTRA overrides, one preset at a
@@ -29,7 +29,7 @@ BATCH=${BATCH:-128}
 LR=${LR:-5e-4}
 WARMUP=${WARMUP:-100}
 EMA_HALFLIFE=${EMA_HALFLIFE:-10000}
-EMA_RAMP=${EMA_RAMP:-0.15}
+EMA_RAMP=${EMA_RAMP:-0.05}
 DROPOUT=${DROPOUT:-0}
 SHARES=${SHARES:-[0.44,0.19,0.37]}
 PRESETS=${PRESETS:-cifar10-vp-multistage cifar10-vp-unified}
