@@ -1,6 +1,6 @@
 /**
  * The CPU backend's fast paths against their plain versions: the WebAssembly SIMD micro-kernel of the
- * matrix product gives the same bits as the TypeScript one (and as the float64 dot product rounded once),
+ * matrix product gives the same bits as the TypeScript one (and as the float32 dot product summed in order),
  * packColumns writes the same panels as im2col followed by packing, and a convolution that reads its padded
  * image in place gives the bits of the column-matrix path.
  */
@@ -26,7 +26,7 @@ const shapes: [number, number, number][] = [
   [64, 17, 256],
 ];
 
-test('the SIMD micro-kernel gives the bits of the TypeScript one and of the float64 dot product rounded once', () => {
+test('the SIMD micro-kernel gives the bits of the TypeScript one and of the float32 dot product summed in order', () => {
   setCpuThreadCount(1); // useSimdKernel switches this thread's kernel only
   for (const [m, n, k] of shapes) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
@@ -45,8 +45,8 @@ test('the SIMD micro-kernel gives the bits of the TypeScript one and of the floa
       for (let i = 0; i < m; i++) {
         for (let j = 0; j < n; j++) {
           let sum = 0;
-          for (let q = 0; q < k; q++) sum += a[transA ? q * m + i : i * k + q] * b[transB ? j * k + q : q * n + j];
-          assert.equal(simd[i * n + j], Math.fround(sum), `${m}x${n}x${k} entry (${i}, ${j})`);
+          for (let q = 0; q < k; q++) sum = Math.fround(sum + Math.fround(a[transA ? q * m + i : i * k + q] * b[transB ? j * k + q : q * n + j]));
+          assert.equal(simd[i * n + j], sum, `${m}x${n}x${k} entry (${i}, ${j})`);
         }
       }
     }
@@ -73,14 +73,14 @@ test('packColumns writes the panels of the column matrix (forward) and of its tr
     im2col(x, 7, p, cols);
     const padded = (count: number) => Math.ceil(count / 8) * 8;
     // Forward: k = rows, lanes = positions.
-    const forward = new Float64Array(3 + padded(positions) * rows).fill(NaN);
+    const forward = new Float32Array(3 + padded(positions) * rows).fill(NaN);
     packColumns(x, 7, p, forward, 3, true);
     for (let r = 0; r < rows; r++)
       for (let j = 0; j < padded(positions); j++)
         assert.equal(forward[3 + (Math.floor(j / 8) * rows + r) * 8 + (j % 8)], j < positions ? cols[r * positions + j] : 0, `forward ${JSON.stringify(p)} row ${r} position ${j}`);
     // Filter gradient: rows [first, first + count) transposed, k = positions, lanes = rows.
     for (const [first, count] of [[0, rows], [Math.min(8, rows - 1), Math.max(1, rows - 8)], [1, Math.min(3, rows - 1)]]) {
-      const filter = new Float64Array(5 + padded(count) * positions).fill(NaN);
+      const filter = new Float32Array(5 + padded(count) * positions).fill(NaN);
       packColumns(x, 7, p, filter, 5, false, first, count);
       for (let j = 0; j < padded(count); j++)
         for (let q = 0; q < positions; q++)

@@ -10,7 +10,7 @@
  * the product runs on one thread. The data gradient of a stride-1 convolution with padding at most the
  * kernel size less one on each axis is itself such a convolution, of dy with the flipped, transposed filter and padding
  * k - 1 - pad on each axis (below), so it costs what the forward pass does rather than a column matrix of the input's
- * gradient and its scatter (col2im); each entry is then one float64 sum rounded once.
+ * gradient and its scatter (col2im); each entry is then one float32 dot product (matmul.ts).
  *
  * Threads (pool.ts): the forward and data-gradient passes give each thread whole images; the filter
  * gradient, a sum over images, gives each thread whole columns of dW (rows of the column matrix), each
