@@ -183,21 +183,25 @@ function packA(a: Operand, m: number, k: number): void {
   packPanels(a.data, a.offset, rowStep, kStep, m, k, MR, heap, aBase);
 }
 
-/** Packs op(B) (k x n) into panels of NR columns at bBase: panel s holds op(B)[q][s*NR + j] at (s*k + q)*NR + j. */
-function packB(b: Operand, k: number, n: number): void {
+/**
+ * Packs op(B) (k x n) into panels of NR columns at bBase: panel s holds op(B)[q][s*NR + j] at (s*k + q)*NR + j.
+ * Or, given panelK and firstQ, op(B) is rows [firstQ, firstQ + k) of a panelK x n matrix packed in pieces.
+ */
+function packB(b: Operand, k: number, n: number, panelK = k, firstQ = 0): void {
   // Element (q, j) of op(B) sits at offset + j*colStep + q*kStep in storage.
   const [colStep, kStep] = b.trans ? [b.ld, 1] : [1, b.ld];
-  packPanels(b.data, b.offset, colStep, kStep, n, k, NR, heap, bBase);
+  packPanels(b.data, b.offset, colStep, kStep, n, k, NR, heap, bBase + firstQ * NR, panelK);
 }
 
 /**
  * Copies `lines` vectors of length k (vector l, element q at src[offset + l*lineStep + q*kStep]) into
- * panels of `width` vectors, interleaved element by element and zero-padded to a whole panel.
+ * panels of `width` vectors, interleaved element by element and zero-padded to a whole panel; panels
+ * panelK elements long (more than k where a caller fills a panel in pieces).
  */
-function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: number, lines: number, k: number, width: number, out: Float32Array, outOffset: number): void {
+function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: number, lines: number, k: number, width: number, out: Float32Array, outOffset: number, panelK = k): void {
   const padded = Math.ceil(lines / width) * width;
   for (let l = 0; l < padded; l++) {
-    let dst = outOffset + (l - (l % width)) * k + (l % width);
+    let dst = outOffset + (l - (l % width)) * panelK + (l % width);
     if (l >= lines) {
       for (let q = 0; q < k; q++, dst += width) out[dst] = 0;
       continue;
@@ -245,52 +249,86 @@ export interface ImageOperand {
   positionOffset(j: number): number;
 }
 
-/** Writes the image at `at` and, after it, `count` int32 byte offsets `offset(0..count-1)`; returns the offsets' byte address. */
-function writeImage(image: ImageOperand, at: number, count: number, offset: (i: number) => number): number {
-  image.write(heap, at);
-  const offsetsByte = (at + image.imageLength) * 4;
-  const offsets = new Int32Array(heap.buffer, offsetsByte, count);
+/**
+ * The tiles of a gathered product's output (gemmGatheredB): tile t's NR lanes read image elements
+ * start[t] + tapOffset(q) + 0..NR-1 and go to columns column[t*NR + 0..NR-1] of C, none where -1. Lanes
+ * may read up to NR elements past the image (they read zeros there).
+ */
+export interface OutputTiles {
+  start: Int32Array;
+  column: Int32Array;
+}
+
+/** Writes `count` int32 byte offsets `offset(0..count-1)` at element `at` of the heap; returns the elements used (a multiple of 4, keeping what follows 16-byte aligned). */
+function writeOffsets(at: number, count: number, offset: (i: number) => number): number {
+  const offsets = new Int32Array(heap.buffer, at * 4, count);
   for (let i = 0; i < count; i++) offsets[i] = offset(i) * 4;
-  return offsetsByte;
+  return Math.ceil(count / 4) * 4;
 }
 
 /**
- * gemmPackedB's product with op(B) the column matrix (k taps x n positions) read in place: the same products
- * and sums in the same order, so the same bits, without the column matrix (for a small convolution,
- * packing it took longer than the product). Needs positions j0..j0+NR-1 of each block to be neighbours in
- * the image (stride 1, n a multiple of NR within output rows). Returns false, doing nothing, where the
- * SIMD kernel is off.
+ * For each image i, C_i = alpha * A @ cols_i + beta * C_i with op(A) m x k (packed once for all the
+ * images) and cols_i the column matrix of images[i] (k taps) read in place through `tiles`: the same
+ * float32 products and sums in the same order as gemmPackedB over the column matrix, so the same bits,
+ * without the column matrix (for a small convolution, packing it took longer than the product). Returns
+ * false, doing nothing, where the SIMD kernel is off.
  */
-export function gemmGatheredB(m: number, n: number, k: number, alpha: number, a: Operand, b: ImageOperand, beta: number, c: StridedMatrix): boolean {
-  if (simdKernel === null) return false;
-  reserve(packedLengthA(m, k), b.imageLength + k);
+export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], tiles: OutputTiles, beta: number, outs: readonly StridedMatrix[]): boolean {
+  if (simdKernel === null || images.length === 0) return false;
+  const imageLength = images[0].imageLength;
+  reserve(packedLengthA(m, k), k + 4 + imageLength + NR);
   packA(a, m, k);
-  const offsetsByte = writeImage(b, bBase, k, (q) => b.tapOffset(q));
-  for (let i0 = 0; i0 < m; i0 += MR) {
-    for (let j0 = 0; j0 < n; j0 += NR) {
-      simdKernel.gatherKernel((aBase + i0 * k) * 4, (bBase + b.positionOffset(j0)) * 4, offsetsByte, k, 0);
-      storeTile(m, n, i0, j0, alpha, beta, c);
+  const offsetsByte = bBase * 4;
+  const imageAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
+  heap.fill(0, imageAt + imageLength, imageAt + imageLength + NR);
+  const tileCount = tiles.start.length;
+  for (let i = 0; i < images.length; i++) {
+    images[i].write(heap, imageAt);
+    for (let i0 = 0; i0 < m; i0 += MR) {
+      for (let t = 0; t < tileCount; t++) {
+        simdKernel.gatherKernel((aBase + i0 * k) * 4, (imageAt + tiles.start[t]) * 4, offsetsByte, k, 0);
+        storeTileColumns(m, i0, t, alpha, beta, outs[i], tiles.column);
+      }
     }
   }
   return true;
 }
 
+/** C's rows i0.. (cut to m) at the columns of tile t (none where -1) = alpha * the tile + beta * C. */
+function storeTileColumns(m: number, i0: number, t: number, alpha: number, beta: number, c: StridedMatrix, column: Int32Array): void {
+  const { data, offset, ld } = c;
+  const rows = Math.min(MR, m - i0);
+  for (let j = 0; j < NR; j++) {
+    const col = column[t * NR + j];
+    if (col < 0) continue;
+    for (let i = 0, at = offset + i0 * ld + col; i < rows; i++, at += ld) {
+      const v = alpha * heap[i * NR + j];
+      data[at] = beta === 0 ? v : v + beta * data[at];
+    }
+  }
+}
+
 /**
- * C^T = alpha * A @ op(B) + beta * C^T with A (m taps from `firstTap`, by k positions) the column matrix
- * read in place, C^T's element (i, j) at c.offset + j * c.ld + i: a convolution's filter gradient
- * dW += dy @ cols^T as cols @ dy^T, each entry the same dot product in the same order as gemmPackedB's.
- * Returns false, doing nothing, where the SIMD kernel is off.
+ * C^T = alpha * A @ op(B) (C^T's element (i, j) at c.offset + j * c.ld + i) with A the column matrices of
+ * all the images side by side (m taps from `firstTap`, by k positions of each image) read in place and
+ * op(B) the matching rows of each image's bs[i] (k x n): a convolution's filter gradient
+ * dW = sum over images of dy_i @ cols_i^T as one product, each entry one float32 dot product over the
+ * images' positions in order. Returns false, doing nothing, where the SIMD kernel is off.
  */
-export function gemmGatheredA(m: number, n: number, k: number, alpha: number, a: ImageOperand, firstTap: number, b: Operand, beta: number, c: StridedMatrix): boolean {
-  if (simdKernel === null) return false;
-  reserve(a.imageLength + k, packedLengthB(k, n));
-  packB(b, k, n);
-  const offsetsByte = writeImage(a, aBase, k, (j) => a.positionOffset(j));
-  const rowByte = (i: number): number => (aBase + a.tapOffset(firstTap + Math.min(i, m - 1))) * 4;
+export function gemmGatheredA(m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], c: StridedMatrix): boolean {
+  if (simdKernel === null || images.length === 0) return false;
+  const imageLength = images[0].imageLength;
+  const kAll = k * images.length;
+  reserve(kAll + 4 + imageLength * images.length, packedLengthB(kAll, n));
+  for (let i = 0; i < images.length; i++) packB(bs[i], k, n, kAll, i * k);
+  const offsetsByte = aBase * 4;
+  const imagesAt = aBase + writeOffsets(aBase, kAll, (q) => Math.floor(q / k) * imageLength + images[0].positionOffset(q % k));
+  for (let i = 0; i < images.length; i++) images[i].write(heap, imagesAt + i * imageLength);
+  const rowByte = (i: number): number => (imagesAt + images[0].tapOffset(firstTap + Math.min(i, m - 1))) * 4;
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {
-      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * k) * 4, k, 0);
-      storeTile(m, n, i0, j0, alpha, beta, c, true);
+      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * kAll) * 4, kAll, 0);
+      storeTile(m, n, i0, j0, alpha, 0, c, true);
     }
   }
   return true;
