@@ -215,7 +215,7 @@ function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: 
 function multiplyPacked(m: number, n: number, k: number, alpha: number, beta: number, c: StridedMatrix): void {
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {
-      if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 4, (bBase + j0 * k) * 4, k, 0);
+      if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 4, (bBase + j0 * k) * 4, k, 0, NR * 4);
       else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, heap);
       storeTile(m, n, i0, j0, alpha, beta, c);
     }
@@ -250,13 +250,17 @@ export interface ImageOperand {
 }
 
 /**
- * The tiles of a gathered product's output (gemmGatheredB): tile t's NR lanes read image elements
- * start[t] + tapOffset(q) + 0..NR-1 and go to columns column[t*NR + 0..NR-1] of C, none where -1. Lanes
- * may read up to NR elements past the image (they read zeros there).
+ * Where a gathered product's output positions are (gemmGatheredB). The product runs over a grid of
+ * positions, NR at a time: tile t's lanes read image elements start[t] + tapOffset(q) + 0..NR-1 (up to
+ * NR elements past the image read zeros). Of grid position g = t * NR + lane, the outputs are `rows` runs
+ * of `rowLength`: run r is grid positions r * rowStride.. and C's columns r * rowLength.. (the rest of the
+ * grid is not stored).
  */
-export interface OutputTiles {
+export interface OutputGrid {
   start: Int32Array;
-  column: Int32Array;
+  rows: number;
+  rowLength: number;
+  rowStride: number;
 }
 
 /** Writes `count` int32 byte offsets `offset(0..count-1)` at element `at` of the heap; returns the elements used (a multiple of 4, keeping what follows 16-byte aligned). */
@@ -268,42 +272,46 @@ function writeOffsets(at: number, count: number, offset: (i: number) => number):
 
 /**
  * For each image i, C_i = alpha * A @ cols_i + beta * C_i with op(A) m x k (packed once for all the
- * images) and cols_i the column matrix of images[i] (k taps) read in place through `tiles`: the same
- * float32 products and sums in the same order as gemmPackedB over the column matrix, so the same bits,
- * without the column matrix (for a small convolution, packing it took longer than the product). Returns
- * false, doing nothing, where the SIMD kernel is off.
+ * images) and cols_i the column matrix of images[i] (k taps) read in place over `grid`: the same float32
+ * products and sums in the same order as gemmPackedB over the column matrix, so the same bits, without
+ * the column matrix (for a small convolution, packing it took longer than the product). The kernel
+ * writes the grid's tiles in place in a row-major grid of results, which is then copied out row by row.
+ * Returns false, doing nothing, where the SIMD kernel is off.
  */
-export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], tiles: OutputTiles, beta: number, outs: readonly StridedMatrix[]): boolean {
+export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], grid: OutputGrid, beta: number, outs: readonly StridedMatrix[]): boolean {
   if (simdKernel === null || images.length === 0) return false;
   const imageLength = images[0].imageLength;
-  reserve(packedLengthA(m, k), k + 4 + imageLength + NR);
+  const tiles = grid.start.length;
+  const gridLength = tiles * NR;
+  const resultsLength = Math.ceil(m / MR) * MR * gridLength;
+  reserve(packedLengthA(m, k), k + 4 + imageLength + NR + resultsLength);
   packA(a, m, k);
   const offsetsByte = bBase * 4;
   const imageAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
+  const resultsAt = imageAt + Math.ceil((imageLength + NR) / 4) * 4;
   heap.fill(0, imageAt + imageLength, imageAt + imageLength + NR);
-  const tileCount = tiles.start.length;
   for (let i = 0; i < images.length; i++) {
     images[i].write(heap, imageAt);
     for (let i0 = 0; i0 < m; i0 += MR) {
-      for (let t = 0; t < tileCount; t++) {
-        simdKernel.gatherKernel((aBase + i0 * k) * 4, (imageAt + tiles.start[t]) * 4, offsetsByte, k, 0);
-        storeTileColumns(m, i0, t, alpha, beta, outs[i], tiles.column);
-      }
+      const rowBlock = resultsAt + i0 * gridLength;
+      for (let t = 0; t < tiles; t++) simdKernel.gatherKernel((aBase + i0 * k) * 4, (imageAt + grid.start[t]) * 4, offsetsByte, k, (rowBlock + t * NR) * 4, gridLength * 4);
     }
+    storeGrid(m, alpha, beta, outs[i], resultsAt, gridLength, grid);
   }
   return true;
 }
 
-/** C's rows i0.. (cut to m) at the columns of tile t (none where -1) = alpha * the tile + beta * C. */
-function storeTileColumns(m: number, i0: number, t: number, alpha: number, beta: number, c: StridedMatrix, column: Int32Array): void {
-  const { data, offset, ld } = c;
-  const rows = Math.min(MR, m - i0);
-  for (let j = 0; j < NR; j++) {
-    const col = column[t * NR + j];
-    if (col < 0) continue;
-    for (let i = 0, at = offset + i0 * ld + col; i < rows; i++, at += ld) {
-      const v = alpha * heap[i * NR + j];
-      data[at] = beta === 0 ? v : v + beta * data[at];
+/** C = alpha * the results + beta * C, from the row-major grid of results at `at` (rows gridLength long). */
+function storeGrid(m: number, alpha: number, beta: number, c: StridedMatrix, at: number, gridLength: number, grid: OutputGrid): void {
+  const { data } = c;
+  const length = grid.rowLength;
+  for (let i = 0; i < m; i++) {
+    for (let r = 0; r < grid.rows; r++) {
+      const from = at + i * gridLength + r * grid.rowStride;
+      const to = c.offset + i * c.ld + r * length;
+      if (alpha === 1 && beta === 0) for (let j = 0; j < length; j++) data[to + j] = heap[from + j];
+      else if (alpha === 1 && beta === 1) for (let j = 0; j < length; j++) data[to + j] += heap[from + j];
+      else for (let j = 0; j < length; j++) data[to + j] = beta === 0 ? alpha * heap[from + j] : alpha * heap[from + j] + beta * data[to + j];
     }
   }
 }
@@ -327,7 +335,7 @@ export function gemmGatheredA(m: number, n: number, k: number, alpha: number, im
   const rowByte = (i: number): number => (imagesAt + images[0].tapOffset(firstTap + Math.min(i, m - 1))) * 4;
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {
-      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * kAll) * 4, kAll, 0);
+      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * kAll) * 4, kAll, 0, NR * 4);
       storeTile(m, n, i0, j0, alpha, 0, c, true);
     }
   }

@@ -21,18 +21,21 @@ export interface WasmMemory {
 
 /** The SIMD functions over the module's memory (byte addresses; see createSimdKernel). */
 export interface SimdKernels {
-  /** The tile (float32, row-major) from A's panel at aByte and B's panel at bByte (k rows of NR contiguous values). */
-  kernel: (aByte: number, bByte: number, k: number, outByte: number) => void;
+  /**
+   * The tile (float32, row r at outByte + r * outStride) from A's panel at aByte and B's panel at bByte
+   * (k rows of NR contiguous values).
+   */
+  kernel: (aByte: number, bByte: number, k: number, outByte: number, outStride: number) => void;
   /**
    * The same with B's row q the NR contiguous values at bByte + offsets[q], the int32 byte offsets at
    * offsetsByte: a convolution reads its B rows straight from a (padded) image instead of a column matrix.
    */
-  gatherKernel: (aByte: number, bByte: number, offsetsByte: number, k: number, outByte: number) => void;
+  gatherKernel: (aByte: number, bByte: number, offsetsByte: number, k: number, outByte: number, outStride: number) => void;
   /**
    * The kernel with A's MR rows read in place: row i's element q at rowByte_i + offsets[q] (the filter
    * gradient of a convolution, whose A is the column matrix).
    */
-  gatherRowsKernel: (row0Byte: number, row1Byte: number, row2Byte: number, row3Byte: number, offsetsByte: number, bByte: number, k: number, outByte: number) => void;
+  gatherRowsKernel: (row0Byte: number, row1Byte: number, row2Byte: number, row3Byte: number, offsetsByte: number, bByte: number, k: number, outByte: number, outStride: number) => void;
   memory: WasmMemory;
 }
 
@@ -81,15 +84,15 @@ function simdKernelModule(): Uint8Array {
   const I32 = 0x7f, V128 = 0x7b;
 
   /**
-   * One function's body, by where the operands' rows are read: 'packed' (kernel: aByte, bByte, k, outByte),
-   * 'gatherB' (gatherKernel: aByte, bByte, offsetsByte, k, outByte) or 'gatherA' (gatherRowsKernel: four
-   * row addresses, offsetsByte, bByte, k, outByte). Locals after the parameters: the a pointer, the b
+   * One function's body, by where the operands' rows are read: 'packed' (kernel: aByte, bByte, k, outByte,
+   * outStride), 'gatherB' (gatherKernel: aByte, bByte, offsetsByte, k, outByte, outStride) or 'gatherA'
+   * (gatherRowsKernel: four row addresses, offsetsByte, bByte, k, outByte, outStride). Locals after the parameters: the a pointer, the b
    * pointer, steps left, the offsets pointer, the offset of row q (i32); the two b vectors, the splatted a,
    * the accumulators (row r, columns 4c..4c+3 at ACC + 2r + c) (v128).
    */
   const body = (kind: 'packed' | 'gatherB' | 'gatherA'): number[] => {
-    const params = { packed: 4, gatherB: 5, gatherA: 8 }[kind];
-    const [A_BYTE, B_BYTE, OFFSETS, K, OUT] = { packed: [0, 1, -1, 2, 3], gatherB: [0, 1, 2, 3, 4], gatherA: [-1, 5, 4, 6, 7] }[kind];
+    const params = { packed: 5, gatherB: 6, gatherA: 9 }[kind];
+    const [A_BYTE, B_BYTE, OFFSETS, K, OUT, OUT_STRIDE] = { packed: [0, 1, -1, 2, 3, 4], gatherB: [0, 1, 2, 3, 4, 5], gatherA: [-1, 5, 4, 6, 7, 8] }[kind];
     const [AP, BP, Q, OP, O, B0, B1, A, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => params + i);
     const code: number[] = [];
     for (let i = 0; i < 8; i++) code.push(...simd(V128_CONST, ...new Array<number>(16).fill(0)), ...set(ACC + i));
@@ -112,7 +115,11 @@ function simdKernelModule(): Uint8Array {
     if (kind !== 'packed') code.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
     if (kind !== 'gatherB') code.push(...get(BP), ...i32Const(4 * NR), I32_ADD, ...set(BP));
     code.push(...get(Q), ...i32Const(1), I32_SUB, ...tee(Q), BR_IF, 0, END, END);
-    for (let r = 0; r < MR; r++) for (let c = 0; c < 2; c++) code.push(...get(OUT), ...get(ACC + 2 * r + c), ...simd(V128_STORE, ...memarg(4 * NR * r + 16 * c)));
+    // Row r of the tile at outByte + r * outStride (the out pointer advances row by row).
+    for (let r = 0; r < MR; r++) {
+      if (r > 0) code.push(...get(OUT), ...get(OUT_STRIDE), I32_ADD, ...set(OUT));
+      for (let c = 0; c < 2; c++) code.push(...get(OUT), ...get(ACC + 2 * r + c), ...simd(V128_STORE, ...memarg(16 * c)));
+    }
     code.push(END);
     const bytes = [...vec([[...uleb(5), I32], [...uleb(11), V128]]), ...code];
     return [...uleb(bytes.length), ...bytes];
@@ -120,7 +127,7 @@ function simdKernelModule(): Uint8Array {
   const signature = (count: number): number[] => [0x60, ...vec(new Array<number[]>(count).fill([I32])), ...vec([])];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, vec([signature(4), signature(5), signature(8)])), // types: (i32 x4), (i32 x5), (i32 x8) -> ()
+    ...section(1, vec([signature(5), signature(6), signature(9)])), // types: (i32 x5), (i32 x6), (i32 x9) -> ()
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 1]])), // import memory, at least 1 page
     ...section(3, vec([[0], [1], [2]])), // function i has type i
     ...section(7, vec([[...name('kernel'), 0x00, 0], [...name('gatherKernel'), 0x00, 1], [...name('gatherRowsKernel'), 0x00, 2]])),
