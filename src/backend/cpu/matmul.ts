@@ -284,18 +284,16 @@ export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, i
   const tiles = grid.start.length;
   const gridLength = tiles * NR;
   const resultsLength = Math.ceil(m / MR) * MR * gridLength;
-  reserve(packedLengthA(m, k), k + 4 + imageLength + NR + resultsLength);
+  reserve(packedLengthA(m, k), k + tiles + 8 + imageLength + NR + resultsLength);
   packA(a, m, k);
   const offsetsByte = bBase * 4;
-  const imageAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
+  const startsAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
+  const imageAt = startsAt + writeOffsets(startsAt, tiles, (t) => grid.start[t]);
   const resultsAt = imageAt + Math.ceil((imageLength + NR) / 4) * 4;
   heap.fill(0, imageAt + imageLength, imageAt + imageLength + NR);
   for (let i = 0; i < images.length; i++) {
     images[i].write(heap, imageAt);
-    for (let i0 = 0; i0 < m; i0 += MR) {
-      const rowBlock = resultsAt + i0 * gridLength;
-      for (let t = 0; t < tiles; t++) simdKernel.gatherKernel((aBase + i0 * k) * 4, (imageAt + grid.start[t]) * 4, offsetsByte, k, (rowBlock + t * NR) * 4, gridLength * 4);
-    }
+    for (let i0 = 0; i0 < m; i0 += MR) simdKernel.gatherKernel((aBase + i0 * k) * 4, imageAt * 4, offsetsByte, k, (resultsAt + i0 * gridLength) * 4, gridLength * 4, startsAt * 4, tiles);
     storeGrid(m, alpha, beta, outs[i], resultsAt, gridLength, grid);
   }
   return true;

@@ -27,10 +27,11 @@ export interface SimdKernels {
    */
   kernel: (aByte: number, bByte: number, k: number, outByte: number, outStride: number) => void;
   /**
-   * The same with B's row q the NR contiguous values at bByte + offsets[q], the int32 byte offsets at
-   * offsetsByte: a convolution reads its B rows straight from a (padded) image instead of a column matrix.
+   * The same for `tiles` tiles, tile t with B's row q the NR contiguous values at imageByte + starts[t] +
+   * offsets[q] (int32 byte offsets at startsByte and offsetsByte) and its results at outByte + t * NR * 4:
+   * a convolution reads its B rows straight from a (padded) image instead of a column matrix.
    */
-  gatherKernel: (aByte: number, bByte: number, offsetsByte: number, k: number, outByte: number, outStride: number) => void;
+  gatherKernel: (aByte: number, imageByte: number, offsetsByte: number, k: number, outByte: number, outStride: number, startsByte: number, tiles: number) => void;
   /**
    * The kernel with A's MR rows read in place: row i's element q at rowByte_i + offsets[q] (the filter
    * gradient of a convolution, whose A is the column matrix).
@@ -85,16 +86,23 @@ function simdKernelModule(): Uint8Array {
 
   /**
    * One function's body, by where the operands' rows are read: 'packed' (kernel: aByte, bByte, k, outByte,
-   * outStride), 'gatherB' (gatherKernel: aByte, bByte, offsetsByte, k, outByte, outStride) or 'gatherA'
-   * (gatherRowsKernel: four row addresses, offsetsByte, bByte, k, outByte, outStride). Locals after the parameters: the a pointer, the b
-   * pointer, steps left, the offsets pointer, the offset of row q (i32); the two b vectors, the splatted a,
-   * the accumulators (row r, columns 4c..4c+3 at ACC + 2r + c) (v128).
+   * outStride), 'gatherB' (gatherKernel: aByte, imageByte, offsetsByte, k, outByte, outStride, startsByte,
+   * tiles: a tile per start, its B at imageByte + starts[t], its results at outByte + t * NR * 4) or
+   * 'gatherA' (gatherRowsKernel: four row addresses, offsetsByte, bByte, k, outByte, outStride). Locals
+   * after the parameters: the a pointer, the b pointer, steps left, the offsets pointer, the offset of row
+   * q, gatherB's bByte and outByte of the tile (i32); the two b vectors, the splatted a, the accumulators
+   * (row r, columns 4c..4c+3 at ACC + 2r + c) (v128).
    */
   const body = (kind: 'packed' | 'gatherB' | 'gatherA'): number[] => {
-    const params = { packed: 5, gatherB: 6, gatherA: 9 }[kind];
-    const [A_BYTE, B_BYTE, OFFSETS, K, OUT, OUT_STRIDE] = { packed: [0, 1, -1, 2, 3, 4], gatherB: [0, 1, 2, 3, 4, 5], gatherA: [-1, 5, 4, 6, 7, 8] }[kind];
-    const [AP, BP, Q, OP, O, B0, B1, A, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => params + i);
+    const params = { packed: 5, gatherB: 8, gatherA: 9 }[kind];
+    const [AP, BP, Q, OP, O, TILE_B, TILE_OUT, B0, B1, A, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => params + i);
+    const [A_BYTE, B_BYTE, OFFSETS, K, OUT, OUT_STRIDE] = { packed: [0, 1, -1, 2, 3, 4], gatherB: [0, TILE_B, 2, 3, TILE_OUT, 5], gatherA: [-1, 5, 4, 6, 7, 8] }[kind];
+    const [IMAGE, OUT_BASE, STARTS, TILES] = [1, 4, 6, 7];
     const code: number[] = [];
+    if (kind === 'gatherB') {
+      code.push(BLOCK, VOID, ...get(TILES), I32_EQZ, BR_IF, 0, LOOP, VOID);
+      code.push(...get(IMAGE), ...get(STARTS), I32_LOAD, 2, 0, I32_ADD, ...set(TILE_B), ...get(OUT_BASE), ...set(TILE_OUT));
+    }
     for (let i = 0; i < 8; i++) code.push(...simd(V128_CONST, ...new Array<number>(16).fill(0)), ...set(ACC + i));
     if (kind !== 'gatherA') code.push(...get(A_BYTE), ...set(AP));
     if (kind !== 'packed') code.push(...get(OFFSETS), ...set(OP));
@@ -120,14 +128,18 @@ function simdKernelModule(): Uint8Array {
       if (r > 0) code.push(...get(OUT), ...get(OUT_STRIDE), I32_ADD, ...set(OUT));
       for (let c = 0; c < 2; c++) code.push(...get(OUT), ...get(ACC + 2 * r + c), ...simd(V128_STORE, ...memarg(16 * c)));
     }
+    if (kind === 'gatherB') {
+      code.push(...get(OUT_BASE), ...i32Const(4 * NR), I32_ADD, ...set(OUT_BASE), ...get(STARTS), ...i32Const(4), I32_ADD, ...set(STARTS));
+      code.push(...get(TILES), ...i32Const(1), I32_SUB, ...tee(TILES), BR_IF, 0, END, END);
+    }
     code.push(END);
-    const bytes = [...vec([[...uleb(5), I32], [...uleb(11), V128]]), ...code];
+    const bytes = [...vec([[...uleb(7), I32], [...uleb(11), V128]]), ...code];
     return [...uleb(bytes.length), ...bytes];
   };
   const signature = (count: number): number[] => [0x60, ...vec(new Array<number[]>(count).fill([I32])), ...vec([])];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, vec([signature(5), signature(6), signature(9)])), // types: (i32 x5), (i32 x6), (i32 x9) -> ()
+    ...section(1, vec([signature(5), signature(8), signature(9)])), // types: (i32 x5), (i32 x8), (i32 x9) -> ()
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 1]])), // import memory, at least 1 page
     ...section(3, vec([[0], [1], [2]])), // function i has type i
     ...section(7, vec([[...name('kernel'), 0x00, 0], [...name('gatherKernel'), 0x00, 1], [...name('gatherRowsKernel'), 0x00, 2]])),
