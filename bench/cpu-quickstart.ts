@@ -4,7 +4,8 @@
  *
  * 1. `step s0|s1|s2`: the step ../shared/bench/cpu_anchor.py times in PyTorch (random data at one sigma per
  *    stage, forward, backward, Adam), and the same three weighted to the preset's balanced mix
- *    (0.5 / 0.35 / 0.15, time-weighted as the anchor does).
+ *    (0.5 / 0.35 / 0.15, time-weighted as the anchor does); for the mix also the CPU time per image, all
+ *    threads together, which other jobs on a shared machine disturb far less than the wall clock.
  * 2. `trainer`: the quickstart's own training loop (data, balanced per-sample stage routing, EMA), as
  *    `npm start` runs it, timed between its steps (the final grid and checkpoint are not counted).
  * 3. `anchor`: cpu_anchor.py run by the system python (/usr/bin/python3 with Debian's python3-torch) with
@@ -107,10 +108,13 @@ function anchorStep(): (sigma: number) => void {
     });
 }
 
-function timeSteps(step: (sigma: number) => void, sigma: number, n: number): number {
+/** Wall seconds per image, and CPU milliseconds per image of all the process's threads (a measure that other jobs on the machine disturb far less). */
+function timeSteps(step: (sigma: number) => void, sigma: number, n: number): { seconds: number; cpuMs: number } {
   const t = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) step(sigma);
-  return (performance.now() - t) / 1000 / (n * BATCH);
+  const { user, system } = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - t) / 1000 / (n * BATCH), cpuMs: (user + system) / 1000 / (n * BATCH) };
 }
 
 /** Runs `steps` steps of the quickstart's training loop in a scratch folder, calling `onStep` after each (1, 2, ...). */
@@ -151,13 +155,17 @@ async function main(): Promise<void> {
   T.setBackend(cpuBackend());
   const step = anchorStep();
   const secondsPerImage: Record<string, number> = {};
+  const cpuMsPerImage: Record<string, number> = {};
   const ours: Record<string, number> = {};
   for (const s of STAGES) {
     for (let i = 0; i < WARMUP_STEPS; i++) step(s.sigma);
-    secondsPerImage[s.name] = timeSteps(step, s.sigma, iters);
-    ours[`train_img_s_${s.name}`] = Math.round(10 / secondsPerImage[s.name]) / 10;
+    const { seconds, cpuMs } = timeSteps(step, s.sigma, iters);
+    secondsPerImage[s.name] = seconds;
+    cpuMsPerImage[s.name] = cpuMs;
+    ours[`train_img_s_${s.name}`] = Math.round(10 / seconds) / 10;
   }
   ours.train_img_s_balanced_mix = Math.round(10 / STAGES.reduce((sum, s) => sum + s.share * secondsPerImage[s.name], 0)) / 10;
+  ours.cpu_ms_per_image_balanced_mix = Math.round(100 * STAGES.reduce((sum, s) => sum + s.share * cpuMsPerImage[s.name], 0)) / 100;
   if (trainerImages > 0) ours.trainer_img_s = Math.round(10 * (await trainerImagesPerSecond())) / 10;
   console.log(JSON.stringify({ side: 'stagediff', threads, node: process.version, ...ours }));
   const anchor = runAnchor();
