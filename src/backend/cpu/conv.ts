@@ -75,13 +75,14 @@ const forwardImages = parallelTask('conv2d', ({ x, w, bias, y, p, groupSize }: F
   const first = group * groupSize;
   const images = Array.from({ length: Math.min(groupSize, p.n - first) }, (_, g) => first + g);
   const outs = images.map((i) => ({ data: y, offset: i * p.cOut * outSize, ld: outSize }));
+  const weight = { data: w, offset: 0, ld: k, trans: false };
+  const xOffset = (i: number): number => i * p.cIn * p.h * p.w;
+  const gathered = !isPointwise(p) && chunksFor(p.cOut * outSize * k) === 1;
+  if (gathered && p.stride === 1 && gemmGatheredB(p.cOut, k, 1, weight, images.map((i) => paddedImage(x, xOffset(i), p)), outputGrid(p), bias, outs)) return;
   // The bias goes in first, so the product adds onto it (beta = 1) with a single rounding.
   if (bias) for (const { offset } of outs) for (let co = 0; co < p.cOut; co++) y.fill(bias[co], offset + co * outSize, offset + (co + 1) * outSize);
   const beta = bias ? 1 : 0;
-  const weight = { data: w, offset: 0, ld: k, trans: false };
-  const xOffset = (i: number): number => i * p.cIn * p.h * p.w;
-  if (!isPointwise(p) && chunksFor(p.cOut * outSize * k) === 1) {
-    if (p.stride === 1 && gemmGatheredB(p.cOut, k, 1, weight, images.map((i) => paddedImage(x, xOffset(i), p)), outputGrid(p), beta, outs)) return;
+  if (gathered) {
     images.forEach((i, g) => gemmPackedB(p.cOut, outSize, k, 1, weight, (panels, offset) => packColumns(x, xOffset(i), p, panels, offset, true), beta, outs[g]));
     return;
   }

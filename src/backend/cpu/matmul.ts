@@ -271,14 +271,15 @@ function writeOffsets(at: number, count: number, offset: (i: number) => number):
 }
 
 /**
- * For each image i, C_i = alpha * A @ cols_i + beta * C_i with op(A) m x k (packed once for all the
- * images) and cols_i the column matrix of images[i] (k taps) read in place over `grid`: the same float32
- * products and sums in the same order as gemmPackedB over the column matrix, so the same bits, without
+ * For each image i, C_i = alpha * A @ cols_i + shift (shift[r] added to row r; 0 without `shift`) with
+ * op(A) m x k (packed once for all the images) and cols_i the column matrix of images[i] (k taps) read in
+ * place over `grid`: the same float32 products and sums in the same order as gemmPackedB over the column
+ * matrix onto C = shift (beta = 1), so the same bits, without
  * the column matrix (for a small convolution, packing it took longer than the product). The kernel
  * writes the grid's tiles in place in a row-major grid of results, which is then copied out row by row.
  * Returns false, doing nothing, where the SIMD kernel is off.
  */
-export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], grid: OutputGrid, beta: number, outs: readonly StridedMatrix[]): boolean {
+export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], grid: OutputGrid, shift: Float32Array | null, outs: readonly StridedMatrix[]): boolean {
   if (simdKernel === null || images.length === 0) return false;
   const imageLength = images[0].imageLength;
   const tiles = grid.start.length;
@@ -294,22 +295,27 @@ export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, i
   for (let i = 0; i < images.length; i++) {
     images[i].write(heap, imageAt);
     for (let i0 = 0; i0 < m; i0 += MR) simdKernel.gatherKernel((aBase + i0 * k) * 4, imageAt * 4, offsetsByte, k, (resultsAt + i0 * gridLength) * 4, gridLength * 4, startsAt * 4, tiles);
-    storeGrid(m, alpha, beta, outs[i], resultsAt, gridLength, grid);
+    storeGrid(m, alpha, shift, outs[i], resultsAt, gridLength, grid);
   }
   return true;
 }
 
-/** C = alpha * the results + beta * C, from the row-major grid of results at `at` (rows gridLength long). */
-function storeGrid(m: number, alpha: number, beta: number, c: StridedMatrix, at: number, gridLength: number, grid: OutputGrid): void {
+/**
+ * C = alpha * the results + shift[row] (0 without `shift`), from the row-major grid of results at `at`
+ * (rows gridLength long).
+ */
+function storeGrid(m: number, alpha: number, shift: Float32Array | null, c: StridedMatrix, at: number, gridLength: number, grid: OutputGrid): void {
   const { data } = c;
+  const results = heap;
   const length = grid.rowLength;
   for (let i = 0; i < m; i++) {
+    const add = shift === null ? 0 : shift[i];
     for (let r = 0; r < grid.rows; r++) {
       const from = at + i * gridLength + r * grid.rowStride;
       const to = c.offset + i * c.ld + r * length;
-      if (alpha === 1 && beta === 0) for (let j = 0; j < length; j++) data[to + j] = heap[from + j];
-      else if (alpha === 1 && beta === 1) for (let j = 0; j < length; j++) data[to + j] += heap[from + j];
-      else for (let j = 0; j < length; j++) data[to + j] = beta === 0 ? alpha * heap[from + j] : alpha * heap[from + j] + beta * data[to + j];
+      // A copy call pays for itself on long rows only (it makes a view of the results first).
+      if (alpha === 1 && add === 0 && length >= 64) data.set(results.subarray(from, from + length), to);
+      else for (let j = 0; j < length; j++) data[to + j] = alpha * results[from + j] + add;
     }
   }
 }
