@@ -22,7 +22,7 @@
 import type { Conv2dParams } from '../backend.js';
 import { type ImageOperand, NR, type OutputGrid, type StridedMatrix, gemm, gemmGatheredA, gemmGatheredB, gemmPackedB } from './matmul.js';
 import { col2imAdd, im2col, packColumns } from './im2col.js';
-import { chunksFor, forEachUnit, parallelFor, parallelTask } from './pool.js';
+import { chunksFor, forEachUnit, parallelFor, parallelTask, threadsFor } from './pool.js';
 import { float32Scratch } from './scratch.js';
 
 const columns = float32Scratch();
@@ -193,8 +193,8 @@ export function conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Floa
     dw.fill(0, 0, p.cOut * k);
     return;
   }
-  // Ranges of whole product panels.
-  const rangeSize = Math.ceil(Math.ceil(k / NR) / chunksFor(work(p))) * NR;
+  // Ranges of whole product panels, one per thread: each range writes all the images and packs all of dy.
+  const rangeSize = Math.ceil(Math.ceil(k / NR) / threadsFor(work(p))) * NR;
   parallelFor(filterColumns, { x, dy, dw, p, rangeSize }, Math.ceil(k / rangeSize));
 }
 
