@@ -7,8 +7,8 @@
  * from the zero-padded image (gemmGatheredB going forward, the same sums in the same order as through the
  * matrix; gemmGatheredA for the filter gradient, over all the images' positions in one product); at 16
  * channels, packing it had cost more than the product. Going forward, a thread packs the weights once for
- * a group of images. Otherwise the column matrix goes straight into the matrix product's packed panels (packColumns) wherever
- * the product runs on one thread. The data gradient of a stride-1 convolution with padding at most the
+ * a group of images. Otherwise the column matrix goes straight into the matrix product's packed panels
+ * (packColumns) wherever the product runs on one thread. The data gradient of a stride-1 convolution with padding at most the
  * kernel size less one on each axis is itself such a convolution, of dy with the flipped, transposed filter and padding
  * k - 1 - pad on each axis (below), so it costs what the forward pass does rather than a column matrix of the input's
  * gradient and its scatter (col2im); each entry is then one float32 dot product (matmul.ts).
@@ -17,7 +17,8 @@
  * gradient, a sum over images, gives each thread whole columns of dW (rows of the column matrix), each
  * summed over the images in order, so every entry is the same sum whatever the thread count. Speed of a
  * 3x3 convolution of 16 images, 16 -> 16 channels, one core of a 2-core Xeon, forward / data gradient /
- * filter gradient: at 16x16 13.3 / 13.8 / 12.2 GMAC/s, at 8x8 10.9 / 11.6 / 11.0, at 4x4 6.4 / 6.9 / 8.3.
+ * filter gradient: at 16x16 13 / 15 / 12 GMAC/s, at 8x8 11 / 12 / 11, at 4x4 6.6 / 6.6 / 8 (7.3 / 7.6 /
+ * 6.9, 5.5 / 5.7 / 4.6 and 1.8 / 1.8 / 2.3 through float64 lanes and packed column matrices).
  */
 import type { Conv2dParams } from '../backend.js';
 import { type ImageOperand, NR, type OutputGrid, type StridedMatrix, gemm, gemmGatheredA, gemmGatheredB, gemmPackedB } from './matmul.js';

@@ -20,7 +20,7 @@
  */
 import type { MatmulParams } from '../backend.js';
 import { chunksFor, parallelFor, parallelTask } from './pool.js';
-import { MR, NR, createSimdKernel } from './simd-kernel.js';
+import { MR, NR, type SimdKernels, createSimdKernel } from './simd-kernel.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
 export interface StridedMatrix {
@@ -321,14 +321,29 @@ function storeGrid(m: number, alpha: number, shift: Float32Array | null, c: Stri
 }
 
 /**
+ * Elements of images and packed operand one gathered filter-gradient product holds at most (64 MB of
+ * WebAssembly memory per thread); beyond, the images go in several products, added up.
+ */
+const MAX_GATHERED_A = 1 << 24;
+
+/**
  * C^T = alpha * A @ op(B) (C^T's element (i, j) at c.offset + j * c.ld + i) with A the column matrices of
  * all the images side by side (m taps from `firstTap`, by k positions of each image) read in place and
  * op(B) the matching rows of each image's bs[i] (k x n): a convolution's filter gradient
  * dW = sum over images of dy_i @ cols_i^T as one product, each entry one float32 dot product over the
- * images' positions in order. Returns false, doing nothing, where the SIMD kernel is off.
+ * images' positions in order (over as many images as MAX_GATHERED_A allows: the products of the groups
+ * are then added in float64, rounded once per group). Returns false, doing nothing, where the SIMD kernel
+ * is off.
  */
 export function gemmGatheredA(m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], c: StridedMatrix): boolean {
   if (simdKernel === null || images.length === 0) return false;
+  const group = Math.max(1, Math.floor(MAX_GATHERED_A / (images[0].imageLength + k + packedLengthB(k, n))));
+  for (let g = 0; g < images.length; g += group) gatheredProductA(simdKernel.gatherRowsKernel, m, n, k, alpha, images.slice(g, g + group), firstTap, bs.slice(g, g + group), g === 0 ? 0 : 1, c);
+  return true;
+}
+
+/** gemmGatheredA over one group of images, C^T = alpha * A @ op(B) + beta * C^T. */
+function gatheredProductA(kernel: SimdKernels['gatherRowsKernel'], m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], beta: number, c: StridedMatrix): void {
   const imageLength = images[0].imageLength;
   const kAll = k * images.length;
   reserve(kAll + 4 + imageLength * images.length, packedLengthB(kAll, n));
@@ -339,11 +354,10 @@ export function gemmGatheredA(m: number, n: number, k: number, alpha: number, im
   const rowByte = (i: number): number => (imagesAt + images[0].tapOffset(firstTap + Math.min(i, m - 1))) * 4;
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {
-      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * kAll) * 4, kAll, 0, NR * 4);
-      storeTile(m, n, i0, j0, alpha, 0, c, true);
+      kernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * kAll) * 4, kAll, 0, NR * 4);
+      storeTile(m, n, i0, j0, alpha, beta, c, true);
     }
   }
-  return true;
 }
 
 /**
