@@ -4,14 +4,16 @@
  *
  * 1. `step s0|s1|s2`: the step ../shared/bench/cpu_anchor.py times in PyTorch (random data at one sigma per
  *    stage, forward, backward, Adam), and the same three weighted to the preset's balanced mix
- *    (0.5 / 0.35 / 0.15, time-weighted as the anchor does).
+ *    (0.5 / 0.35 / 0.15, time-weighted as the anchor does); for the mix also the CPU time per image, all
+ *    threads together, which other jobs on a shared machine disturb far less than the wall clock.
  * 2. `trainer`: the quickstart's own training loop (data, balanced per-sample stage routing, EMA), as
  *    `npm start` runs it, timed between its steps (the final grid and checkpoint are not counted).
  * 3. `anchor`: cpu_anchor.py run by the system python (/usr/bin/python3 with Debian's python3-torch) with
  *    the same thread count, when it and the official edm/ folder (--anchor-edm or ANCHOR_EDM) are there.
  * 4. With --profile: where the time of one step of the training loop goes, by backend call (wall time on
- *    the calling thread, all threads' work inside it), the rest being the tensor layer (tape, dispatch,
- *    shape checks), the data and the loop; the time split over the threads, and on one thread only.
+ *    the calling thread, all threads' work inside it; and CPU time of all threads), the rest being the
+ *    tensor layer (tape, dispatch, shape checks), the data and the loop; the time split over the threads,
+ *    and on one thread only.
  *
  * Usage (after `npx tsc -p .`):
  *   node dist/bench/cpu-quickstart.js [--threads 2] [--iters 40] [--trainer-images 2400] [--profile]
@@ -55,8 +57,12 @@ const STAGES = [
 ];
 const WARMUP_STEPS = 5;
 
-/** Per backend call: wall milliseconds on the calling thread, of them on that thread alone (not split), and calls, while `profiling` is set. */
-const profile = new Map<string, { ms: number; aloneMs: number; calls: number }>();
+/**
+ * Per backend call: wall milliseconds on the calling thread, of them on that thread alone (not split), CPU
+ * milliseconds of all threads (which other jobs on the machine disturb far less), and calls, while
+ * `profiling` is set.
+ */
+const profile = new Map<string, { ms: number; aloneMs: number; cpuMs: number; calls: number }>();
 let profiling = false;
 
 /** The CPU backend with every call timed (by op for elementwise calls) while `profiling` is set. */
@@ -72,12 +78,15 @@ function profiledBackend(inner: Backend): Backend {
       if (!profiling) return fn(...a);
       const label = key === 'unary' || key === 'unaryBackward' || key === 'binary' ? `${key} ${String(a[0])}` : key;
       const split = cpuPoolStats().parallelMs;
+      const cpu = process.cpuUsage();
       const t = performance.now();
       const result = fn(...a);
       const ms = performance.now() - t;
-      const entry = profile.get(label) ?? { ms: 0, aloneMs: 0, calls: 0 };
+      const { user, system } = process.cpuUsage(cpu);
+      const entry = profile.get(label) ?? { ms: 0, aloneMs: 0, cpuMs: 0, calls: 0 };
       entry.ms += ms;
       entry.aloneMs += ms - (cpuPoolStats().parallelMs - split);
+      entry.cpuMs += (user + system) / 1000;
       entry.calls++;
       profile.set(label, entry);
       return result;
@@ -107,10 +116,13 @@ function anchorStep(): (sigma: number) => void {
     });
 }
 
-function timeSteps(step: (sigma: number) => void, sigma: number, n: number): number {
+/** Wall seconds per image, and CPU milliseconds per image of all the process's threads (a measure that other jobs on the machine disturb far less). */
+function timeSteps(step: (sigma: number) => void, sigma: number, n: number): { seconds: number; cpuMs: number } {
   const t = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) step(sigma);
-  return (performance.now() - t) / 1000 / (n * BATCH);
+  const { user, system } = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - t) / 1000 / (n * BATCH), cpuMs: (user + system) / 1000 / (n * BATCH) };
 }
 
 /** Runs `steps` steps of the quickstart's training loop in a scratch folder, calling `onStep` after each (1, 2, ...). */
@@ -151,13 +163,17 @@ async function main(): Promise<void> {
   T.setBackend(cpuBackend());
   const step = anchorStep();
   const secondsPerImage: Record<string, number> = {};
+  const cpuMsPerImage: Record<string, number> = {};
   const ours: Record<string, number> = {};
   for (const s of STAGES) {
     for (let i = 0; i < WARMUP_STEPS; i++) step(s.sigma);
-    secondsPerImage[s.name] = timeSteps(step, s.sigma, iters);
-    ours[`train_img_s_${s.name}`] = Math.round(10 / secondsPerImage[s.name]) / 10;
+    const { seconds, cpuMs } = timeSteps(step, s.sigma, iters);
+    secondsPerImage[s.name] = seconds;
+    cpuMsPerImage[s.name] = cpuMs;
+    ours[`train_img_s_${s.name}`] = Math.round(10 / seconds) / 10;
   }
   ours.train_img_s_balanced_mix = Math.round(10 / STAGES.reduce((sum, s) => sum + s.share * secondsPerImage[s.name], 0)) / 10;
+  ours.cpu_ms_per_image_balanced_mix = Math.round(100 * STAGES.reduce((sum, s) => sum + s.share * cpuMsPerImage[s.name], 0)) / 100;
   if (trainerImages > 0) ours.trainer_img_s = Math.round(10 * (await trainerImagesPerSecond())) / 10;
   console.log(JSON.stringify({ side: 'stagediff', threads, node: process.version, ...ours }));
   const anchor = runAnchor();
@@ -175,12 +191,15 @@ async function printProfile(): Promise<void> {
   const steps = Math.max(10, Math.round(trainerImages / BATCH / 2));
   T.setBackend(profiledBackend(cpuBackend()));
   let wallMs = 0;
+  let cpuMs = 0;
+  let cpu = process.cpuUsage();
   let pool = cpuPoolStats();
   let after = pool;
   await runTrainer(WARMUP_STEPS + steps, (step) => {
     if (step === WARMUP_STEPS) {
       profile.clear();
       pool = cpuPoolStats();
+      cpu = process.cpuUsage();
       wallMs = performance.now();
       profiling = true;
     }
@@ -188,22 +207,25 @@ async function printProfile(): Promise<void> {
     if (step === WARMUP_STEPS + steps) {
       profiling = false;
       wallMs = (performance.now() - wallMs) / steps;
+      const { user, system } = process.cpuUsage(cpu);
+      cpuMs = (user + system) / 1000 / steps;
       after = cpuPoolStats();
     }
   });
   const waitMs = (after.waitMs - pool.waitMs) / steps;
   const parallelMs = (after.parallelMs - pool.parallelMs) / steps;
-  const rows = [...profile].map(([k, v]) => ({ k, ms: v.ms / steps, aloneMs: v.aloneMs / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
+  const rows = [...profile].map(([k, v]) => ({ k, ms: v.ms / steps, aloneMs: v.aloneMs / steps, cpuMs: v.cpuMs / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
   const inBackend = rows.reduce((s, r) => s + r.ms, 0);
+  const cpuInBackend = rows.reduce((s, r) => s + r.cpuMs, 0);
   const line = (label: string, ms: number, calls = '') => console.log(`  ${label.padEnd(38)} ${ms.toFixed(3).padStart(8)} ms ${((100 * ms) / wallMs).toFixed(1).padStart(5)}%  ${calls}`);
-  console.log(`\nOne step of the quickstart's training loop, ${threads} threads: ${wallMs.toFixed(2)} ms (${(1000 * BATCH / wallMs).toFixed(1)} images/s with the timers on)`);
-  line('backend calls', inBackend);
-  line('the rest: tensor layer (tape, dispatch), data, JS', wallMs - inBackend);
+  console.log(`\nOne step of the quickstart's training loop, ${threads} threads: ${wallMs.toFixed(2)} ms (${(1000 * BATCH / wallMs).toFixed(1)} images/s with the timers on), CPU time of all threads ${cpuMs.toFixed(2)} ms`);
+  line('backend calls', inBackend, `CPU ${cpuInBackend.toFixed(2)} ms`);
+  line('the rest: tensor layer (tape, dispatch), data, JS', wallMs - inBackend, `CPU ${(cpuMs - cpuInBackend).toFixed(2)} ms`);
   line('split over the threads', parallelMs);
   line('  of it, caller waiting for the workers', waitMs);
   line('on one thread only (the others idle)', wallMs - parallelMs);
   console.log('  by backend call:');
-  for (const r of rows) line(`  ${r.k}`, r.ms, `${r.calls.toFixed(1).padStart(7)} calls, ${r.aloneMs.toFixed(2).padStart(7)} ms of it on one thread`);
+  for (const r of rows) line(`  ${r.k}`, r.ms, `${r.calls.toFixed(1).padStart(7)} calls, ${r.aloneMs.toFixed(2).padStart(7)} ms of it on one thread, CPU ${r.cpuMs.toFixed(2).padStart(7)} ms`);
 }
 
 await main();

@@ -65,14 +65,14 @@ export function col2imAdd(cols: Float32Array, p: Conv2dParams, dx: Float32Array,
 /**
  * Writes the column matrix of the image at x[xOffset..] straight into matrix-product panels of 8 lanes
  * (the layout of packB in matmul.ts: element (q, j) of the k x n operand at offset + (floor(j/8)*k + q)*8 +
- * j%8, lanes past n zero), as float64, without writing the column matrix itself:
+ * j%8, lanes past n zero), without writing the column matrix itself:
  * - lanesArePositions: the operand is the column matrix (k = its rows, n = output positions), as the
  *   forward pass multiplies it;
  * - else its transpose restricted to rows [firstRow, firstRow + rowCount) (k = positions, n = rowCount),
  *   as the filter gradient multiplies it.
  * Each entry is the same float32 value im2col writes.
  */
-export function packColumns(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number, lanesArePositions: boolean, firstRow = 0, rowCount = p.cIn * p.kh * p.kw): void {
+export function packColumns(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float32Array, offset: number, lanesArePositions: boolean, firstRow = 0, rowCount = p.cIn * p.kh * p.kw): void {
   if (lanesArePositions) packByPositions(x, xOffset, p, out, offset);
   else packByRows(x, xOffset, p, out, offset, firstRow, rowCount);
 }
@@ -92,7 +92,7 @@ function tapTable(xOffset: number, p: Conv2dParams, firstRow: number, rowCount: 
 }
 
 /** The column matrix, k = its rows, lanes = 8 consecutive output positions: written in order. */
-function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number): void {
+function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float32Array, offset: number): void {
   const { h, w, padH, padW, stride, wOut } = p;
   const rows = p.cIn * p.kh * p.kw;
   const positions = p.hOut * wOut;
@@ -133,7 +133,7 @@ function packByPositions(x: Float32Array, xOffset: number, p: Conv2dParams, out:
 }
 
 /** The transpose of rows [firstRow, firstRow + rowCount), k = output positions, lanes = 8 rows. */
-function packByRows(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float64Array, offset: number, firstRow: number, rowCount: number): void {
+function packByRows(x: Float32Array, xOffset: number, p: Conv2dParams, out: Float32Array, offset: number, firstRow: number, rowCount: number): void {
   const { h, w, padH, padW, stride, hOut, wOut } = p;
   const positions = hOut * wOut;
   const tap = tapTable(xOffset, p, firstRow, rowCount);

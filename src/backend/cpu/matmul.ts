@@ -2,17 +2,17 @@
  * Single-precision matrix products (SGEMM) in plain TypeScript.
  *
  * op(A) is copied into panels of 4 rows and op(B) into panels of 8 columns, laid out k-major, so the
- * micro-kernel reads both contiguously whatever the transposes and accumulates a 4x8 block of C in 32
- * locals over the whole k range. JavaScript arithmetic is float64, so each entry of C is a float64 dot
- * product rounded once to float32. Panels hold float64, so the inner loop converts nothing: of the tiles
- * tried in V8 (4x4, 2x8, 3x8, 4x8, over float32 or float64 panels), 4x8 over float64 was the fastest or
- * close to it on both AMD EPYC and Intel Xeon, at 3 to 4.5 GFLOP/s per core.
+ * micro-kernel reads both contiguously whatever the transposes and accumulates a 4x8 block of C over the
+ * whole k range. Each entry of C is a float32 dot product, as in PyTorch's and cuDNN's fp32 kernels: each
+ * product rounded to float32 and added in order q = 0..k-1 to a float32 sum (no fused multiply-add), then
+ * alpha and beta applied in float64 and rounded once.
  *
- * The micro-kernel runs as WebAssembly SIMD where the runtime has it (Node 20 does): the same 4x8 tile,
- * the same float64 products and sums in the same order (two f64 lanes per instruction, no fused
- * multiply-add), so the results are identical to the bit to the plain TypeScript kernel below, which
- * stays as the fallback. It took a 16x256x144 product from 4.6 to 21 GFLOP/s on one core of a 2-core
- * AMD EPYC. The panels are packed straight into the WebAssembly memory (one per thread).
+ * The micro-kernel runs as WebAssembly SIMD where the runtime has it (Node 20 does): four float32 lanes
+ * per instruction, the same products and sums in the same order as the plain TypeScript kernel below
+ * (Math.fround after each operation), which stays as the fallback, so the two are identical to the bit.
+ * float32 lanes do twice the work of the float64 lanes this kernel had before (a float64 sum rounded
+ * once): a 3x3 convolution of 16 images, 16 -> 16 channels at 16x16, went from 7.3 to 10.8 GMAC/s on one
+ * core of a 2-core Intel Xeon. The panels are packed straight into the WebAssembly memory (one per thread).
  *
  * A big product is split over the worker threads (pool.ts) into blocks of whole rows or whole columns of C;
  * each thread packs what its block reads into its own panels. An entry of C is the same dot product in the
@@ -20,7 +20,7 @@
  */
 import type { MatmulParams } from '../backend.js';
 import { chunksFor, parallelFor, parallelTask } from './pool.js';
-import { MR, NR, createSimdKernel } from './simd-kernel.js';
+import { MR, NR, type SimdKernels, createSimdKernel } from './simd-kernel.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
 export interface StridedMatrix {
@@ -42,14 +42,14 @@ export interface Operand extends StridedMatrix {
 export { NR };
 
 /**
- * The packed panels and the tile live in one float64 heap, the WebAssembly memory when the SIMD kernel
+ * The packed panels and the tile live in one float32 heap, the WebAssembly memory when the SIMD kernel
  * runs: the tile at element 0, then op(A)'s panels at `aBase`, then op(B)'s at `bBase` (see reserve).
  */
 const TILE = MR * NR;
 const simdAvailable = createSimdKernel();
 let simdKernel = simdAvailable;
 const memory = simdAvailable?.memory ?? null;
-let heap = new Float64Array(memory?.buffer ?? new ArrayBuffer(TILE * 8));
+let heap = new Float32Array(memory?.buffer ?? new ArrayBuffer(TILE * 4));
 const aBase = TILE;
 let bBase = TILE;
 
@@ -68,12 +68,12 @@ export function useSimdKernel(enabled: boolean): boolean {
  */
 function reserve(aLength: number, bLength: number): void {
   bBase = aBase + Math.ceil(aLength / NR) * NR;
-  const needed = (bBase + bLength) * 8;
+  const needed = (bBase + bLength) * 4;
   if (heap.byteLength >= needed) return;
   if (memory !== null) {
     memory.grow(Math.ceil((needed - memory.buffer.byteLength) / 65536));
-    heap = new Float64Array(memory.buffer);
-  } else heap = new Float64Array(Math.max(needed / 8, 2 * heap.length));
+    heap = new Float32Array(memory.buffer);
+  } else heap = new Float32Array(Math.max(needed / 4, 2 * heap.length));
 }
 
 /** C = alpha * op(A) @ op(B) + beta * C, op(A) m x k, op(B) k x n. With beta = 0, C's old contents (even NaN) are ignored. */
@@ -121,7 +121,7 @@ const gemmBlocks = parallelTask('gemm', (g: BlockedGemm, block: number) => {
  * panels (the layout of packB below, starting at `offset` of `out`): a convolution packs its column
  * matrix without writing it out first. Same arithmetic as gemm.
  */
-export function gemmPackedB(m: number, n: number, k: number, alpha: number, a: Operand, packB: (out: Float64Array, offset: number) => void, beta: number, c: StridedMatrix): void {
+export function gemmPackedB(m: number, n: number, k: number, alpha: number, a: Operand, packB: (out: Float32Array, offset: number) => void, beta: number, c: StridedMatrix): void {
   reserve(packedLengthA(m, k), packedLengthB(k, n));
   packA(a, m, k);
   packB(heap, bBase);
@@ -183,21 +183,25 @@ function packA(a: Operand, m: number, k: number): void {
   packPanels(a.data, a.offset, rowStep, kStep, m, k, MR, heap, aBase);
 }
 
-/** Packs op(B) (k x n) into panels of NR columns at bBase: panel s holds op(B)[q][s*NR + j] at (s*k + q)*NR + j. */
-function packB(b: Operand, k: number, n: number): void {
+/**
+ * Packs op(B) (k x n) into panels of NR columns at bBase: panel s holds op(B)[q][s*NR + j] at (s*k + q)*NR + j.
+ * Or, given panelK and firstQ, op(B) is rows [firstQ, firstQ + k) of a panelK x n matrix packed in pieces.
+ */
+function packB(b: Operand, k: number, n: number, panelK = k, firstQ = 0): void {
   // Element (q, j) of op(B) sits at offset + j*colStep + q*kStep in storage.
   const [colStep, kStep] = b.trans ? [b.ld, 1] : [1, b.ld];
-  packPanels(b.data, b.offset, colStep, kStep, n, k, NR, heap, bBase);
+  packPanels(b.data, b.offset, colStep, kStep, n, k, NR, heap, bBase + firstQ * NR, panelK);
 }
 
 /**
  * Copies `lines` vectors of length k (vector l, element q at src[offset + l*lineStep + q*kStep]) into
- * panels of `width` vectors, interleaved element by element and zero-padded to a whole panel.
+ * panels of `width` vectors, interleaved element by element and zero-padded to a whole panel; panels
+ * panelK elements long (more than k where a caller fills a panel in pieces).
  */
-function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: number, lines: number, k: number, width: number, out: Float64Array, outOffset: number): void {
+function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: number, lines: number, k: number, width: number, out: Float32Array, outOffset: number, panelK = k): void {
   const padded = Math.ceil(lines / width) * width;
   for (let l = 0; l < padded; l++) {
-    let dst = outOffset + (l - (l % width)) * k + (l % width);
+    let dst = outOffset + (l - (l % width)) * panelK + (l % width);
     if (l >= lines) {
       for (let q = 0; q < k; q++, dst += width) out[dst] = 0;
       continue;
@@ -211,7 +215,7 @@ function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: 
 function multiplyPacked(m: number, n: number, k: number, alpha: number, beta: number, c: StridedMatrix): void {
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {
-      if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 8, (bBase + j0 * k) * 8, k, 0);
+      if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 4, (bBase + j0 * k) * 4, k, 0, NR * 4);
       else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, heap);
       storeTile(m, n, i0, j0, alpha, beta, c);
     }
@@ -239,65 +243,130 @@ function storeTile(m: number, n: number, i0: number, j0: number, alpha: number, 
 export interface ImageOperand {
   /** Elements of the image. */
   imageLength: number;
-  /** Writes the image (imageLength float64 values) into `out` from `offset`. */
-  write(out: Float64Array, offset: number): void;
+  /** Writes the image (imageLength values) into `out` from `offset`. */
+  write(out: Float32Array, offset: number): void;
   tapOffset(q: number): number;
   positionOffset(j: number): number;
 }
 
-/** Writes the image at `at` and, after it, `count` int32 byte offsets `offset(0..count-1)`; returns the offsets' byte address. */
-function writeImage(image: ImageOperand, at: number, count: number, offset: (i: number) => number): number {
-  image.write(heap, at);
-  const offsetsByte = (at + image.imageLength) * 8;
-  const offsets = new Int32Array(heap.buffer, offsetsByte, count);
-  for (let i = 0; i < count; i++) offsets[i] = offset(i) * 8;
-  return offsetsByte;
+/**
+ * Where a gathered product's output positions are (gemmGatheredB). The product runs over a grid of
+ * positions, NR at a time: tile t's lanes read image elements start[t] + tapOffset(q) + 0..NR-1 (up to
+ * NR elements past the image read zeros). Of grid position g = t * NR + lane, the outputs are `rows` runs
+ * of `rowLength`: run r is grid positions r * rowStride.. and C's columns r * rowLength.. (the rest of the
+ * grid is not stored).
+ */
+export interface OutputGrid {
+  start: Int32Array;
+  rows: number;
+  rowLength: number;
+  rowStride: number;
+}
+
+/** Writes `count` int32 byte offsets `offset(0..count-1)` at element `at` of the heap; returns the elements used (a multiple of 4, keeping what follows 16-byte aligned). */
+function writeOffsets(at: number, count: number, offset: (i: number) => number): number {
+  const offsets = new Int32Array(heap.buffer, at * 4, count);
+  for (let i = 0; i < count; i++) offsets[i] = offset(i) * 4;
+  return Math.ceil(count / 4) * 4;
 }
 
 /**
- * gemmPackedB's product with op(B) the column matrix (k taps x n positions) read in place: the same products
- * and sums in the same order, so the same bits, without the column matrix (for a small convolution,
- * packing it took longer than the product). Needs positions j0..j0+NR-1 of each block to be neighbours in
- * the image (stride 1, n a multiple of NR within output rows). Returns false, doing nothing, where the
- * SIMD kernel is off.
+ * For each image i, C_i = alpha * A @ cols_i + shift (shift[r] added to row r; 0 without `shift`) with
+ * op(A) m x k (packed once for all the images) and cols_i the column matrix of images[i] (k taps) read in
+ * place over `grid`: the same float32 products and sums in the same order as gemmPackedB over the column
+ * matrix onto C = shift (beta = 1), so the same bits, without
+ * the column matrix (for a small convolution, packing it took longer than the product). The kernel
+ * writes the grid's tiles in place in a row-major grid of results, which is then copied out row by row.
+ * Returns false, doing nothing, where the SIMD kernel is off.
  */
-export function gemmGatheredB(m: number, n: number, k: number, alpha: number, a: Operand, b: ImageOperand, beta: number, c: StridedMatrix): boolean {
-  if (simdKernel === null) return false;
-  reserve(packedLengthA(m, k), b.imageLength + Math.ceil(k / 2));
+export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], grid: OutputGrid, shift: Float32Array | null, outs: readonly StridedMatrix[]): boolean {
+  if (simdKernel === null || images.length === 0) return false;
+  const imageLength = images[0].imageLength;
+  const tiles = grid.start.length;
+  const gridLength = tiles * NR;
+  const resultsLength = Math.ceil(m / MR) * MR * gridLength;
+  reserve(packedLengthA(m, k), k + tiles + 8 + imageLength + NR + resultsLength);
   packA(a, m, k);
-  const offsetsByte = writeImage(b, bBase, k, (q) => b.tapOffset(q));
-  for (let i0 = 0; i0 < m; i0 += MR) {
-    for (let j0 = 0; j0 < n; j0 += NR) {
-      simdKernel.gatherKernel((aBase + i0 * k) * 8, (bBase + b.positionOffset(j0)) * 8, offsetsByte, k, 0);
-      storeTile(m, n, i0, j0, alpha, beta, c);
-    }
+  const offsetsByte = bBase * 4;
+  const startsAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
+  const imageAt = startsAt + writeOffsets(startsAt, tiles, (t) => grid.start[t]);
+  const resultsAt = imageAt + Math.ceil((imageLength + NR) / 4) * 4;
+  heap.fill(0, imageAt + imageLength, imageAt + imageLength + NR);
+  for (let i = 0; i < images.length; i++) {
+    images[i].write(heap, imageAt);
+    for (let i0 = 0; i0 < m; i0 += MR) simdKernel.gatherKernel((aBase + i0 * k) * 4, imageAt * 4, offsetsByte, k, (resultsAt + i0 * gridLength) * 4, gridLength * 4, startsAt * 4, tiles);
+    storeGrid(m, alpha, shift, outs[i], resultsAt, gridLength, grid);
   }
   return true;
 }
 
 /**
- * C^T = alpha * A @ op(B) + beta * C^T with A (m taps from `firstTap`, by k positions) the column matrix
- * read in place, C^T's element (i, j) at c.offset + j * c.ld + i: a convolution's filter gradient
- * dW += dy @ cols^T as cols @ dy^T, each entry the same dot product in the same order as gemmPackedB's.
- * Returns false, doing nothing, where the SIMD kernel is off.
+ * C = alpha * the results + shift[row] (0 without `shift`), from the row-major grid of results at `at`
+ * (rows gridLength long).
  */
-export function gemmGatheredA(m: number, n: number, k: number, alpha: number, a: ImageOperand, firstTap: number, b: Operand, beta: number, c: StridedMatrix): boolean {
-  if (simdKernel === null) return false;
-  reserve(a.imageLength + Math.ceil(k / 2), packedLengthB(k, n));
-  packB(b, k, n);
-  const offsetsByte = writeImage(a, aBase, k, (j) => a.positionOffset(j));
-  const rowByte = (i: number): number => (aBase + a.tapOffset(firstTap + Math.min(i, m - 1))) * 8;
+function storeGrid(m: number, alpha: number, shift: Float32Array | null, c: StridedMatrix, at: number, gridLength: number, grid: OutputGrid): void {
+  const { data } = c;
+  const results = heap;
+  const length = grid.rowLength;
+  for (let i = 0; i < m; i++) {
+    const add = shift === null ? 0 : shift[i];
+    for (let r = 0; r < grid.rows; r++) {
+      const from = at + i * gridLength + r * grid.rowStride;
+      const to = c.offset + i * c.ld + r * length;
+      // A copy call pays for itself on long rows only (it makes a view of the results first).
+      if (alpha === 1 && add === 0 && length >= 64) data.set(results.subarray(from, from + length), to);
+      else for (let j = 0; j < length; j++) data[to + j] = alpha * results[from + j] + add;
+    }
+  }
+}
+
+/**
+ * Elements of images and packed operand one gathered filter-gradient product holds at most (64 MB of
+ * WebAssembly memory per thread); beyond, the images go in several products, added up.
+ */
+const MAX_GATHERED_A = 1 << 24;
+
+/**
+ * C^T = alpha * A @ op(B) (C^T's element (i, j) at c.offset + j * c.ld + i) with A the column matrices of
+ * all the images side by side (m taps from `firstTap`, by k positions of each image) read in place and
+ * op(B) the matching rows of each image's bs[i] (k x n): a convolution's filter gradient
+ * dW = sum over images of dy_i @ cols_i^T as one product, each entry one float32 dot product over the
+ * images' positions in order (over as many images as MAX_GATHERED_A allows: the products of the groups
+ * are then added in float64, rounded once per group). Returns false, doing nothing, where the SIMD kernel
+ * is off.
+ */
+export function gemmGatheredA(m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], c: StridedMatrix): boolean {
+  if (simdKernel === null || images.length === 0) return false;
+  const group = Math.max(1, Math.floor(MAX_GATHERED_A / (images[0].imageLength + k + packedLengthB(k, n))));
+  for (let g = 0; g < images.length; g += group) gatheredProductA(simdKernel.gatherRowsKernel, m, n, k, alpha, images.slice(g, g + group), firstTap, bs.slice(g, g + group), g === 0 ? 0 : 1, c);
+  return true;
+}
+
+/** gemmGatheredA over one group of images, C^T = alpha * A @ op(B) + beta * C^T. */
+function gatheredProductA(kernel: SimdKernels['gatherRowsKernel'], m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], beta: number, c: StridedMatrix): void {
+  const imageLength = images[0].imageLength;
+  const kAll = k * images.length;
+  reserve(kAll + 4 + imageLength * images.length, packedLengthB(kAll, n));
+  for (let i = 0; i < images.length; i++) packB(bs[i], k, n, kAll, i * k);
+  const offsetsByte = aBase * 4;
+  const imagesAt = aBase + writeOffsets(aBase, kAll, (q) => Math.floor(q / k) * imageLength + images[0].positionOffset(q % k));
+  for (let i = 0; i < images.length; i++) images[i].write(heap, imagesAt + i * imageLength);
+  const rowByte = (i: number): number => (imagesAt + images[0].tapOffset(firstTap + Math.min(i, m - 1))) * 4;
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {
-      simdKernel.gatherRowsKernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * k) * 8, k, 0);
+      kernel(rowByte(i0), rowByte(i0 + 1), rowByte(i0 + 2), rowByte(i0 + 3), offsetsByte, (bBase + j0 * kAll) * 4, kAll, 0, NR * 4);
       storeTile(m, n, i0, j0, alpha, beta, c, true);
     }
   }
-  return true;
 }
 
-/** tile[i*8 + j] = sum over q of A panel row i times B panel column j, in float64 locals. */
-function microKernel(pa: Float64Array, aStart: number, pb: Float64Array, bStart: number, k: number, out: Float64Array): void {
+/**
+ * tile[i*8 + j] = sum over q of A panel row i times B panel column j in float32: Math.fround after each
+ * product and each sum (a product of two float32 values is exact in float64, and a float64 sum of two
+ * float32 values rounds to the float32 sum), as the SIMD kernel computes it.
+ */
+function microKernel(pa: Float32Array, aStart: number, pb: Float32Array, bStart: number, k: number, out: Float32Array): void {
+  const f = Math.fround;
   let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
   let c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
   let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c24 = 0, c25 = 0, c26 = 0, c27 = 0;
@@ -307,21 +376,21 @@ function microKernel(pa: Float64Array, aStart: number, pb: Float64Array, bStart:
   for (let q = 0; q < k; q++, ai += 4, bi += 8) {
     const a0 = pa[ai], a1 = pa[ai + 1], a2 = pa[ai + 2], a3 = pa[ai + 3];
     let b = pb[bi];
-    c00 += a0 * b; c10 += a1 * b; c20 += a2 * b; c30 += a3 * b;
+    c00 = f(c00 + f(a0 * b)); c10 = f(c10 + f(a1 * b)); c20 = f(c20 + f(a2 * b)); c30 = f(c30 + f(a3 * b));
     b = pb[bi + 1];
-    c01 += a0 * b; c11 += a1 * b; c21 += a2 * b; c31 += a3 * b;
+    c01 = f(c01 + f(a0 * b)); c11 = f(c11 + f(a1 * b)); c21 = f(c21 + f(a2 * b)); c31 = f(c31 + f(a3 * b));
     b = pb[bi + 2];
-    c02 += a0 * b; c12 += a1 * b; c22 += a2 * b; c32 += a3 * b;
+    c02 = f(c02 + f(a0 * b)); c12 = f(c12 + f(a1 * b)); c22 = f(c22 + f(a2 * b)); c32 = f(c32 + f(a3 * b));
     b = pb[bi + 3];
-    c03 += a0 * b; c13 += a1 * b; c23 += a2 * b; c33 += a3 * b;
+    c03 = f(c03 + f(a0 * b)); c13 = f(c13 + f(a1 * b)); c23 = f(c23 + f(a2 * b)); c33 = f(c33 + f(a3 * b));
     b = pb[bi + 4];
-    c04 += a0 * b; c14 += a1 * b; c24 += a2 * b; c34 += a3 * b;
+    c04 = f(c04 + f(a0 * b)); c14 = f(c14 + f(a1 * b)); c24 = f(c24 + f(a2 * b)); c34 = f(c34 + f(a3 * b));
     b = pb[bi + 5];
-    c05 += a0 * b; c15 += a1 * b; c25 += a2 * b; c35 += a3 * b;
+    c05 = f(c05 + f(a0 * b)); c15 = f(c15 + f(a1 * b)); c25 = f(c25 + f(a2 * b)); c35 = f(c35 + f(a3 * b));
     b = pb[bi + 6];
-    c06 += a0 * b; c16 += a1 * b; c26 += a2 * b; c36 += a3 * b;
+    c06 = f(c06 + f(a0 * b)); c16 = f(c16 + f(a1 * b)); c26 = f(c26 + f(a2 * b)); c36 = f(c36 + f(a3 * b));
     b = pb[bi + 7];
-    c07 += a0 * b; c17 += a1 * b; c27 += a2 * b; c37 += a3 * b;
+    c07 = f(c07 + f(a0 * b)); c17 = f(c17 + f(a1 * b)); c27 = f(c27 + f(a2 * b)); c37 = f(c37 + f(a3 * b));
   }
   out[0] = c00; out[1] = c01; out[2] = c02; out[3] = c03; out[4] = c04; out[5] = c05; out[6] = c06; out[7] = c07;
   out[8] = c10; out[9] = c11; out[10] = c12; out[11] = c13; out[12] = c14; out[13] = c15; out[14] = c16; out[15] = c17;

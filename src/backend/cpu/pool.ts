@@ -130,7 +130,7 @@ export function cpuPoolStats(): { threads: number; workers: number; chunksRunByW
  * How many threads a kernel of `work` multiply-adds should use: 1 when it is too small to pay for waking
  * workers, or when it runs inside another kernel's chunk (which already has the other threads busy).
  */
-function threadsFor(work: number): number {
+export function threadsFor(work: number): number {
   return mayUseWorkers() && work >= MIN_PARALLEL_WORK ? cpuThreadCount() : 1;
 }
 
