@@ -19,6 +19,18 @@ export function emaDecay(schedule: EmaSchedule, imagesSeen: number, batchSize: n
 }
 
 /**
+ * The share of the initial weights still held by the EMA after `steps` steps of `batchSize` images from
+ * the start (the product of the steps' decays). A constant per-step decay made for a long run (0.9999:
+ * ~10k steps) leaves most of the initial weights in a short run's average, and EDM's networks start with
+ * near-zero outputs, so such an EMA predicts the noise at a fraction of its scale: its samples are noise.
+ */
+export function emaInitialShare(schedule: EmaSchedule, steps: number, batchSize: number): number {
+  let share = 1;
+  for (let k = 0; k < steps && share > 1e-12; k++) share *= emaDecay(schedule, k * batchSize, batchSize);
+  return share;
+}
+
+/**
  * ema <- beta * ema + (1 - beta) * net, for matching lists of float32 tensors (in place on ema's storage),
  * all in one backend call.
  */

@@ -11,7 +11,7 @@ import type { HostTensor } from '../nn/safetensors.js';
 import type { StagePartition } from '../stages/stage-partition.js';
 import type { TrainConfig } from './config.js';
 import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
-import { emaDecay, emaUpdate } from './ema.js';
+import { type EmaSchedule, emaDecay, emaUpdate } from './ema.js';
 import { learningRate } from './lr-schedule.js';
 import { clipGradients, repairGradients } from './gradients.js';
 
@@ -40,14 +40,18 @@ function copyWeights(from: DiffusionModel, to: DiffusionModel): void {
   to.net.loadStateDict(state);
 }
 
+/** The config's EMA rule. */
+export function emaSchedule(config: TrainConfig): EmaSchedule {
+  const e = config.training.ema;
+  return e.kind === 'constant' ? { kind: 'constant', decay: e.decay } : { kind: 'halflife', halfLifeImages: e.halfLifeImages, rampUpRatio: e.rampUpRatio };
+}
+
 /** The learning rate and EMA decay of step number `step` (from 1), taken after `imagesSeen` images. */
 export function stepSchedule(config: TrainConfig, imagesSeen: number, step: number): { lr: number; emaDecay: number } {
   const t = config.training;
-  const e = t.ema;
-  const schedule = e.kind === 'constant' ? ({ kind: 'constant', decay: e.decay } as const) : ({ kind: 'halflife', halfLifeImages: e.halfLifeImages, rampUpRatio: e.rampUpRatio } as const);
   return {
     lr: learningRate({ lr: t.lr, rampUpImages: t.lrRampUpImages, warmupSteps: t.warmupSteps }, imagesSeen, step),
-    emaDecay: emaDecay(schedule, imagesSeen, t.batchSize),
+    emaDecay: emaDecay(emaSchedule(config), imagesSeen, t.batchSize),
   };
 }
 

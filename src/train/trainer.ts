@@ -22,7 +22,8 @@ import { oneHot } from '../diffusion/guidance.js';
 import { type TrainConfig, resolveTrainConfig } from './config.js';
 import { type DiffusionModel, partitionFromConfig } from './diffusion-model.js';
 import { StageSampler } from './stage-sampling.js';
-import { type MicroBatch, type TrainingParts, buildTrainingParts, stepSchedule, trainStep } from './train-step.js';
+import { type MicroBatch, type TrainingParts, buildTrainingParts, emaSchedule, stepSchedule, trainStep } from './train-step.js';
+import { emaInitialShare } from './ema.js';
 import { type LogEntry, LogWindow } from './log-window.js';
 import { listCheckpoints, readCheckpoint, removeStaleTemporaries, setAsideNewerCheckpoints, withPrefix, writeCheckpoint } from './checkpoint.js';
 import { type ConfigChange, checkResumeChanges, savedConfig } from './resume-config.js';
@@ -85,6 +86,8 @@ export interface TrainResult {
   checkpoint: string | null;
   grid: string | null;
   log: string;
+  /** Share of the initial weights still in the EMA (emaInitialShare): above ~1%, its samples are off. */
+  emaInitialShare: number;
 }
 
 function namedTensors(prefix: string, m: Map<string, T.Tensor>): [string, HostTensor][] {
@@ -258,6 +261,7 @@ export class Trainer {
       checkpoint: lastCheckpoint,
       grid: lastGrid,
       log: logPath,
+      emaInitialShare: emaInitialShare(emaSchedule(config), this.state.step, config.training.batchSize),
     };
   }
 

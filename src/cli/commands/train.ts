@@ -117,7 +117,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
     return;
   }
   const result = await runTraining(raw, { resume, stopAtImages: integerFlag('images', values.images, 1), stopAfterSeconds: minutesFlag(values.minutes), ranks: ranks ?? undefined });
-  if ((ranks?.rank ?? 0) === 0) console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
+  if ((ranks?.rank ?? 0) !== 0) return;
+  console.log(`done: ${formatCount(result.imagesSeen)} images in ${formatDuration(result.elapsedSeconds)}; checkpoint ${result.checkpoint}; grid ${result.grid}; log ${result.log}`);
+  if (result.emaInitialShare > 0.01) {
+    console.warn(
+      `warning: after ${result.steps} steps the EMA still holds ${(100 * result.emaInitialShare).toFixed(1)}% of the initial weights, so its samples and grids are off ` +
+        '(a constant per-step training.ema.decay is made for long runs). Sample the raw weights (`stagediff sample --weights net`), train longer, ' +
+        'or use the half-life EMA: --set training.ema.kind=halflife (see docs/training.md)',
+    );
+  }
 }
 
 /** The train arguments without --gpus: what each rank runs. */
