@@ -54,3 +54,38 @@ test('nanToNumMany repairs as torch.nan_to_num and raises its flag only when it 
     assert.equal(flag.item(), 1);
   });
 });
+
+test('adamMany split over the worker threads gives the bits of one thread, and equals adam() per tensor', async () => {
+  const { setCpuThreadCount, cpuPoolStats } = await import('../../src/backend/cpu/index.js');
+  const { adam } = await import('../../src/backend/cpu/adam.js');
+  // Enough elements (~160k over 60 tensors of uneven sizes) for the pool to split the call.
+  const sizes = Array.from({ length: 60 }, (_, i) => (i % 7 === 0 ? 12_000 : 1 + ((i * 997) % 2500)));
+  const p = { lr: 2e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01, step: 3 };
+  const run = (threads: number) =>
+    T.tidy(() => {
+      setCpuThreadCount(threads);
+      const make = (seed: number, scale = 1) => sizes.map((n, i) => T.fromArray(randomArray(n, seed + i).map((v) => Math.abs(v) * scale), [n]));
+      const [param, grad, m, v] = [make(100), make(200), make(300, 0.1), make(400, 0.01)];
+      const before = cpuPoolStats().chunksRunByWorkers;
+      cpu.adamMany(param.map((t, i) => ({ param: t.buffer, grad: grad[i].buffer, m: m[i].buffer, v: v[i].buffer, length: t.size })), p);
+      const byWorkers = cpuPoolStats().chunksRunByWorkers - before;
+      // The single-tensor reference on copies of the same inputs.
+      const reference = sizes.map((n, i) => {
+        const [pp, gg, mm, vv] = [0, 1, 2, 3].map((k) => Float32Array.from(randomArray(n, [100, 200, 300, 400][k] + i), (x) => Math.abs(x) * [1, 1, 0.1, 0.01][k]));
+        adam(pp, gg, mm, vv, n, p);
+        return pp;
+      });
+      return { params: param.map(bits), reference: reference.map((r) => new Uint32Array(r.buffer)), byWorkers };
+    });
+  const one = run(1);
+  assert.deepEqual(one.params, one.reference);
+  // Workers start on the first split call and may wake after the caller took every chunk: run until one took part.
+  for (let attempt = 1; ; attempt++) {
+    const two = run(2);
+    assert.deepEqual(two.params, one.params);
+    if (two.byWorkers > 0) break;
+    assert.ok(attempt < 50, `no worker took part in ${attempt} runs`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  setCpuThreadCount(1);
+});

@@ -5,9 +5,42 @@
 import type { AdamParams, AdamTensor, DeviceBuffer, EmaPair, TensorSpan } from '../backend.js';
 import { adam } from './adam.js';
 import { f32 } from './buffer.js';
+import { chunksFor, parallelFor, parallelTask } from './pool.js';
 
+/** adamMany's tensors in contiguous groups, one group per chunk: `arrays` holds param, grad, m, v of each tensor. */
+interface AdamGroups {
+  arrays: Float32Array[];
+  lengths: number[];
+  /** Group g is tensors starts[g] .. starts[g + 1] - 1. */
+  starts: number[];
+  p: AdamParams;
+}
+
+const adamGroups = parallelTask('adamMany', ({ arrays, lengths, starts, p }: AdamGroups, group: number) => {
+  for (let t = starts[group]; t < starts[group + 1]; t++) adam(arrays[4 * t], arrays[4 * t + 1], arrays[4 * t + 2], arrays[4 * t + 3], lengths[t], p);
+});
+
+/**
+ * Split over the pool by whole tensors: a step's Adam reads and writes four arrays per parameter, cold in
+ * the cache by then (the workers touched them last), so one thread alone was latency-bound (21 ms for the
+ * quickstart's 224k parameters against 1.7 ms on fresh copies). Each element's update is independent, so
+ * any split gives the same bits.
+ */
 export function adamMany(tensors: readonly AdamTensor[], p: AdamParams): void {
-  for (const t of tensors) adam(f32(t.param), f32(t.grad), f32(t.m), f32(t.v), t.length, p);
+  const lengths = tensors.map((t) => t.length);
+  const total = lengths.reduce((a, b) => a + b, 0);
+  // About eight multiply-add-like operations per element.
+  const chunks = Math.min(chunksFor(8 * total), tensors.length);
+  const starts = [0];
+  let seen = 0;
+  lengths.forEach((n, t) => {
+    seen += n;
+    if (starts.length < chunks && seen >= (total * starts.length) / chunks) starts.push(t + 1);
+  });
+  while (starts.length <= chunks) starts.push(tensors.length);
+  starts[chunks] = tensors.length;
+  const arrays = tensors.flatMap((t) => [f32(t.param), f32(t.grad), f32(t.m), f32(t.v)]);
+  parallelFor(adamGroups, { arrays, lengths, starts, p }, chunks);
 }
 
 /** As mulScalar(average, beta), mulScalar(value, 1 - beta) and their sum: each product rounded to float32, then the sum. */
