@@ -163,7 +163,7 @@ const VP_TRAINING = { totalImages: 450_000 * 128, batchSize: 128, lr: 2e-4, lrRa
 /** Presets: the paper's setups on CIFAR-10 and a quickstart that trains in minutes on a CPU. */
 export const TRAIN_PRESETS: Readonly<Record<string, { doc: string; config: Record<string, unknown> }>> = {
   quickstart: {
-    doc: 'A small multistage model on the built-in 16x16 shapes, 40k training images; about 6 minutes on a 2-core CPU.',
+    doc: 'A small multistage model on the built-in 16x16 shapes, 40k training images; about 5 minutes on a 2-core CPU.',
     config: {
       runDir: 'runs/quickstart',
       data: { source: 'shapes', resolution: 16, count: 4096 },
