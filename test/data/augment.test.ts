@@ -208,3 +208,24 @@ test('split between threads, a batch is augmented as on one thread', async () =>
     threads.close();
   }
 });
+
+test("a data-parallel rank's share is augmented with the choices one process draws for those places of the batch", async () => {
+  const pixels = Uint8Array.from({ length: 8 * C * H * W }, (_, i) => (i * 37) % 256);
+  const positions = Int32Array.from([1, 4, 6]);
+  const share = new Uint8Array(positions.length * C * H * W);
+  positions.forEach((p, k) => share.set(pixels.subarray(p * C * H * W, (p + 1) * C * H * W), k * C * H * W));
+  const threads = new AugmentThreads(0.5, 3, 8, 2);
+  try {
+    const whole = await threads.augment(pixels, [8, C, H, W], 5);
+    const part = await threads.augment(share, [positions.length, C, H, W], 5, positions);
+    positions.forEach((p, k) => {
+      assert.deepEqual(part.images.subarray(k * C * H * W, (k + 1) * C * H * W), whole.images.subarray(p * C * H * W, (p + 1) * C * H * W), `image at ${p}`);
+      assert.deepEqual(part.labels.subarray(k * AUGMENT_LABEL_DIM, (k + 1) * AUGMENT_LABEL_DIM), whole.labels.subarray(p * AUGMENT_LABEL_DIM, (p + 1) * AUGMENT_LABEL_DIM), `labels at ${p}`);
+    });
+    // Without the positions the share would get the choices of places 0, 1, 2: not what one process trains.
+    const unplaced = await threads.augment(share, [positions.length, C, H, W], 5);
+    assert.notDeepEqual(unplaced.labels, part.labels);
+  } finally {
+    threads.close();
+  }
+});
