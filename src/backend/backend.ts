@@ -152,6 +152,14 @@ export interface AdamParams {
   step: number;
 }
 
+/**
+ * The per-step scalars of PyTorch's Adam update, computed once on the host in float64 for every backend:
+ * param = param * decay - stepSize * m / (sqrt(v) / bc2Sqrt + eps).
+ */
+export function adamStepScalars(p: AdamParams): { stepSize: number; bc2Sqrt: number; decay: number } {
+  return { stepSize: p.lr / (1 - Math.pow(p.beta1, p.step)), bc2Sqrt: Math.sqrt(1 - Math.pow(p.beta2, p.step)), decay: 1 - p.lr * p.weightDecay };
+}
+
 /** One parameter tensor of a multi-tensor Adam step: float32 buffers of `length` elements. */
 export interface AdamTensor {
   param: DeviceBuffer;

@@ -129,7 +129,7 @@ export function trainStep(
     }
     // On one device the repair is queued before the losses are read, so that one wait covers both; a group
     // sums the gradients first (the sum needs every rank's loss read), then repairs the sums.
-    const repairFlag = settings.reduce ? null : repairGradients(gradients());
+    const queuedRepair = settings.reduce ? null : repairGradients(gradients());
     // The one wait of the step: the first download waits for the queue, the rest find their data ready.
     let sum = 0;
     for (const { micro, perSample } of queued) {
@@ -138,9 +138,9 @@ export function trainStep(
         sum += (micro.weight[i] * v) / settings.batchSize;
       });
     }
-    if (!settings.reduce) return { loss: sum, repaired: repairFlag!.item() !== 0 };
-    const total = settings.reduce(sum);
-    return { loss: total, repaired: repairGradients(gradients()).item() !== 0 };
+    const loss = settings.reduce ? settings.reduce(sum) : sum;
+    const repairFlag = queuedRepair ?? repairGradients(gradients());
+    return { loss, repaired: repairFlag.item() !== 0 };
   });
   if (!Number.isFinite(loss)) {
     optimizer.zeroGrad();

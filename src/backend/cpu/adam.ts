@@ -1,12 +1,9 @@
-import type { AdamParams } from '../backend.js';
+import { type AdamParams, adamStepScalars } from '../backend.js';
 
 /** One Adam/AdamW step, PyTorch's formulation (bias-corrected, eps outside the square root). */
 export function adam(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, p: AdamParams): void {
-  const { lr, beta1, beta2, eps, weightDecay, step } = p;
-  const bc1 = 1 - Math.pow(beta1, step);
-  const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
-  const stepSize = lr / bc1;
-  const decay = 1 - lr * weightDecay;
+  const { beta1, beta2, eps } = p;
+  const { stepSize, bc2Sqrt, decay } = adamStepScalars(p);
   for (let i = 0; i < n; i++) {
     const g = grad[i];
     const mi = (m[i] = beta1 * m[i] + (1 - beta1) * g);

@@ -37,8 +37,8 @@ export function adamMany(tensors: readonly AdamTensor[], p: AdamParams): void {
     seen += n;
     if (starts.length < chunks && seen >= (total * starts.length) / chunks) starts.push(t + 1);
   });
+  // the last group ends at the last tensor; groups past it (when fewer cuts were made) are empty
   while (starts.length <= chunks) starts.push(tensors.length);
-  starts[chunks] = tensors.length;
   const arrays = tensors.flatMap((t) => [f32(t.param), f32(t.grad), f32(t.m), f32(t.v)]);
   parallelFor(adamGroups, { arrays, lengths, starts, p }, chunks);
 }

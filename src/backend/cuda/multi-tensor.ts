@@ -1,5 +1,5 @@
 /** The multi-tensor ops on the GPU: the per-tensor records go up as one table, and one launch covers them all. */
-import type { AdamParams, AdamTensor, DeviceBuffer, EmaPair, TensorSpan } from '../backend.js';
+import { type AdamParams, type AdamTensor, type DeviceBuffer, type EmaPair, type TensorSpan, adamStepScalars } from '../backend.js';
 import { check } from './driver.js';
 import type { ArgValue } from './context.js';
 import type { Launcher } from './launcher.js';
@@ -67,7 +67,6 @@ export function scaleMany(l: Launcher, tensors: readonly TensorSpan[], scale: nu
 
 /** Adam's per-step scalars, computed in double on the host: beta1, beta2, step size, sqrt(bias correction 2), eps, decay. */
 function adamScalars(p: AdamParams): number[] {
-  const bc1 = 1 - Math.pow(p.beta1, p.step);
-  const bc2Sqrt = Math.sqrt(1 - Math.pow(p.beta2, p.step));
-  return [p.beta1, p.beta2, p.lr / bc1, bc2Sqrt, p.eps, 1 - p.lr * p.weightDecay];
+  const { stepSize, bc2Sqrt, decay } = adamStepScalars(p);
+  return [p.beta1, p.beta2, stepSize, bc2Sqrt, p.eps, decay];
 }
