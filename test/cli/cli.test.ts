@@ -68,3 +68,22 @@ test('bench --stage-mix takes three positive shares and the multistage network, 
     assert.match(r.stderr, /--stage-mix takes three positive shares, one per stage/, bad);
   }
 });
+
+test('bench --decoders takes three positive integer widths and the multistage network, and sets them', () => {
+  const single = run(['bench', '--device', 'cpu', '--decoders', '128,128,16']);
+  assert.equal(single.status, 1);
+  assert.match(single.stderr, /--decoders needs --arch multistage/);
+  for (const bad of ['128,16', '128,0,16', '128,1.5,16']) {
+    const r = run(['bench', '--arch', 'multistage', '--device', 'cpu', '--decoders', bad]);
+    assert.equal(r.status, 1, bad);
+    assert.match(r.stderr, /--decoders takes three positive integer widths, one per stage/, bad);
+  }
+  // The cost table counts the network built with these widths: a 16-wide stage-1 decoder has the
+  // stage-2 decoder's parameters.
+  const cost = run(['bench', '--arch', 'multistage', '--device', 'cpu', '--decoders', '32,16,16', '--cost', '--iters', '1', '--sample-batch', '1']);
+  assert.equal(cost.status, 0, cost.stderr);
+  const row = JSON.parse(cost.stdout.split('\n').find((l) => l.includes('"cost per stage"'))!);
+  const stages = row.cost.stages as { ownParameters: number }[];
+  assert.equal(stages[1].ownParameters, stages[2].ownParameters);
+  assert.ok(stages[0].ownParameters > stages[1].ownParameters);
+});

@@ -8,6 +8,7 @@
  */
 import * as T from '../../tensor/index.js';
 import { presetConfig, resolveTrainConfig } from '../../train/config.js';
+import { mergeConfig } from '../../config/schema.js';
 import { type DiffusionModel, partitionFromConfig } from '../../train/diffusion-model.js';
 import { type MicroBatch, buildTrainingParts, stepSchedule, trainStep } from '../../train/train-step.js';
 import { sample } from '../../diffusion/sample.js';
@@ -26,6 +27,8 @@ const USAGE = `usage: stagediff bench [options]
   --stages S,...      s0, s1, s2 = sigma 0.5, 5, 20 (default s0 for ddpmpp, all for multistage)
   --stage-mix A,B,C   multistage: also time a step on batches mixing the stages in these shares, drawn
                       as training.stageSampling "balanced" draws them (e.g. 0.5,0.3,0.2)
+  --decoders A,B,C    multistage: the decoders' widths (model.network.de_model_channels; default the
+                      preset's 192,128,16)
   --iters N           timed steps per measurement after 3 warm-up steps (default 10)
   --sample            also time EDM Heun sampling, 18 steps = 35 evaluations, and print the cost table
   --sample-batch N    sampling batch (default 512 for ddpmpp, 256 for multistage)
@@ -67,8 +70,9 @@ function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null 
  * optimizer and EMA: the trainer's own step (EDM loss, backward, gradient repair, Adam, EMA) on random
  * data at one sigma, or at one sigma per sample. Also used by bench/profile-step.ts.
  */
-export function benchTraining(arch: 'ddpmpp' | 'multistage'): { model: DiffusionModel; step: (batch: number, sigma: number | Float64Array) => void; dispose: () => void } {
-  const config = resolveTrainConfig(presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage'));
+export function benchTraining(arch: 'ddpmpp' | 'multistage', decoders?: readonly number[]): { model: DiffusionModel; step: (batch: number, sigma: number | Float64Array) => void; dispose: () => void } {
+  const preset = presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage');
+  const config = resolveTrainConfig((decoders ? mergeConfig(preset, { model: { network: { de_model_channels: [...decoders] } } }) : preset) as Record<string, unknown>);
   const gen = new T.Generator(0);
   const parts = buildTrainingParts(config, [3, 32, 32], partitionFromConfig(config.model, config.formulation), gen);
   const { lr, emaDecay } = stepSchedule(config, config.training.lrRampUpImages, 1);
@@ -82,6 +86,14 @@ export function benchTraining(arch: 'ddpmpp' | 'multistage'): { model: Diffusion
     for (const p of [...parts.model.net.parameters(), ...parts.ema.net.parameters()]) p.dispose();
   };
   return { model: parts.model, step, dispose };
+}
+
+/** --decoders: one positive integer width per decoder of the multistage network (three). */
+function decoderWidths(text: string, arch: string): number[] {
+  if (arch !== 'multistage') throw new Error('--decoders needs --arch multistage (the other network has one decoder)');
+  const widths = text.split(',').map(Number);
+  if (widths.length !== 3 || widths.some((w) => !(Number.isInteger(w) && w > 0))) throw new Error(`--decoders takes three positive integer widths, one per stage (e.g. 128,128,16), got "${text}"`);
+  return widths;
 }
 
 /** --stage-mix: one positive share per stage of the multistage network (three). */
@@ -105,6 +117,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       sample: { type: 'boolean' },
       'sample-batch': { type: 'string' },
       'stage-mix': { type: 'string' },
+      decoders: { type: 'string' },
       cost: { type: 'boolean' },
       ...SAMPLER_FLAGS,
     },
@@ -115,6 +128,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   for (const s of stages) if (!(s in SIGMA)) throw new Error(`--stages: unknown stage "${s}" (s0, s1, s2)`);
   const batches = v.batch!.split(',').map((b) => integerFlag('batch', b, 1)!);
   const mix = v['stage-mix'] === undefined ? null : stageMix(v['stage-mix'], v.arch);
+  const decoders = v.decoders === undefined ? undefined : decoderWidths(v.decoders, v.arch);
   const iters = integerFlag('iters', v.iters, 1)!;
   const sampleBatch = integerFlag('sample-batch', v['sample-batch'] ?? (v.arch === 'ddpmpp' ? '512' : '256'), 1)!;
   const costSampler = samplerFromFlags(v);
@@ -133,7 +147,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const device = await useDevice(v.device!, precision);
     const backend = T.getBackend();
     const memory = memoryOf(backend);
-    const { model, step: trainStep, dispose } = benchTraining(v.arch);
+    const { model, step: trainStep, dispose } = benchTraining(v.arch, decoders);
     const { net } = model;
     const denoiser = model.denoiser();
     const base = { arch: v.arch, device, precision };
