@@ -81,6 +81,8 @@ export interface StepSettings {
    * (train/data-parallel.ts), after backward and before the gradients are repaired, clipped and applied.
    */
   reduce?: (localLoss: number) => number;
+  /** Data-parallel training: told of each gradient the step's last backward pass has made final. */
+  gradientFinal?: (param: T.Tensor) => void;
 }
 
 export interface StepResult {
@@ -121,7 +123,7 @@ export function trainStep(
         const eps = generator.normal(x0.shape);
         const losses = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
         const weights = T.fromArray(Float32Array.from(micro.weight, (w) => w / settings.batchSize), [micro.weight.length]);
-        T.backward(T.sum(T.mul(losses, weights)));
+        T.backward(T.sum(T.mul(losses, weights)), undefined, m === settings.microBatches - 1 ? settings.gradientFinal : undefined);
         // a view without the tape: the losses outlive the micro-batch, its graph does not
         return T.detach(losses);
       });

@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -13,7 +12,7 @@ import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
-import { threadGroup } from '../../src/distributed/thread-communicator.js';
+import { runThreadRanks } from '../helpers/thread-ranks.js';
 import type { RankJob, RankOutcome } from './rank-worker.js';
 
 T.setBackend(cpuBackend());
@@ -41,18 +40,7 @@ function withDropout(config: Record<string, unknown>, dropout: number): Record<s
 
 /** Runs every rank of a thread group in its own worker; resolves with each rank's outcome. */
 function runGroup(size: number, job: Omit<RankJob, 'group' | 'rank'>, perRank: (rank: number) => Partial<RankJob> = () => ({})): Promise<RankOutcome[]> {
-  const group = threadGroup(size, 4096);
-  return Promise.all(
-    Array.from(
-      { length: size },
-      (_, rank) =>
-        new Promise<RankOutcome>((resolve, reject) => {
-          const worker = new Worker(new URL('./rank-worker.js', import.meta.url), { workerData: { ...job, group, rank, ...perRank(rank) } satisfies RankJob });
-          worker.once('message', (m: RankOutcome) => resolve(m));
-          worker.once('error', reject);
-        }),
-    ),
-  );
+  return runThreadRanks<RankJob, RankOutcome>(new URL('./rank-worker.js', import.meta.url), size, (group, rank) => ({ ...job, group, rank, ...perRank(rank) }));
 }
 
 /** Trains on its own; returns the weights before and after. */

@@ -48,7 +48,7 @@ test('NCCL with one rank: sums are the identity, NCCL errors carry NCCL text, tr
     const x = T.fromArray(values, [10, 100]);
     const y = T.cast(T.fromArray(values.subarray(0, 16), [16]), 'bfloat16');
     const yBefore = y.toArray();
-    comm.allReduceSum([x, y]);
+    comm.startAllReduceSum([x, y]).wait();
     assert.deepEqual(x.toFloat32Array(), values);
     assert.deepEqual(y.toArray(), yBefore);
     assert.deepEqual(comm.allReduceHostSum(Float64Array.of(1.5, -2, 2 ** 40 + 1)), Float64Array.of(1.5, -2, 2 ** 40 + 1));
