@@ -1,11 +1,12 @@
 /**
  * Gradient sums overlapped with the backward pass, as PyTorch DDP makes them: the parameters are grouped
  * into buckets of about `bucketBytes` in reverse order of registration (the order backward reaches them:
- * the output layers' gradients are final first), and each bucket's sum starts as soon as the last
- * backward pass of the step has stored the final gradient of every parameter in it, while backward goes
- * on with the earlier layers. Buckets start strictly in their order, so every rank starts the same sums in
- * the same order whatever order its gradients became final in (a rank whose samples did not reach a
- * decoder finds that decoder's gradients final only at the end). finish() starts what is left and waits.
+ * the output layers' gradients are final first), and each bucket's sum starts as soon as the gradient of
+ * every parameter in it is final, while backward goes on with the earlier layers. Final means: stored by
+ * the step's last backward pass, or not reached by that pass at all (its gradient came from an earlier
+ * micro-batch, or is zero: a decoder this rank's samples did not reach), which is known when the pass
+ * begins. Buckets start strictly in their order, so every rank starts the same sums in the same order
+ * whatever order its gradients became final in. finish() starts what is left and waits for all.
  */
 import * as T from '../tensor/index.js';
 import type { Communicator, PendingSum } from './communicator.js';
@@ -17,6 +18,8 @@ export class GradientBuckets {
   /** Per bucket: its parameters whose gradient is not yet final in this step. */
   private readonly remaining: number[];
   private readonly final = new Set<T.Tensor>();
+  /** Parameters given zeros because this rank's step did not reach them. */
+  private readonly zeroed = new Set<T.Tensor>();
   /** The next bucket to start: buckets start in order. */
   private next = 0;
   private readonly started: PendingSum[] = [];
@@ -42,37 +45,50 @@ export class GradientBuckets {
     this.remaining = buckets.map((b) => b.length);
   }
 
-  /** Called by the last backward pass of a step for each leaf whose gradient it has made final. */
+  /**
+   * Before the step's last backward pass, from the loss it starts from: the parameters it does not reach
+   * have their final gradient already, and the buckets they fill start at once.
+   */
+  lastPassBegins(loss: T.Tensor): void {
+    const reached = new Set(T.gradientLeaves(loss));
+    for (const p of this.params) if (!reached.has(p)) this.markFinal(p);
+    this.startReady();
+  }
+
+  /** Called by the last backward pass for each leaf whose gradient it has made final. */
   gradientFinal(leaf: T.Tensor): void {
-    const b = this.bucketOf.get(leaf);
-    if (b === undefined) return; // a leaf that is not a parameter (an input that requires grad)
+    if (!this.bucketOf.has(leaf)) return; // a leaf that is not a parameter (an input that requires grad)
     if (this.final.has(leaf)) throw new Error('internal: a gradient was reported final twice in one step');
-    this.final.add(leaf);
-    this.remaining[b]--;
+    this.markFinal(leaf);
     this.startReady();
   }
 
   /**
-   * After the step's backward passes: gives each parameter without a gradient (no sample of this rank
-   * reached it) zeros, starts the buckets not yet started and waits for all sums. Returns which
-   * parameters had a gradient of their own on this rank, in the order of `params`.
+   * After the step's backward passes: starts the buckets not yet started (a parameter without a gradient
+   * gets zeros) and waits for all sums. Returns which parameters had a gradient of their own on this
+   * rank, in the order of `params`.
    */
   finish(): boolean[] {
-    const reached = this.params.map((p) => p.grad !== null);
-    for (const p of this.params) {
-      if (p.grad === null) p.grad = T.keep(T.zeros(p.shape, p.dtype, p.backend));
-      if (!this.final.has(p)) {
-        this.final.add(p);
-        this.remaining[this.bucketOf.get(p)!]--;
-      }
-    }
+    for (const p of this.params) this.markFinal(p);
     this.startReady();
     for (const sum of this.started) sum.wait();
+    const reached = this.params.map((p) => !this.zeroed.has(p));
     this.started.length = 0;
     this.final.clear();
+    this.zeroed.clear();
     this.next = 0;
     this.buckets.forEach((b, i) => (this.remaining[i] = b.length));
     return reached;
+  }
+
+  private markFinal(p: T.Tensor): void {
+    if (this.final.has(p)) return;
+    if (p.grad === null) {
+      p.grad = T.keep(T.zeros(p.shape, p.dtype, p.backend));
+      this.zeroed.add(p);
+    }
+    this.final.add(p);
+    this.remaining[this.bucketOf.get(p)!]--;
   }
 
   private startReady(): void {

@@ -121,6 +121,11 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/** The leaves that back-propagating from `root` gives a gradient: those that require one and feed it. */
+export function gradientLeaves(root: Tensor): Tensor[] {
+  return root.requiresGrad ? topologicalOrder(root).filter((t) => !t.node) : [];
+}
+
 /**
  * Back-propagates from `root` (a scalar unless `gradient` is given). Leaf tensors that require grad
  * accumulate into `.grad` (kept outside any memory scope; a leaf disposed before backward gets none). Each

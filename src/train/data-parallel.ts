@@ -61,10 +61,11 @@ export class DataParallel {
     this.buckets = new GradientBuckets(communicator, model.net.parameters(), t.gradientBucketMiB * 2 ** 20);
   }
 
-  /** The step's last backward pass calls this for each gradient it has made final: its bucket may start. */
-  gradientFinal(leaf: Tensor): void {
-    this.buckets.gradientFinal(leaf);
-  }
+  /** The hooks of the step's last backward pass, where the gradient sums start (train-step.ts). */
+  readonly lastBackward = {
+    begins: (loss: Tensor) => this.buckets.lastPassBegins(loss),
+    gradientFinal: (leaf: Tensor) => this.buckets.gradientFinal(leaf),
+  };
 
   /** Positions of a loader batch this rank loads: its share of every micro-batch. */
   batchPositions(batchSize: number): Int32Array {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as T from '../../src/tensor/index.js';
@@ -21,14 +21,17 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'stagediff-ranks-'));
 }
 
-/** A tiny multistage run; `training` fields override. Dropout on: the ranks' masks must be the one process's too. */
+/**
+ * A tiny multistage run; `training` fields override. Dropout on: the ranks' masks must be the one process's
+ * too. Gradient buckets of 4 KiB: 51 sums a step, all started before its last backward pass ends.
+ */
 function tinyConfig(runDir: string, training: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     runDir,
     device: 'cpu',
     data: { source: 'shapes', resolution: 8, count: 64 },
     model: { kind: 'multistage', stageBoundaries: [2.5103, 7.6577], network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4], dropout: 0.1 } },
-    training: { totalImages: 48, batchSize: 8, microBatch: 4, lr: 2e-3, lrRampUpImages: 16, stageSampling: 'edm-marginal', ema: { halfLifeImages: 16 }, ...training },
+    training: { totalImages: 48, batchSize: 8, microBatch: 4, lr: 2e-3, lrRampUpImages: 16, stageSampling: 'edm-marginal', gradientBucketMiB: 1 / 256, ema: { halfLifeImages: 16 }, ...training },
     output: { logEveryImages: 16, checkpointEveryImages: 24, snapshotEveryImages: 100000, keepCheckpoints: 10, grid: { count: 1, steps: 2 } },
   };
 }
@@ -119,24 +122,31 @@ for (const [what, training, dropout] of [
   });
 }
 
-test('rank 0 alone writes the run, its log holds the whole batch, and a run resumes with another number of ranks', async () => {
-  const config = (dir: string) => tinyConfig(dir, LINEAR_ADAM);
-  // One process, stopped at the same place and resumed, for a log of the same lines.
+test('rank 0 alone writes the run, its log holds the whole batch, and a run saved by 2 ranks resumes on 1 and on 3', async () => {
+  // Batch 6: a whole share for 1, 2 and 3 ranks.
+  const config = (dir: string) => tinyConfig(dir, { ...LINEAR_ADAM, batchSize: 6, microBatch: null });
+  // One process throughout, stopped at the same place and resumed, for a log of the same lines.
   const aloneDir = tempDir();
   const { before } = await singleProcess(config(aloneDir), { stopAtImages: 24 });
   const alone = { before, after: (await singleProcess(config(aloneDir), { resume: true })).after };
-  const dir = tempDir();
-  // 2 ranks to the checkpoint at 24 images, then 4 ranks from it to 48.
-  for (const outcome of await runGroup(2, { config: config(dir), stopAtImages: 24 })) weightsOf(outcome);
-  assert.deepEqual(listCheckpoints(dir).map((p) => basename(p)), listCheckpoints(aloneDir).map((p) => basename(p)).slice(0, 1));
-  const resumed = await runGroup(4, { config: config(dir), resume: true });
-  const { worst } = largestDifference(alone.before, alone.after, weightsOf(resumed[0]));
-  assert.ok(worst < 1e-4, `2 then 4 ranks: weights differ from one process's by ${worst} of the largest change`);
   const log = (d: string) => readFileSync(join(d, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { images: number; loss: number; samplesPerStage: number[] });
-  const mine = log(dir);
   const theirs = log(aloneDir);
-  assert.deepEqual(mine.map((e) => [e.images, e.samplesPerStage]), theirs.map((e) => [e.images, e.samplesPerStage]));
-  mine.forEach((e, i) => assert.ok(Math.abs(e.loss - theirs[i].loss) < 1e-5 * theirs[i].loss, `log line ${i}: loss ${e.loss} vs ${theirs[i].loss}`));
+  // 2 ranks to the checkpoint at 24 images.
+  const saved = tempDir();
+  for (const outcome of await runGroup(2, { config: config(saved), stopAtImages: 24 })) weightsOf(outcome);
+  assert.deepEqual(listCheckpoints(saved).map((p) => basename(p)), listCheckpoints(aloneDir).map((p) => basename(p)).slice(0, 1));
+  for (const ranks of [1, 3]) {
+    const dir = tempDir();
+    cpSync(saved, dir, { recursive: true });
+    // On 1: a process without a group, as `train` without --gpus.
+    const weights = ranks === 1 ? (await singleProcess(config(dir), { resume: true })).after : weightsOf((await runGroup(ranks, { config: config(dir), resume: true }))[0]);
+    const { worst } = largestDifference(alone.before, alone.after, weights);
+    console.log(`2 ranks, then ${ranks}: largest difference ${worst.toExponential(2)} of the largest change`);
+    assert.ok(worst < 1e-4, `2 then ${ranks} ranks: weights differ from one process's by ${worst} of the largest change`);
+    const mine = log(dir);
+    assert.deepEqual(mine.map((e) => [e.images, e.samplesPerStage]), theirs.map((e) => [e.images, e.samplesPerStage]));
+    mine.forEach((e, i) => assert.ok(Math.abs(e.loss - theirs[i].loss) < 1e-5 * theirs[i].loss, `${ranks} ranks, log line ${i}: loss ${e.loss} vs ${theirs[i].loss}`));
+  }
 });
 
 test('a rank that fails stops the others with its message', async () => {

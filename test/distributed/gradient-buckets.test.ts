@@ -34,10 +34,12 @@ test('buckets start during the last backward pass, in one order on every rank, a
     assert.ok(o.ownBeforeWait, 'a sum was visible before wait()');
   }
   const [r0, r1] = outcomes as Extract<BucketOutcome, { ok: true }>[];
-  // Rank 0 reaches every parameter: all its buckets start inside backward. Rank 1 never reaches parameter
-  // 2: its bucket waits for the zeros of finish(), and so does the bucket after it (buckets start in order).
+  // Rank 1 uses the parameters in reverse, so its gradients become final in the opposite order to rank 0's:
+  // buckets started as they fill, not in order, would sum different buckets together.
+  // Every bucket starts before backward ends, rank 1's too: the parameter its pass does not reach has its
+  // final gradient (zeros) when the pass begins.
   assert.equal(r0.startedInBackward, 3);
-  assert.equal(r1.startedInBackward, 1);
+  assert.equal(r1.startedInBackward, 3);
   assert.deepEqual(r0.reached, [true, true, true, true, true]);
   assert.deepEqual(r1.reached, [true, true, false, true, true]);
 });
