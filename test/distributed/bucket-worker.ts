@@ -31,9 +31,9 @@ function main(job: BucketJob): BucketOutcome {
   let startedInBackward = 0;
   let ownBeforeWait = true;
   const communicator: Communicator = {
-    ...inner,
     rank: inner.rank,
     size: inner.size,
+    description: inner.description,
     startAllReduceSum: (tensors) => {
       if (inBackward) startedInBackward++;
       const own = tensors.map((t) => t.toFloat32Array().slice());
