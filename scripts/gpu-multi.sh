@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Issue 12 on a machine with two or more GPUs, in one call of under 9.5 minutes:
 #   1. equality: `train --gpus 2` trains the weights of one GPU with the same batch (nccl-group.test.js);
-#   2. stagediff's scaling: DDPM++ bf16, global batch 512, `train --gpus 1` then `--gpus 2`, images/s of
-#      the last log window (startup and compilation left out); efficiency = 2 GPUs / (2 x 1 GPU);
-#   3. PyTorch DDP on the official DDPM++ (bench/anchor_ddp.py under torchrun), 1 then 2 GPUs, same batch.
+#   2. stagediff's scaling: DDPM++ bf16, global batch 512, `train` on one GPU (no group: what a user of one
+#      GPU runs) then `train --gpus 2`, images/s of the last log window (startup and compilation left out);
+#      efficiency = 2 GPUs / (2 x 1 GPU);
+#   3. PyTorch on the official DDPM++ (bench/anchor_ddp.py), one GPU without DDP, then DDP on 2 GPUs
+#      through torchrun, same step and global batch.
 # NVLink multicast stays off (NCCL_NVLS_ENABLE=0), as the machine's notes require. Everything lands in
 # $OUT/gpu-multi.tgz, with summary.json (the numbers) and one log per part.
 #
@@ -38,28 +40,30 @@ train_flags=(--preset cifar10-edm-ddpmpp --set data.source=shapes --set data.pat
   --set precision=bf16 --device cuda --images "$images" --set output.logEveryImages=$window
   --set output.checkpointEveryImages=100000000 --set output.snapshotEveryImages=100000000 --set output.grid.count=4)
 for gpus in 1 2; do
-  stamp "stagediff train --gpus $gpus"
+  stamp "stagediff train on $gpus GPU(s)"
   run="$runs/$gpus"
+  group=(); [ "$gpus" -gt 1 ] && group=(--gpus "$gpus")
   node dist/src/cli/main.js train "${train_flags[@]}" --run-dir "$run" --print-config > "$work/config-$gpus.json" 2>&1
   if [ "$DRY_RUN" = 1 ]; then
     # A CPU cannot run --gpus: a small network for a few steps, for the log and the summary below.
     node dist/src/cli/main.js train "${train_flags[@]}" --run-dir "$run" --device cpu --set model.network.model_channels=16 \
       --set model.network.num_blocks=1 --set training.batchSize=8 --images 32 --set output.logEveryImages=8 > "$work/train-$gpus.txt" 2>&1
   else
-    timeout $((gpus == 1 ? 130 : 110)) node dist/src/cli/main.js train --gpus "$gpus" "${train_flags[@]}" --run-dir "$run" > "$work/train-$gpus.txt" 2>&1
+    timeout $((gpus == 1 ? 130 : 110)) node dist/src/cli/main.js train "${group[@]}" "${train_flags[@]}" --run-dir "$run" > "$work/train-$gpus.txt" 2>&1
   fi
   echo "exit $?" >> "$work/train-$gpus.txt"
   cp "$run/log.jsonl" "$work/log-$gpus.jsonl" 2>/dev/null
 done
 
 for gpus in 1 2; do
-  stamp "PyTorch DDP, $gpus GPU(s)"
+  stamp "PyTorch, $gpus GPU(s)"
   if [ "$DRY_RUN" = 1 ]; then
     python3 -m py_compile bench/anchor_ddp.py > "$work/torch-$gpus.txt" 2>&1 && echo "(dry run: syntax only)" >> "$work/torch-$gpus.txt"
   elif [ ! -f .anchor/anchor_edm.py ] || [ ! -d .anchor/edm ]; then
     echo ".anchor/anchor_edm.py or .anchor/edm is missing: carry .anchor (reference/ANCHORS.md)" > "$work/torch-$gpus.txt"
   else
-    ANCHOR_EDM=.anchor/edm timeout 80 python3 -m torch.distributed.run --standalone --nproc_per_node="$gpus" bench/anchor_ddp.py 512 > "$work/torch-$gpus.txt" 2>&1
+    launch=(python3); [ "$gpus" -gt 1 ] && launch=(python3 -m torch.distributed.run --standalone --nproc_per_node="$gpus")
+    ANCHOR_EDM=.anchor/edm timeout 80 "${launch[@]}" bench/anchor_ddp.py 512 > "$work/torch-$gpus.txt" 2>&1
     echo "exit $?" >> "$work/torch-$gpus.txt"
   fi
 done
@@ -73,9 +77,9 @@ const lines = (f) => (existsSync(`${work}/${f}`) ? readFileSync(`${work}/${f}`, 
 const ours = (g) => lines(`log-${g}.jsonl`).at(-1)?.imagesPerSecond ?? null;
 const torch = (g) => lines(`torch-${g}.txt`).find((r) => 'train_img_s' in r)?.train_img_s ?? null;
 const efficiency = (one, two) => (one && two ? Math.round((two / (2 * one)) * 1000) / 1000 : null);
-const s = { stagediff: { gpus1: ours(1), gpus2: ours(2) }, pytorchDdp: { gpus1: torch(1), gpus2: torch(2) } };
+const s = { stagediff: { gpus1: ours(1), gpus2: ours(2) }, pytorch: { gpus1: torch(1), gpus2: torch(2) } };
 s.stagediff.efficiency = efficiency(s.stagediff.gpus1, s.stagediff.gpus2);
-s.pytorchDdp.efficiency = efficiency(s.pytorchDdp.gpus1, s.pytorchDdp.gpus2);
+s.pytorch.efficiency = efficiency(s.pytorch.gpus1, s.pytorch.gpus2);
 const eq = existsSync(`${work}/equality.txt`) ? readFileSync(`${work}/equality.txt`, 'utf8') : '';
 s.equality = { passed: /^ℹ pass 1$/m.test(eq), skipped: /^ℹ skipped 1$/m.test(eq), line: eq.match(/2 GPUs vs 1: .*/)?.[0] ?? null };
 console.log(JSON.stringify(s, null, 2));
