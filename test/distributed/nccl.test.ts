@@ -11,9 +11,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as T from '../../src/tensor/index.js';
-import { cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
+import { type CudaBackend, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
 import { type Nccl, NcclError, check, loadNccl, probeNccl, uniqueId } from '../../src/distributed/nccl.js';
 import { NcclCommunicator } from '../../src/distributed/nccl-communicator.js';
+import { SideStream } from '../../src/distributed/side-stream.js';
+import { loadDriver } from '../../src/backend/cuda/driver.js';
+import { buf } from '../../src/backend/cuda/operands.js';
 import { Trainer } from '../../src/train/trainer.js';
 
 const cuda = probeCuda();
@@ -46,6 +49,31 @@ test("a failed NCCL call's error names the call and carries NCCL's own text (wit
     (e: unknown) => e instanceof NcclError && e.status === 5 && e.message === 'ncclAllReduce(1024 float32) failed: remote process exited or there was a network error (NET/Socket : peer 10.0.0.2<41522> closed the connection)',
   );
   assert.throws(() => check(n, 99, 'ncclGroupEnd'), /^NcclError: ncclGroupEnd failed: NCCL error 99$/);
+});
+
+test("NCCL's stream runs after the kernels queued before it and before those queued after it", { skip: cuda.available ? false : `no usable CUDA GPU: ${cuda.missing.join('; ')}` }, () => {
+  // A sum over one rank may cost NCCL nothing, so the ordering is checked with a copy on the side stream:
+  // a result 40 queued matrix products away (several milliseconds), copied as soon as it is queued.
+  const backend = cudaBackend({ math: 'fp32' }) as CudaBackend;
+  T.setBackend(backend);
+  const d = loadDriver();
+  const side = new SideStream(backend.stream);
+  try {
+    // J averages each row: a constant matrix times J is the same constant, exactly (powers of two).
+    const j = T.mulScalar(T.ones([2048, 2048]), 1 / 2048);
+    for (let round = 1; round <= 3; round++) {
+      let x = T.mulScalar(T.ones([2048, 2048]), round);
+      for (let i = 0; i < 40; i++) x = T.matmul(x, j);
+      const copy = T.empty([2048, 2048]);
+      side.followMain();
+      assert.equal(d.cuMemcpyDtoDAsync(buf(copy.buffer).ptr, buf(x.buffer).ptr, 2048 * 2048 * 4, side.stream), 0);
+      side.joinMain();
+      const wrong = copy.toFloat32Array().filter((v) => v !== round).length;
+      assert.equal(wrong, 0, `round ${round}: the side stream copied the matrix before it was computed, or the main stream read the copy before it was made`);
+    }
+  } finally {
+    side.destroy();
+  }
 });
 
 test('NCCL with one rank: sums are the identity, NCCL errors carry NCCL text, training through it trains the same weights', { skip }, async () => {
