@@ -131,7 +131,8 @@ export function gradientLeaves(root: Tensor): Tensor[] {
  * accumulate into `.grad` (kept outside any memory scope; a leaf disposed before backward gets none). Each
  * node is freed as soon as its backward has run, so the graph can be back-propagated once.
  * `onLeafGradient` is called for each leaf as soon as this pass has stored its last contribution to
- * `.grad`, before the rest of the pass runs (data-parallel training starts its gradient sums there).
+ * `.grad`, before the rest of the pass runs (data-parallel training starts its gradient sums there). In
+ * the paper's networks the depth-first order puts every weight right after the last op that uses it.
  */
 export function backward(root: Tensor, gradient?: Tensor, onLeafGradient?: (leaf: Tensor) => void): void {
   if (!root.requiresGrad) throw new Error('backward() on a tensor that does not require grad (no parameter or input needs a gradient)');
