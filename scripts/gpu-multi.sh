@@ -58,7 +58,7 @@ done
 for gpus in 1 2; do
   stamp "PyTorch, $gpus GPU(s)"
   if [ "$DRY_RUN" = 1 ]; then
-    python3 -m py_compile bench/anchor_ddp.py > "$work/torch-$gpus.txt" 2>&1 && echo "(dry run: syntax only)" >> "$work/torch-$gpus.txt"
+    python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read())" bench/anchor_ddp.py > "$work/torch-$gpus.txt" 2>&1 && echo "(dry run: syntax only)" >> "$work/torch-$gpus.txt"
   elif [ ! -f .anchor/anchor_edm.py ] || [ ! -d .anchor/edm ]; then
     echo ".anchor/anchor_edm.py or .anchor/edm is missing: carry .anchor (reference/ANCHORS.md)" > "$work/torch-$gpus.txt"
   else
