@@ -1,10 +1,16 @@
 /**
  * The collective operations data-parallel training needs, behind one interface: NCCL on GPUs
  * (nccl-communicator.ts) and an in-process group of worker threads for tests on the CPU
- * (thread-communicator.ts). Every rank calls the same operations in the same order; a call returns once
- * every rank has contributed (for NCCL: once the work is queued on the stream, in stream order).
+ * (thread-communicator.ts). Every rank calls the same operations in the same order. A gradient sum is
+ * started and later waited for, so that it runs while the backward pass goes on; the host sums return
+ * once every rank has contributed.
  */
 import type { Tensor } from '../tensor/index.js';
+
+/** A sum in flight: the tensors hold it once wait() has returned (for NCCL: for work queued after it). */
+export interface PendingSum {
+  wait(): void;
+}
 
 export interface Communicator {
   /** This process's (or thread's) place in the group, 0 to size - 1. */
@@ -13,10 +19,12 @@ export interface Communicator {
   /** What it runs on, for logs: "nccl 2.28.3", "threads". */
   readonly description: string;
   /**
-   * Replaces each tensor by its sum over the ranks, in place. Every rank passes tensors of the same
-   * shapes and dtypes in the same order (the model's gradients).
+   * Starts replacing each tensor by its sum over the ranks, in place. Every rank passes tensors of the same
+   * shapes and dtypes in the same order (a bucket of the model's gradients). The tensors' values are read
+   * at any time from this call on and their sums are in place only after wait(): until then they must
+   * neither change nor be freed. Sums complete in the order they were started.
    */
-  allReduceSum(tensors: readonly Tensor[]): void;
+  startAllReduceSum(tensors: readonly Tensor[]): PendingSum;
   /** The element-wise sum over the ranks of a small host vector (losses, votes, generator offsets). */
   allReduceHostSum(values: Float64Array): Float64Array;
   /**

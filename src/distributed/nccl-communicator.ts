@@ -1,28 +1,24 @@
 /**
- * The communicator of a rank that trains on a GPU: NCCL collectives queued on the CUDA backend's stream,
- * behind the backward pass that made the gradients and before the optimizer that reads them, so the host
- * does not wait for them.
+ * The communicator of a rank that trains on a GPU: NCCL collectives on a stream of their own beside the
+ * CUDA backend's (side-stream.ts), so a bucket of gradients is summed while the backward pass computes the
+ * next ones; the optimizer's kernels, queued after wait(), run after the sums. The host does not wait.
  */
 import type { Tensor } from '../tensor/index.js';
 import { getBackend } from '../tensor/index.js';
 import type { CudaBackend } from '../backend/cuda/index.js';
 import { buf } from '../backend/cuda/operands.js';
-import type { Communicator } from './communicator.js';
+import type { Communicator, PendingSum } from './communicator.js';
 import { NCCL_BFLOAT16, NCCL_FLOAT32, NCCL_FLOAT64, NCCL_SUM, type Nccl, check, loadNccl, uniqueId } from './nccl.js';
 import type { RankEnvironment } from './environment.js';
 import { rendezvous } from './rendezvous.js';
-
-/**
- * Gradients go to NCCL in groups of about this many bytes (PyTorch DDP's default bucket), each group one
- * ncclGroupStart/End so NCCL fuses its all-reduces.
- */
-const BUCKET_BYTES = 25 * 2 ** 20;
+import { SideStream } from './side-stream.js';
 
 const NCCL_TYPES: Partial<Record<Tensor['dtype'], number>> = { float32: NCCL_FLOAT32, bfloat16: NCCL_BFLOAT16 };
 
 export class NcclCommunicator implements Communicator {
   readonly description: string;
   private comm: unknown;
+  private readonly side: SideStream;
 
   private constructor(
     private readonly n: Nccl,
@@ -33,6 +29,7 @@ export class NcclCommunicator implements Communicator {
   ) {
     this.comm = comm;
     this.description = `nccl ${n.version} on ${backend.device}`;
+    this.side = new SideStream(backend.stream);
   }
 
   /** Joins the group this process's environment describes: rank 0's unique id through the rendezvous. */
@@ -54,19 +51,23 @@ export class NcclCommunicator implements Communicator {
     return new NcclCommunicator(n, backend as CudaBackend, comm[0], rank, size);
   }
 
-  allReduceSum(tensors: readonly Tensor[]): void {
-    let bucket: Tensor[] = [];
-    let bytes = 0;
-    for (const t of tensors) {
-      bucket.push(t);
-      bytes += t.buffer.byteLength;
-      if (bytes >= BUCKET_BYTES) {
-        this.allReduceGroup(bucket);
-        bucket = [];
-        bytes = 0;
+  /** One ncclGroupStart/End over the tensors (NCCL fuses the group), after the kernels queued so far. */
+  startAllReduceSum(tensors: readonly Tensor[]): PendingSum {
+    const comm = this.live();
+    this.side.followMain();
+    check(this.n, this.n.ncclGroupStart(), 'ncclGroupStart', comm);
+    try {
+      for (const t of tensors) {
+        const type = NCCL_TYPES[t.dtype];
+        if (type === undefined) throw new Error(`startAllReduceSum: float32 or bfloat16 tensors expected, got ${t.dtype}`);
+        const ptr = buf(t.buffer).ptr;
+        check(this.n, this.n.ncclAllReduce(ptr, ptr, t.size, type, NCCL_SUM, comm, this.side.stream), `ncclAllReduce(${t.size} ${t.dtype})`, comm);
       }
+    } finally {
+      check(this.n, this.n.ncclGroupEnd(), 'ncclGroupEnd', comm);
     }
-    if (bucket.length > 0) this.allReduceGroup(bucket);
+    // Waiting orders the backend's stream after every sum started so far (they run in order on one stream).
+    return { wait: () => this.side.joinMain() };
   }
 
   allReduceHostSum(values: Float64Array): Float64Array {
@@ -77,7 +78,9 @@ export class NcclCommunicator implements Communicator {
     try {
       b.upload(device, words);
       const ptr = buf(device).ptr;
-      check(this.n, this.n.ncclAllReduce(ptr, ptr, values.length, NCCL_FLOAT64, NCCL_SUM, this.live(), b.stream), 'ncclAllReduce (host values)', this.comm);
+      this.side.followMain();
+      check(this.n, this.n.ncclAllReduce(ptr, ptr, values.length, NCCL_FLOAT64, NCCL_SUM, this.live(), this.side.stream), 'ncclAllReduce (host values)', this.comm);
+      this.side.joinMain();
       const summed = b.download(device, 'int32', words.length) as Int32Array;
       return new Float64Array(summed.slice().buffer, 0, values.length);
     } finally {
@@ -98,22 +101,8 @@ export class NcclCommunicator implements Communicator {
     this.comm = null;
     // Pending collectives finish first: ncclCommDestroy does not wait for the stream.
     this.backend.synchronize();
+    this.side.destroy();
     check(this.n, this.n.ncclCommDestroy(comm), 'ncclCommDestroy');
-  }
-
-  private allReduceGroup(tensors: readonly Tensor[]): void {
-    const comm = this.live();
-    check(this.n, this.n.ncclGroupStart(), 'ncclGroupStart', comm);
-    try {
-      for (const t of tensors) {
-        const type = NCCL_TYPES[t.dtype];
-        if (type === undefined) throw new Error(`allReduceSum: float32 or bfloat16 tensors expected, got ${t.dtype}`);
-        const ptr = buf(t.buffer).ptr;
-        check(this.n, this.n.ncclAllReduce(ptr, ptr, t.size, type, NCCL_SUM, comm, this.backend.stream), `ncclAllReduce(${t.size} ${t.dtype})`, comm);
-      }
-    } finally {
-      check(this.n, this.n.ncclGroupEnd(), 'ncclGroupEnd', comm);
-    }
   }
 
   private live(): unknown {

@@ -4,9 +4,15 @@
  * the same interface, the same blocking semantics and the same failure behaviour (a rank that fails ends
  * the group with its message). Sums are taken in rank order in float32, one rounding per addition as a
  * GPU reduction makes them, so every rank holds identical results.
+ *
+ * A gradient sum is as asynchronous as NCCL's on its own stream allows it to be, at both ends: the
+ * tensors are read when the sum starts (a stream may run it at once) and the sums land only at wait()
+ * (a stream may run it last). A gradient that changes after its sum started is summed without the
+ * change, and one read before wait() is still this rank's own, so tests see either mistake as wrong
+ * weights, and a tensor freed in between as an error.
  */
 import type { Tensor } from '../tensor/index.js';
-import type { Communicator } from './communicator.js';
+import type { Communicator, PendingSum } from './communicator.js';
 
 /** What the threads of one group share; made once with threadGroup() and posted to every rank's worker. */
 export interface ThreadGroup {
@@ -17,6 +23,23 @@ export interface ThreadGroup {
   slots: SharedArrayBuffer;
   slotLength: number;
   message: SharedArrayBuffer;
+}
+
+interface StartedSum {
+  tensors: readonly Tensor[];
+  /** The tensors' values when the sum started. */
+  values: Float32Array[];
+  done: boolean;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }
 
 const ARRIVED = 0;
@@ -52,6 +75,8 @@ export class ThreadCommunicator implements Communicator {
   private readonly control: Int32Array;
   private readonly slots: Float64Array;
   private closed = false;
+  /** Sums started and not yet finished, in the order they were started. */
+  private readonly started: StartedSum[] = [];
 
   constructor(
     private readonly group: ThreadGroup,
@@ -63,12 +88,12 @@ export class ThreadCommunicator implements Communicator {
     this.slots = new Float64Array(group.slots);
   }
 
-  allReduceSum(tensors: readonly Tensor[]): void {
-    for (const t of tensors) {
-      if (t.dtype !== 'float32') throw new Error(`allReduceSum: float32 tensors expected, got ${t.dtype}`);
-      const summed = this.reduce(t.toFloat32Array(), Math.fround);
-      t.backend.upload(t.buffer, Float32Array.from(summed));
-    }
+  startAllReduceSum(tensors: readonly Tensor[]): PendingSum {
+    if (this.closed) throw new Error('the communicator was closed');
+    for (const t of tensors) if (t.dtype !== 'float32') throw new Error(`startAllReduceSum: float32 tensors expected, got ${t.dtype}`);
+    const sum: StartedSum = { tensors, values: tensors.map((t) => Float32Array.from(t.toFloat32Array())), done: false };
+    this.started.push(sum);
+    return { wait: () => this.finish(sum) };
   }
 
   allReduceHostSum(values: Float64Array): Float64Array {
@@ -87,6 +112,22 @@ export class ThreadCommunicator implements Communicator {
 
   close(): void {
     this.closed = true;
+  }
+
+  /** Finishes the started sums up to `sum`, in order: every rank reduces them in the same order. */
+  private finish(sum: StartedSum): void {
+    while (!sum.done) {
+      const next = this.started.shift()!;
+      const summed = this.reduce(concat(next.values), Math.fround);
+      let offset = 0;
+      next.tensors.forEach((t, i) => {
+        const n = next.values[i].length;
+        if (t.isDisposed) throw new Error('startAllReduceSum: a tensor was freed before its sum was waited for (it must live until wait() returns)');
+        t.backend.upload(t.buffer, Float32Array.from(summed.subarray(offset, offset + n)));
+        offset += n;
+      });
+      next.done = true;
+    }
   }
 
   /** Chunk by chunk: write this rank's slot, wait for all, add the slots in rank order, wait again. */

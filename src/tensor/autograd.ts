@@ -121,12 +121,20 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/** The leaves that back-propagating from `root` gives a gradient: those that require one and feed it. */
+export function gradientLeaves(root: Tensor): Tensor[] {
+  return root.requiresGrad ? topologicalOrder(root).filter((t) => !t.node) : [];
+}
+
 /**
  * Back-propagates from `root` (a scalar unless `gradient` is given). Leaf tensors that require grad
  * accumulate into `.grad` (kept outside any memory scope; a leaf disposed before backward gets none). Each
  * node is freed as soon as its backward has run, so the graph can be back-propagated once.
+ * `onLeafGradient` is called for each leaf as soon as this pass has stored its last contribution to
+ * `.grad`, before the rest of the pass runs (data-parallel training starts its gradient sums there). In
+ * the paper's networks the depth-first order puts every weight right after the last op that uses it.
  */
-export function backward(root: Tensor, gradient?: Tensor): void {
+export function backward(root: Tensor, gradient?: Tensor, onLeafGradient?: (leaf: Tensor) => void): void {
   if (!root.requiresGrad) throw new Error('backward() on a tensor that does not require grad (no parameter or input needs a gradient)');
   if (!gradient && root.size !== 1) throw new Error(`backward() without a gradient needs a scalar, got ${formatShape(root.shape)}`);
   const order = topologicalOrder(root);
@@ -134,13 +142,13 @@ export function backward(root: Tensor, gradient?: Tensor): void {
   // Pinned for the pass: freeing a node releases its input nodes, which must last until their own turn.
   for (const node of nodes) node.retain();
   try {
-    noGrad(() => backPropagate(order, root, gradient));
+    noGrad(() => backPropagate(order, root, gradient, onLeafGradient));
   } finally {
     for (const node of nodes) node.release();
   }
 }
 
-function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor | undefined): void {
+function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor | undefined, onLeafGradient: ((leaf: Tensor) => void) | undefined): void {
   const grads = new Map<number, Tensor>();
   grads.set(root.id, gradient ?? full(root.shape, 1, 'float32', root.backend));
   for (const t of order) {
@@ -151,8 +159,10 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
       if (!g) continue;
       if (t.isDisposed) {
         if (g !== gradient) g.dispose();
-      } else if (t.grad) t.grad = keep(addInto(t.grad, g));
-      else t.grad = keep(g === gradient ? cloneOf(g) : g);
+      } else {
+        t.grad = keep(t.grad ? addInto(t.grad, g) : g === gradient ? cloneOf(g) : g);
+        onLeafGradient?.(t);
+      }
       continue;
     }
     if (!g) {

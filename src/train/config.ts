@@ -23,6 +23,7 @@ export interface TrainConfig {
     lrRampUpImages: number;
     warmupSteps: number;
     gradClip: number | null;
+    gradientBucketMiB: number;
     adam: { beta1: number; beta2: number; eps: number; weightDecay: number };
     stageSampling: (typeof ALL_STAGE_SAMPLING_KINDS)[number];
     stageShares: number[] | null;
@@ -90,6 +91,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
       lrRampUpImages: { type: 'integer', min: 0, default: 10_000_000, doc: "EDM's linear LR ramp-up over this many images; 0 = none." },
       warmupSteps: { type: 'integer', min: 0, default: 0, doc: "score-SDE's linear LR warm-up over this many steps; 0 = none." },
       gradClip: { type: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, doc: 'Clip the global gradient norm to this value; null = no clipping.' },
+      gradientBucketMiB: { type: 'number', min: 0, exclusiveMin: true, default: 25, doc: "Several GPUs: the gradients are summed over the GPUs in buckets of about this many MiB, each started as soon as backward has made its gradients final, while backward goes on (PyTorch DDP's bucket_cap_mb)." },
       adam: {
         type: 'object',
         doc: 'Adam (AdamW when weightDecay > 0).',

@@ -6,12 +6,13 @@
  * global batch size, so the sum of the ranks' gradients (the all-reduce) is the gradient of the whole
  * batch, as one process would compute it. With the generator in `slice` mode the loss noise and dropout
  * masks are the rank's part of the one-process draw too (rank-generator.ts), so N ranks with batch B
- * give the weights of one process with batch B up to the rounding of the sums' order.
+ * give the weights of one process with batch B up to the rounding of the sums' order. The gradient sums
+ * run in buckets while the step's last backward pass goes on (distributed/gradient-buckets.ts).
  */
-import * as T from '../tensor/index.js';
-import type { GeneratorState } from '../tensor/index.js';
+import type { GeneratorState, Tensor } from '../tensor/index.js';
 import { Dropout } from '../nn/dropout.js';
 import { type BatchShare, type Communicator, batchShare } from '../distributed/communicator.js';
+import { GradientBuckets } from '../distributed/gradient-buckets.js';
 import { type RankDrawMode, RankGenerator } from '../distributed/rank-generator.js';
 import type { TrainConfig } from './config.js';
 import type { DiffusionModel } from './diffusion-model.js';
@@ -30,6 +31,7 @@ export class DataParallel {
   /** Noise levels of the step in progress, every rank's samples. */
   private readonly stepSigmas: Float64Array;
   private stopVote = false;
+  private readonly buckets: GradientBuckets;
 
   /** The training generator of this rank (see rank-generator.ts), continuing from the run's state. */
   readonly generator: RankGenerator;
@@ -56,7 +58,14 @@ export class DataParallel {
     this.stepLosses = new Float64Array(t.batchSize);
     this.stepSigmas = new Float64Array(t.batchSize);
     this.generator = new RankGenerator(generatorState, rank, size, this.mode);
+    this.buckets = new GradientBuckets(communicator, model.net.parameters(), t.gradientBucketMiB * 2 ** 20);
   }
+
+  /** The hooks of the step's last backward pass, where the gradient sums start (train-step.ts). */
+  readonly lastBackward = {
+    begins: (loss: Tensor) => this.buckets.lastPassBegins(loss),
+    gradientFinal: (leaf: Tensor) => this.buckets.gradientFinal(leaf),
+  };
 
   /** Positions of a loader batch this rank loads: its share of every micro-batch. */
   batchPositions(batchSize: number): Int32Array {
@@ -101,16 +110,14 @@ export class DataParallel {
   }
 
   /**
-   * After backward, before the gradients are repaired, clipped and applied: sums the gradients over the
-   * ranks and returns the step's loss over the whole batch. Parameters no sample of any rank reached
-   * (a decoder without samples) end without a gradient, as in one process.
+   * After backward, before the gradients are repaired, clipped and applied: finishes summing the gradients
+   * over the ranks and returns the step's loss over the whole batch. Parameters no sample of any rank
+   * reached (a decoder without samples) end without a gradient, as in one process.
    */
   reduceStep(localLoss: number, wantsToStop: boolean): number {
     const generator = this.generator;
     const params = this.model.net.parameters();
-    const reached = params.map((p) => p.grad !== null);
-    for (const p of params) if (p.grad === null) p.grad = T.keep(T.zeros(p.shape, p.dtype, p.backend));
-    this.communicator.allReduceSum(params.map((p) => p.grad!));
+    const reached = this.buckets.finish();
     const n = params.length;
     const host = new Float64Array(2 + n + this.size + this.stepLosses.length);
     host[0] = localLoss;

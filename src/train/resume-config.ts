@@ -19,6 +19,7 @@ export const RESUME_CHANGEABLE = [
   'training.lrRampUpImages',
   'training.warmupSteps',
   'training.gradClip',
+  'training.gradientBucketMiB',
   'training.ema',
   'output',
 ] as const;

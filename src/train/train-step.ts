@@ -81,6 +81,11 @@ export interface StepSettings {
    * (train/data-parallel.ts), after backward and before the gradients are repaired, clipped and applied.
    */
   reduce?: (localLoss: number) => number;
+  /**
+   * Data-parallel training: told of the loss the step's last backward pass starts from, then of each
+   * gradient that pass makes final (the gradient sums start from these while backward goes on).
+   */
+  lastBackward?: { begins(loss: T.Tensor): void; gradientFinal(param: T.Tensor): void };
 }
 
 export interface StepResult {
@@ -121,7 +126,10 @@ export function trainStep(
         const eps = generator.normal(x0.shape);
         const losses = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
         const weights = T.fromArray(Float32Array.from(micro.weight, (w) => w / settings.batchSize), [micro.weight.length]);
-        T.backward(T.sum(T.mul(losses, weights)));
+        const loss = T.sum(T.mul(losses, weights));
+        const hooks = m === settings.microBatches - 1 ? settings.lastBackward : undefined;
+        hooks?.begins(loss);
+        T.backward(loss, undefined, hooks && ((param) => hooks.gradientFinal(param)));
         // a view without the tape: the losses outlive the micro-batch, its graph does not
         return T.detach(losses);
       });

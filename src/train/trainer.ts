@@ -293,7 +293,7 @@ export class Trainer {
     };
     const schedule = stepSchedule(config, before, this.state.step + 1);
     const reduce = parallel ? (loss: number) => parallel.reduceStep(loss, timeUp()) : undefined;
-    const settings = { batchSize: t.batchSize, microBatches: batch.shape[0] / micro, gradClip: t.gradClip, reduce, ...schedule };
+    const settings = { batchSize: t.batchSize, microBatches: batch.shape[0] / micro, gradClip: t.gradClip, reduce, lastBackward: parallel?.lastBackward, ...schedule };
     const result = trainStep(this.parts, this.generator, settings, microBatch, parallel ? (_, loss) => parallel.addSampleLoss(loss) : (sigma, loss) => window.addSample(sigma, loss));
     if (parallel) {
       const all = parallel.lastStep();

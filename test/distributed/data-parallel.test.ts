@@ -5,15 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
-import { threadGroup } from '../../src/distributed/thread-communicator.js';
+import { ThreadCommunicator, threadGroup } from '../../src/distributed/thread-communicator.js';
+import type { Communicator } from '../../src/distributed/communicator.js';
+import { runThreadRanks } from '../helpers/thread-ranks.js';
+import { largestDifference } from '../helpers/weights.js';
 import type { RankJob, RankOutcome } from './rank-worker.js';
 
 T.setBackend(cpuBackend());
@@ -22,14 +24,17 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'stagediff-ranks-'));
 }
 
-/** A tiny multistage run; `training` fields override. Dropout on: the ranks' masks must be the one process's too. */
+/**
+ * A tiny multistage run; `training` fields override. Dropout on: the ranks' masks must be the one process's
+ * too. Gradient buckets of 4 KiB: 51 sums a step, all started before its last backward pass ends.
+ */
 function tinyConfig(runDir: string, training: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     runDir,
     device: 'cpu',
     data: { source: 'shapes', resolution: 8, count: 64 },
     model: { kind: 'multistage', stageBoundaries: [2.5103, 7.6577], network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4], dropout: 0.1 } },
-    training: { totalImages: 48, batchSize: 8, microBatch: 4, lr: 2e-3, lrRampUpImages: 16, stageSampling: 'edm-marginal', ema: { halfLifeImages: 16 }, ...training },
+    training: { totalImages: 48, batchSize: 8, microBatch: 4, lr: 2e-3, lrRampUpImages: 16, stageSampling: 'edm-marginal', gradientBucketMiB: 1 / 256, ema: { halfLifeImages: 16 }, ...training },
     output: { logEveryImages: 16, checkpointEveryImages: 24, snapshotEveryImages: 100000, keepCheckpoints: 10, grid: { count: 1, steps: 2 } },
   };
 }
@@ -41,18 +46,7 @@ function withDropout(config: Record<string, unknown>, dropout: number): Record<s
 
 /** Runs every rank of a thread group in its own worker; resolves with each rank's outcome. */
 function runGroup(size: number, job: Omit<RankJob, 'group' | 'rank'>, perRank: (rank: number) => Partial<RankJob> = () => ({})): Promise<RankOutcome[]> {
-  const group = threadGroup(size, 4096);
-  return Promise.all(
-    Array.from(
-      { length: size },
-      (_, rank) =>
-        new Promise<RankOutcome>((resolve, reject) => {
-          const worker = new Worker(new URL('./rank-worker.js', import.meta.url), { workerData: { ...job, group, rank, ...perRank(rank) } satisfies RankJob });
-          worker.once('message', (m: RankOutcome) => resolve(m));
-          worker.once('error', reject);
-        }),
-    ),
-  );
+  return runThreadRanks<RankJob, RankOutcome>(new URL('./rank-worker.js', import.meta.url), size, (group, rank) => ({ ...job, group, rank, ...perRank(rank) }));
 }
 
 /** Trains on its own; returns the weights before and after. */
@@ -67,36 +61,6 @@ async function singleProcess(config: Record<string, unknown>, options: { resume?
 function weightsOf(outcome: RankOutcome): Record<string, Float32Array> {
   if (!outcome.ok) assert.fail(`a rank failed: ${outcome.message}`);
   return outcome.weights;
-}
-
-/** One unit in the last place of a float32 value. */
-function ulp32(v: number): number {
-  return v === 0 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(Math.abs(v))) - 23);
-}
-
-/**
- * The largest difference between two trainings' weights, relative to the largest change training made to
- * each tensor (`start`: the weights both started from), and how many weights are not bit-equal. A
- * difference of one or two units in the last place of the weight is the rounding of the stored value
- * itself and is left out of `worst`: a group norm's scale starts at 1 and moves by ~1e-3 in a few steps,
- * so one unit (1.2e-7) is already 1e-4 of its change.
- */
-function largestDifference(start: Record<string, Float32Array>, a: Record<string, Float32Array>, b: Record<string, Float32Array>): { worst: number; unequal: number } {
-  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
-  let worst = 0;
-  let unequal = 0;
-  for (const [k, x] of Object.entries(a)) {
-    const y = b[k];
-    const change = Math.max(...x.map((v, i) => Math.abs(v - start[k][i])));
-    x.forEach((v, i) => {
-      if (v === y[i]) return;
-      unequal++;
-      const difference = Math.abs(v - y[i]);
-      if (difference <= 2 * ulp32(Math.max(Math.abs(v), Math.abs(y[i])))) return;
-      worst = Math.max(worst, difference / change);
-    });
-  }
-  return { worst, unequal };
 }
 
 test('one rank through the thread group trains exactly what a run on its own trains', async () => {
@@ -131,24 +95,61 @@ for (const [what, training, dropout] of [
   });
 }
 
-test('rank 0 alone writes the run, its log holds the whole batch, and a run resumes with another number of ranks', async () => {
-  const config = (dir: string) => tinyConfig(dir, LINEAR_ADAM);
-  // One process, stopped at the same place and resumed, for a log of the same lines.
+test('the trainer starts the gradient sums during the backward pass, while gradients are still missing', async () => {
+  // One rank in this thread (a group of one never waits). At each start, count the parameters backward
+  // has not given a gradient yet: after backward there are none (finish() gives zeros to the rest).
+  let params: T.Tensor[] = [];
+  const missingAtStart: number[] = [];
+  const inner = new ThreadCommunicator(threadGroup(1), 0);
+  const communicator: Communicator = {
+    rank: 0,
+    size: 1,
+    description: inner.description,
+    startAllReduceSum: (tensors) => {
+      missingAtStart.push(params.filter((p) => p.grad === null).length);
+      return inner.startAllReduceSum(tensors);
+    },
+    allReduceHostSum: (values) => inner.allReduceHostSum(values),
+    abort: (reason) => inner.abort(reason),
+    close: () => inner.close(),
+  };
+  // One backward pass a step, every decoder reached (balanced): no gradient exists before the pass.
+  const trainer = await Trainer.create(tinyConfig(tempDir(), { microBatch: null, stageSampling: 'balanced' }), { communicator });
+  params = trainer.model.net.parameters();
+  await trainer.run();
+  const steps = 48 / 8;
+  assert.equal(missingAtStart.length, steps * 51);
+  // Measured: in every step, 49 of the 51 buckets start while gradients are still missing (314 of the
+  // 334 parameters at the first start); the last two start with the pass's last gradients. Started
+  // after backward, every count would be 0.
+  assert.equal(missingAtStart.filter((n) => n > 0).length, steps * 49);
+});
+
+test('rank 0 alone writes the run, its log holds the whole batch, and a run saved by 2 ranks resumes on 1 and on 3', async () => {
+  // Batch 6: a whole share for 1, 2 and 3 ranks.
+  const config = (dir: string) => tinyConfig(dir, { ...LINEAR_ADAM, batchSize: 6, microBatch: null });
+  // One process throughout, stopped at the same place and resumed, for a log of the same lines.
   const aloneDir = tempDir();
   const { before } = await singleProcess(config(aloneDir), { stopAtImages: 24 });
   const alone = { before, after: (await singleProcess(config(aloneDir), { resume: true })).after };
-  const dir = tempDir();
-  // 2 ranks to the checkpoint at 24 images, then 4 ranks from it to 48.
-  for (const outcome of await runGroup(2, { config: config(dir), stopAtImages: 24 })) weightsOf(outcome);
-  assert.deepEqual(listCheckpoints(dir).map((p) => basename(p)), listCheckpoints(aloneDir).map((p) => basename(p)).slice(0, 1));
-  const resumed = await runGroup(4, { config: config(dir), resume: true });
-  const { worst } = largestDifference(alone.before, alone.after, weightsOf(resumed[0]));
-  assert.ok(worst < 1e-4, `2 then 4 ranks: weights differ from one process's by ${worst} of the largest change`);
   const log = (d: string) => readFileSync(join(d, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { images: number; loss: number; samplesPerStage: number[] });
-  const mine = log(dir);
   const theirs = log(aloneDir);
-  assert.deepEqual(mine.map((e) => [e.images, e.samplesPerStage]), theirs.map((e) => [e.images, e.samplesPerStage]));
-  mine.forEach((e, i) => assert.ok(Math.abs(e.loss - theirs[i].loss) < 1e-5 * theirs[i].loss, `log line ${i}: loss ${e.loss} vs ${theirs[i].loss}`));
+  // 2 ranks to the checkpoint at 24 images.
+  const saved = tempDir();
+  for (const outcome of await runGroup(2, { config: config(saved), stopAtImages: 24 })) weightsOf(outcome);
+  assert.deepEqual(listCheckpoints(saved).map((p) => basename(p)), listCheckpoints(aloneDir).map((p) => basename(p)).slice(0, 1));
+  for (const ranks of [1, 3]) {
+    const dir = tempDir();
+    cpSync(saved, dir, { recursive: true });
+    // On 1: a process without a group, as `train` without --gpus.
+    const weights = ranks === 1 ? (await singleProcess(config(dir), { resume: true })).after : weightsOf((await runGroup(ranks, { config: config(dir), resume: true }))[0]);
+    const { worst } = largestDifference(alone.before, alone.after, weights);
+    console.log(`2 ranks, then ${ranks}: largest difference ${worst.toExponential(2)} of the largest change`);
+    assert.ok(worst < 1e-4, `2 then ${ranks} ranks: weights differ from one process's by ${worst} of the largest change`);
+    const mine = log(dir);
+    assert.deepEqual(mine.map((e) => [e.images, e.samplesPerStage]), theirs.map((e) => [e.images, e.samplesPerStage]));
+    mine.forEach((e, i) => assert.ok(Math.abs(e.loss - theirs[i].loss) < 1e-5 * theirs[i].loss, `${ranks} ranks, log line ${i}: loss ${e.loss} vs ${theirs[i].loss}`));
+  }
 });
 
 test('a rank that fails stops the others with its message', async () => {

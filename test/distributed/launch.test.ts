@@ -60,6 +60,9 @@ test('the launcher gives each rank its environment, and a rank that fails stops 
   assert.deepEqual(failed, { code: 3, failure: { rank: 2, how: 'exited with code 3' } });
   assert.ok(Date.now() - started < 30000, 'the ranks still waiting were stopped');
   assert.ok(lines.includes('[rank 2] rank 2 gives up'));
+  // A rank killed outright (out of memory, say) has no message of its own: the launcher names the signal.
+  const killed = await launchRanks({ ranks: 2, command: process.execPath, args: ['-e', `if (process.env.RANK === '1') process.kill(process.pid, 'SIGKILL'); setTimeout(() => {}, 60000);`], write: () => {} });
+  assert.deepEqual(killed, { code: 1, failure: { rank: 1, how: 'was ended by SIGKILL' } });
 });
 
 test('stopping the launcher stops its ranks', async () => {

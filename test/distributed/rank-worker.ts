@@ -15,7 +15,7 @@ export interface RankJob {
   config: Record<string, unknown>;
   resume?: boolean;
   stopAtImages?: number;
-  /** Throw on this rank's n-th gradient all-reduce (from 1): a rank that fails mid-run. */
+  /** Throw when this rank starts its n-th gradient sum (a bucket; from 1): a rank that fails mid-run. */
   failAtReduce?: number;
 }
 
@@ -28,9 +28,9 @@ function failingAt(inner: ThreadCommunicator, n: number): Communicator {
     rank: inner.rank,
     size: inner.size,
     description: inner.description,
-    allReduceSum: (tensors) => {
+    startAllReduceSum: (tensors) => {
       if (++calls === n) throw new Error(`simulated failure at all-reduce ${n}`);
-      inner.allReduceSum(tensors);
+      return inner.startAllReduceSum(tensors);
     },
     allReduceHostSum: (values) => inner.allReduceHostSum(values),
     abort: (reason) => inner.abort(reason),
