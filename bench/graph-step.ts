@@ -1,9 +1,12 @@
 /**
  * What a CUDA graph saves on the quickstart model: the forward and backward of one training batch (the
  * trainer's loss on a balanced, stage-sorted batch: per-sample routing by slices), queued eagerly against
- * replayed from a graph captured once, each followed by one wait. Prints milliseconds per batch and the
- * images per second of each, and how far the replayed gradients are from the eager ones at the same
- * random-stream position. The optimizer is not included (a few launches either way).
+ * replayed from a graph captured once, each followed by one wait for the losses and then the optimizer
+ * and the EMA queued eagerly (a few launches), as a training step does. Prints milliseconds per step and
+ * images per second of each, and how far the replayed losses and gradients are from eager ones at the same
+ * random-stream position. The batch is the same every step (training writes each step's images and
+ * per-sample coefficients into the graph's inputs, train/step-graphs.ts), which changes no timing; the
+ * trainer itself is timed by `stagediff train ... --set training.cudaGraphs=on` (bench/gpu-run.sh graphs).
  *
  * Usage (GPU machine, after building): node dist/bench/graph-step.js [--batch 16] [--iters 200] [--precision fp32|tf32|bf16]
  */
@@ -13,6 +16,8 @@ import type { CudaBackend } from '../src/backend/cuda/index.js';
 import { isPrecision, useDevice } from '../src/runtime/device.js';
 import { presetConfig, resolveTrainConfig } from '../src/train/config.js';
 import { buildTrainingParts } from '../src/train/train-step.js';
+import { emaUpdate } from '../src/train/ema.js';
+import { relativeL2 } from '../src/train/step-graphs.js';
 import { partitionFromConfig } from '../src/train/diffusion-model.js';
 
 const { values: args } = parseArgs({ options: { batch: { type: 'string', default: '16' }, iters: { type: 'string', default: '200' }, precision: { type: 'string', default: 'fp32' } } });
@@ -27,7 +32,8 @@ async function main(): Promise<void> {
   const gpu = T.getBackend() as CudaBackend;
   const config = resolveTrainConfig(presetConfig('quickstart'));
   const gen = new T.Generator(0);
-  const { model } = buildTrainingParts(config, [3, 16, 16], partitionFromConfig(config.model, config.formulation), gen);
+  const { model, ema, optimizer } = buildTrainingParts(config, [3, 16, 16], partitionFromConfig(config.model, config.formulation), gen);
+  const emaParams = ema.net.parameters();
   model.net.train(true);
   const params = model.net.parameters();
   // a balanced batch sorted by stage, as balanced stage sampling draws it: half low noise, then the rest
@@ -40,6 +46,10 @@ async function main(): Promise<void> {
       T.backward(T.sum(T.mul(losses, T.fromArray(weights, [batch]))));
       return T.detach(losses);
     });
+  const optimizerAndEma = (): void => {
+    optimizer.step();
+    emaUpdate(emaParams, params, 0.999);
+  };
   const clearGrads = (): void => {
     for (const p of params) {
       p.grad?.dispose();
@@ -54,37 +64,43 @@ async function main(): Promise<void> {
     eagerRun(1000).dispose();
     clearGrads();
   }
-  const reference = eagerRun(1000);
-  const referenceLosses = reference.toFloat32Array();
-  const referenceGrads = gradients();
-  reference.dispose();
-  clearGrads();
   let start = performance.now();
   for (let i = 0; i < iters; i++) {
     const losses = eagerRun(1000 + i);
     losses.toFloat32Array();
     losses.dispose();
+    optimizerAndEma();
     clearGrads();
   }
+  gpu.synchronize();
   const eagerMs = (performance.now() - start) / iters;
 
+  // the reference at the weights the graph will first run with (a capture runs nothing)
+  const reference = eagerRun(1000);
+  const referenceLosses = reference.toFloat32Array();
+  const referenceGrads = gradients();
+  reference.dispose();
+  clearGrads();
   const capturing = T.Generator.fromState({ seed: 0, offset: 1000 });
   let losses: T.Tensor | null = null;
   const captureStart = performance.now();
+  // the gradients it makes are the graph's outputs: every replay writes them again
   const graph = gpu.captureGraph(() => void (losses = lossBatch(capturing)), { key: capturing.take(0).key, counter: 1000 });
   const captureMs = performance.now() - captureStart;
   graph.replay(1000);
-  const lossError = relL2(losses!.toFloat32Array(), referenceLosses);
+  const lossError = relativeL2(losses!.toFloat32Array(), referenceLosses);
   const grads = gradients();
-  const gradError = Math.max(...grads.map((g, i) => relL2(g, referenceGrads[i])));
+  const gradError = Math.max(...grads.map((g, i) => relativeL2(g, referenceGrads[i])));
   start = performance.now();
   for (let i = 0; i < iters; i++) {
     graph.replay(1000 + i);
     losses!.toFloat32Array();
+    optimizerAndEma();
   }
+  gpu.synchronize();
   const replayMs = (performance.now() - start) / iters;
   const row = {
-    bench: 'quickstart forward+backward',
+    bench: 'quickstart training step: forward+backward eager or replayed, optimizer and EMA eager',
     device: gpu.device,
     precision,
     batch,
@@ -101,16 +117,6 @@ async function main(): Promise<void> {
   losses!.dispose();
   clearGrads();
   graph.dispose();
-}
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
 main().catch((e) => {
