@@ -2,7 +2,7 @@
 # Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
 # suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
 # Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
-# Sections: conformance, bench, profile, anchor, cluster, fid, cost (default: all but profile and cost), e.g. `bash bench/gpu-run.sh conformance bench`.
+# Sections: conformance, bench, graphs, profile, anchor, cluster, fid, cost (default: all but graphs, profile and cost), e.g. `bash bench/gpu-run.sh conformance bench`.
 # The cluster section needs a CIFAR-10 batch staged: ../shared/device/stage.sh ../shared/data/cifar10/data_batch_1.bin
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -24,6 +24,16 @@ for s in $sections; do
       rm -rf /tmp/quickstart-gpu
       timeout 120 node dist/src/cli/main.js train --preset quickstart --device cuda --run-dir /tmp/quickstart-gpu --set training.totalImages=20000 2>&1 | tail -3 | tee -a "$out/bench.txt"
       grep -o '"imagesPerSecond":[0-9.]*' /tmp/quickstart-gpu/log.jsonl | tail -3 | tee -a "$out/bench.txt" ;;
+    graphs)
+      # CUDA graphs: captured work equals eager (backend, then whole training steps), the quickstart step eager
+      # against replayed, and the quickstart trainer without and with training.cudaGraphs
+      node --test --test-reporter=spec dist/test/backend/cuda-graph.test.js dist/test/train/step-graphs.test.js 2>&1 | tee "$out/graphs.log" | grep -E "^(✖|✔|ℹ)|rel L2|error|Error"
+      timeout 120 node dist/bench/graph-step.js --batch 16 --iters 300 2>&1 | tee -a "$out/graphs.log"
+      for g in off on; do
+        rm -rf /tmp/quickstart-graphs-$g
+        timeout 150 node dist/src/cli/main.js train --preset quickstart --device cuda --run-dir /tmp/quickstart-graphs-$g --set training.totalImages=20000 --set training.cudaGraphs=$g 2>&1 | tail -4 | tee -a "$out/graphs.log"
+        echo "cudaGraphs=$g: $(grep -o '"imagesPerSecond":[0-9.]*' /tmp/quickstart-graphs-$g/log.jsonl | tail -2 | tr '\n' ' ')" | tee -a "$out/graphs.log"
+      done ;;
     fid)
       # the FID Inception-v3 against pytorch-fid's float64 features on the GPU (fp32), then its throughput
       node --test --test-reporter=spec dist/test/eval/inception.test.js 2>&1 | tee "$out/fid.log" | grep -E "^(✖|✔|ℹ)|relative L2"

@@ -3,7 +3,7 @@ import { reshape } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import { Tensor, zeros } from '../tensor/tensor.js';
 import { edmCoefficients, precondition } from './preconditioning.js';
-import { noiseLevelValues } from './noise-levels.js';
+import { noiseLevelValues, perSampleValues } from './noise-levels.js';
 import type { NoiseLabelNetwork } from './unet-trunk.js';
 
 export interface EDMPrecondOptions {
@@ -44,12 +44,11 @@ export class EDMPrecond extends Module {
     const n = x.shape[0];
     const given = typeof sigma === 'number' ? [sigma] : sigma instanceof Tensor ? noiseLevelValues(sigma) : sigma;
     if (given.length !== n && given.length !== 1) throw new Error(`EDMPrecond: ${given.length} sigmas for a batch of ${n}`);
-    const s = Float64Array.from({ length: n }, (_, i) => given[given.length === 1 ? 0 : i]);
+    const s = given.length === n ? perSampleValues(given, (v) => v) : new Float64Array(n).fill(given[0]);
     for (const v of s) if (!(v > 0)) throw new Error(`EDMPrecond: sigma must be > 0, got ${v}`);
     const labelDim = this.model.labelDim;
     const classLabels = labelDim === 0 ? null : inputs.classLabels ? reshape(inputs.classLabels, [-1, labelDim]) : zeros([1, labelDim], 'float32', x.backend);
-    const c = Array.from(s, (v) => edmCoefficients(v, this.sigmaData));
-    return precondition(x, c, (input, noiseLabels) =>
+    return precondition(x, s, (v) => edmCoefficients(v, this.sigmaData), (input, noiseLabels) =>
       this.model.forward(input, noiseLabels, { classLabels, augmentLabels: inputs.augmentLabels, sigma: s, generator: inputs.generator }),
     );
   }

@@ -7,7 +7,7 @@
 import { getBackend } from '../tensor/engine.js';
 import { add, mul } from '../tensor/ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { batchValues } from './noise-levels.js';
+import { batchValues, perSampleValues } from './noise-levels.js';
 
 export interface Preconditioning {
   cSkip: number;
@@ -28,16 +28,16 @@ export function edmCoefficients(sigma: number, sigmaData: number): Preconditioni
 
 /** Host values as a per-sample tensor [B, 1, ..., 1] that broadcasts against a batch of rank `ndim`. */
 export function perSample(values: ArrayLike<number>, ndim: number, backend = getBackend()): Tensor {
-  return batchValues(Float32Array.from(values), [values.length, ...new Array<number>(ndim - 1).fill(1)], backend);
+  return batchValues(values, [values.length, ...new Array<number>(ndim - 1).fill(1)], backend);
 }
 
 /**
- * c_skip x + c_out F(c_in x; c_noise) with one set of coefficients per sample of x; `network` receives the
+ * c_skip x + c_out F(c_in x; c_noise) with the coefficients of each sample's sigma; `network` receives the
  * scaled input and the noise labels [B].
  */
-export function precondition(x: Tensor, coefficients: readonly Preconditioning[], network: (input: Tensor, noiseLabels: Tensor) => Tensor): Tensor {
-  const column = (pick: (p: Preconditioning) => number): Tensor => perSample(coefficients.map(pick), x.ndim, x.backend);
-  const labels = batchValues(Float32Array.from(coefficients, (p) => p.cNoise), [coefficients.length], x.backend);
+export function precondition(x: Tensor, sigma: ArrayLike<number>, coefficients: (sigma: number) => Preconditioning, network: (input: Tensor, noiseLabels: Tensor) => Tensor): Tensor {
+  const column = (pick: (p: Preconditioning) => number): Tensor => perSample(perSampleValues(sigma, (s) => pick(coefficients(s))), x.ndim, x.backend);
+  const labels = batchValues(perSampleValues(sigma, (s) => coefficients(s).cNoise), [sigma.length], x.backend);
   const f = network(mul(x, column((p) => p.cIn)), labels);
   return add(mul(x, column((p) => p.cSkip)), mul(f, column((p) => p.cOut)));
 }

@@ -29,6 +29,7 @@ export interface TrainConfig {
     stageShares: number[] | null;
     augment: number | null;
     ema: { kind: 'halflife' | 'constant'; halfLifeImages: number; rampUpRatio: number | null; decay: number };
+    cudaGraphs: 'off' | 'auto' | 'on';
   };
   output: {
     logEveryImages: number;
@@ -115,6 +116,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
           decay: { type: 'number', min: 0, max: 0.999999999, default: 0.9999, doc: '`constant`: decay per step.' },
         },
       },
+      cudaGraphs: { type: 'string', enum: ['off', 'auto', 'on'], default: 'off', doc: "Replay each step's forward and backward from a CUDA graph captured once per batch composition (after one eager step of it, and checked against an eager run once): far fewer host-side launches for small models. Steps it cannot replay (several micro-batches or GPUs, class labels, augmentation, unsorted mixed-stage batches, VP) run eagerly; `on` says so once, `auto` does not. A capture or check that fails turns graphs off for the run with one warning. CUDA only." },
     },
   },
   output: {

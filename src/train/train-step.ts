@@ -14,6 +14,7 @@ import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
 import { type EmaSchedule, emaDecay, emaUpdate } from './ema.js';
 import { learningRate } from './lr-schedule.js';
 import { clipGradients, repairGradients } from './gradients.js';
+import type { StepGraphs } from './step-graphs.js';
 
 /** What an optimizer step changes: the trained model, its EMA and the optimizer. */
 export interface TrainingParts {
@@ -68,6 +69,12 @@ export interface MicroBatch {
   augmentLabels?(): T.Tensor;
 }
 
+/** See StepSettings.lastBackward. */
+export interface LastBackwardHooks {
+  begins(loss: T.Tensor): void;
+  gradientFinal(param: T.Tensor): void;
+}
+
 export interface StepSettings {
   /** Images per optimizer step: the per-sample losses are averaged over it. */
   batchSize: number;
@@ -85,7 +92,9 @@ export interface StepSettings {
    * Data-parallel training: told of the loss the step's last backward pass starts from, then of each
    * gradient that pass makes final (the gradient sums start from these while backward goes on).
    */
-  lastBackward?: { begins(loss: T.Tensor): void; gradientFinal(param: T.Tensor): void };
+  lastBackward?: LastBackwardHooks;
+  /** CUDA graphs of the step (training.cudaGraphs): a one-micro-batch step they can replay runs from one. */
+  graphs?: StepGraphs;
 }
 
 export interface StepResult {
@@ -95,6 +104,28 @@ export interface StepResult {
   applied: boolean;
   /** Whether the gradients had NaN/Inf and were repaired (as EDM does). */
   repaired: boolean;
+}
+
+/** Each sample's weight in the step's mean loss: its loss weight over the images of the whole step. */
+export function lossWeights(micro: MicroBatch, batchSize: number): Float32Array {
+  return Float32Array.from(micro.weight, (w) => w / batchSize);
+}
+
+/**
+ * Queues one micro-batch's forward and backward (its gradients add into the parameters' .grad) on the
+ * `images` with loss `weights` [B]; returns the per-sample losses, a view without the tape (the losses
+ * outlive the micro-batch, its graph does not).
+ */
+export function queueMicroBatch(model: DiffusionModel, generator: Generator, micro: MicroBatch, images: T.Tensor, weights: T.Tensor, hooks?: LastBackwardHooks): T.Tensor {
+  return T.tidy(() => {
+    const eps = generator.normal(images.shape);
+    const losses = model.loss(images, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
+    const loss = T.sum(T.mul(losses, weights));
+    hooks?.begins(loss);
+    T.backward(loss, undefined, hooks && ((param) => hooks.gradientFinal(param)));
+    // a view without the tape: the losses outlive the micro-batch, its graph does not
+    return T.detach(losses);
+  });
 }
 
 /**
@@ -117,27 +148,24 @@ export function trainStep(
   const { model, ema, optimizer } = parts;
   const params = model.net.parameters();
   const gradients = () => params.flatMap((p) => (p.grad ? [p.grad] : []));
+  // A step a graph cannot replay runs eagerly on the micro-batch already drawn for it.
+  const first = settings.graphs && settings.microBatches === 1 && !settings.reduce ? nextMicroBatch(0) : null;
+  const replayed = first ? settings.graphs!.replay(parts, generator, settings.batchSize, first) : null;
+  const releaseGradients = (): void => (replayed ? replayed.release() : optimizer.zeroGrad());
   const { loss, repaired } = T.tidy(() => {
     const queued: { micro: MicroBatch; perSample: T.Tensor }[] = [];
-    for (let m = 0; m < settings.microBatches; m++) {
-      const micro = nextMicroBatch(m);
-      const perSample = T.tidy(() => {
-        const x0 = micro.images();
-        const eps = generator.normal(x0.shape);
-        const losses = model.loss(x0, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
-        const weights = T.fromArray(Float32Array.from(micro.weight, (w) => w / settings.batchSize), [micro.weight.length]);
-        const loss = T.sum(T.mul(losses, weights));
+    if (replayed) queued.push({ micro: first!, perSample: replayed.losses });
+    else {
+      for (let m = 0; m < settings.microBatches; m++) {
+        const micro = m === 0 && first ? first : nextMicroBatch(m);
         const hooks = m === settings.microBatches - 1 ? settings.lastBackward : undefined;
-        hooks?.begins(loss);
-        T.backward(loss, undefined, hooks && ((param) => hooks.gradientFinal(param)));
-        // a view without the tape: the losses outlive the micro-batch, its graph does not
-        return T.detach(losses);
-      });
-      queued.push({ micro, perSample });
+        const perSample = T.tidy(() => queueMicroBatch(model, generator, micro, micro.images(), T.fromArray(lossWeights(micro, settings.batchSize), [micro.weight.length]), hooks));
+        queued.push({ micro, perSample });
+      }
     }
     // On one device the repair is queued before the losses are read, so that one wait covers both; a group
     // sums the gradients first (the sum needs every rank's loss read), then repairs the sums.
-    const queuedRepair = settings.reduce ? null : repairGradients(gradients());
+    const queuedRepair = replayed ? replayed.repairFlag : settings.reduce ? null : repairGradients(gradients());
     // The one wait of the step: the first download waits for the queue, the rest find their data ready.
     let sum = 0;
     for (const { micro, perSample } of queued) {
@@ -151,13 +179,13 @@ export function trainStep(
     return { loss, repaired: repairFlag.item() !== 0 };
   });
   if (!Number.isFinite(loss)) {
-    optimizer.zeroGrad();
+    releaseGradients();
     return { loss, applied: false, repaired: false };
   }
   if (settings.gradClip !== null) clipGradients(gradients(), settings.gradClip);
   optimizer.lr = settings.lr;
   optimizer.step();
-  optimizer.zeroGrad();
+  releaseGradients();
   emaUpdate(ema.net.parameters(), params, settings.emaDecay);
   return { loss, applied: true, repaired };
 }

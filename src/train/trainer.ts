@@ -23,6 +23,7 @@ import { type TrainConfig, resolveTrainConfig } from './config.js';
 import { type DiffusionModel, partitionFromConfig } from './diffusion-model.js';
 import { StageSampler } from './stage-sampling.js';
 import { type MicroBatch, type TrainingParts, buildTrainingParts, emaSchedule, stepSchedule, trainStep } from './train-step.js';
+import { type StepGraphs, stepGraphsFor } from './step-graphs.js';
 import { emaInitialShare } from './ema.js';
 import { type LogEntry, LogWindow } from './log-window.js';
 import { listCheckpoints, readCheckpoint, removeStaleTemporaries, setAsideNewerCheckpoints, withPrefix, writeCheckpoint } from './checkpoint.js';
@@ -97,6 +98,8 @@ function namedTensors(prefix: string, m: Map<string, T.Tensor>): [string, HostTe
 export class Trainer {
   readonly model: DiffusionModel;
   readonly ema: DiffusionModel;
+  /** training.cudaGraphs' step graphs while a run trains (null: off). */
+  private graphs: StepGraphs | null = null;
 
   private constructor(
     readonly config: TrainConfig,
@@ -166,6 +169,9 @@ export class Trainer {
     } catch (e) {
       this.parallel?.communicator.abort(`rank ${this.parallel.rank}: ${(e as Error).message}`);
       throw e;
+    } finally {
+      this.graphs?.dispose();
+      this.graphs = null;
     }
   }
 
@@ -219,6 +225,7 @@ export class Trainer {
     const checkpointEverySeconds = out.checkpointEveryMinutes === null ? Infinity : out.checkpointEveryMinutes * 60;
     const crossed = (every: number, before: number, after: number) => Math.floor(after / every) > Math.floor(before / every);
     model.net.train(true);
+    this.graphs = stepGraphsFor(config.training.cudaGraphs, this.parts, (text) => events.onNotice?.(text));
 
     const iterator = this.loader[Symbol.asyncIterator]();
     let done = this.state.imagesSeen >= stopAt;
@@ -293,7 +300,7 @@ export class Trainer {
     };
     const schedule = stepSchedule(config, before, this.state.step + 1);
     const reduce = parallel ? (loss: number) => parallel.reduceStep(loss, timeUp()) : undefined;
-    const settings = { batchSize: t.batchSize, microBatches: batch.shape[0] / micro, gradClip: t.gradClip, reduce, lastBackward: parallel?.lastBackward, ...schedule };
+    const settings = { batchSize: t.batchSize, microBatches: batch.shape[0] / micro, gradClip: t.gradClip, reduce, lastBackward: parallel?.lastBackward, graphs: this.graphs ?? undefined, ...schedule };
     const result = trainStep(this.parts, this.generator, settings, microBatch, parallel ? (_, loss) => parallel.addSampleLoss(loss) : (sigma, loss) => window.addSample(sigma, loss));
     if (parallel) {
       const all = parallel.lastStep();

@@ -137,7 +137,7 @@ export class Conv {
       if (this.workspace) this.allocator.release(this.workspace);
       this.workspace = this.allocator.alloc(bytes, 'uint8', bytes);
     }
-    return this.workspace.ptr;
+    return this.workspace.use().ptr;
   }
 
   private plan(dtype: DType, p: Conv2dParams): Plan {

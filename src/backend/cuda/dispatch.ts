@@ -19,6 +19,7 @@ import { attention, attentionBackward } from './attention.js';
 import { fir } from './resample.js';
 import { adamMany, emaMany, nanToNumMany, scaleMany, sumSquaresMany } from './multi-tensor.js';
 import { timeMs } from './timing.js';
+import { type CudaGraph, type GraphCapture, GraphCaptureError, type PhiloxStream, captureGraph } from './graph.js';
 import { BINARY_CODES, DTYPE_CODES, ELEMENTWISE, MAX_DIMS, BCAST, UNARY_CODES } from './kernels/elementwise.js';
 import { floatSuffix } from './kernels/common.js';
 import { LAYOUT, MAX_PERM_DIMS, PERM } from './kernels/layout.js';
@@ -41,6 +42,12 @@ export interface CudaBackend extends Backend {
   timeMs(fn: () => void): number;
   /** The CUstream all work is queued on, for libraries that queue theirs behind it (NCCL). */
   readonly stream: unknown;
+  /**
+   * Captures the work `fn` queues into a CUDA graph without running it (graph.ts says what a capture
+   * needs); `philox`: the random stream fn draws from and its counter before fn. Throws GraphCaptureError,
+   * leaving nothing behind, when fn does anything a graph cannot replay.
+   */
+  captureGraph(fn: () => void, philox?: PhiloxStream): CudaGraph;
 }
 
 /** The state every math mode shares: one context, stream and allocator, so buffers are interchangeable. */
@@ -48,6 +55,20 @@ export class Core {
   readonly ctx = new CudaContext(0);
   readonly allocator = new CachingAllocator(this.ctx);
   readonly blocksCap = this.ctx.multiprocessors * 32;
+  /** The graph capture in progress (graph.ts), or null. */
+  capture: GraphCapture | null = null;
+
+  /** Queues a copy of host `data` to device address `dst`; while a graph is captured, from pinned memory the graph keeps. */
+  hostToDevice(dst: number, data: ArrayBufferView, what: string): void {
+    if (data.byteLength === 0) return;
+    if (this.capture) return this.capture.hostToDevice(this, dst, data, what);
+    check(this.ctx.d, this.ctx.d.cuMemcpyHtoDAsync(dst, data, data.byteLength, this.ctx.stream), `cuMemcpyHtoDAsync (${what})`);
+  }
+
+  /** Throws where `what` would wait for the device inside a capture, which a replay cannot do. */
+  refuseWhileCapturing(what: string): void {
+    if (this.capture) throw new GraphCaptureError(`${what} waits for the GPU, which a CUDA graph cannot capture`);
+  }
 }
 
 export function createBackend(core: Core, math: MathMode): CudaBackend {
@@ -59,11 +80,12 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
   const conv = (): Conv => (convImpl ??= new Conv(ctx, allocator, math));
   const k = (m: KernelModule, name: string) => ctx.kernel(m, name);
   const grid = (n: number, block = 256): number => Math.max(1, Math.min(Math.ceil(n / block), core.blocksCap));
-  const launcher: Launcher = { ctx, allocator, kernel: k, grid, blocksCap: core.blocksCap };
+  const hostToDevice = (dst: number, data: ArrayBufferView, what: string): void => core.hostToDevice(dst, data, what);
+  const launcher: Launcher = { ctx, allocator, kernel: k, grid, blocksCap: core.blocksCap, hostToDevice };
 
   const uploadIndex = (index: Int32Array): CudaBuffer => {
     const b = allocator.alloc(index.byteLength, 'int32', index.length);
-    if (index.byteLength > 0) check(d, d.cuMemcpyHtoDAsync(b.ptr, index, index.byteLength, ctx.stream), 'cuMemcpyHtoDAsync (row index)');
+    hostToDevice(b.ptr, index, 'row index');
     return b;
   };
 
@@ -81,9 +103,10 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     upload: (b, data) => {
       const c = buf(b);
       if (data.byteLength > c.byteLength) throw new Error(`upload of ${data.byteLength} bytes into a GPU buffer of ${c.byteLength}`);
-      if (data.byteLength > 0) check(d, d.cuMemcpyHtoDAsync(c.ptr, data, data.byteLength, ctx.stream), `cuMemcpyHtoDAsync (${data.byteLength} bytes)`);
+      hostToDevice(c.ptr, data, `${data.byteLength} bytes`);
     },
     download: (b, dtype, length): HostArray => {
+      core.refuseWhileCapturing(`a download of ${length} ${dtype} elements`);
       const c = buf(b);
       const host = allocHost(dtype, length);
       if (host.byteLength > c.byteLength) throw new Error(`download of ${length} ${dtype} elements from a GPU buffer of ${c.byteLength} bytes`);
@@ -247,7 +270,12 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     randomUniform: (out, n, key, counter) => philox(out, n, key, counter, false),
     randomNormal: (out, n, key, counter) => philox(out, n, key, counter, true),
     dropout: (x, out, n, p, key, counter) => {
-      if (n > 0) k(RANDOM, `dropout_${sameFloat('dropout', x, out)}`).launch(grid(Math.ceil(n / 4)), 256, 0, [buf(x).ptr, buf(out).ptr, n, key[0] >>> 0, key[1] >>> 0, counter, p, 1 / (1 - p)]);
+      if (n === 0) return;
+      const s = sameFloat('dropout', x, out);
+      const at = core.capture?.philoxCounter(key, counter);
+      const blocks = grid(Math.ceil(n / 4));
+      if (at) k(RANDOM, `dropout_at_${s}`).launch(blocks, 256, 0, [buf(x).ptr, buf(out).ptr, n, key[0] >>> 0, key[1] >>> 0, at.base, at.delta, p, 1 / (1 - p)]);
+      else k(RANDOM, `dropout_${s}`).launch(blocks, 256, 0, [buf(x).ptr, buf(out).ptr, n, key[0] >>> 0, key[1] >>> 0, counter, p, 1 / (1 - p)]);
     },
 
     adamMany: (tensors, p) => adamMany(launcher, tensors, p),
@@ -255,7 +283,11 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     nanToNumMany: (tensors, posinf, found) => nanToNumMany(launcher, tensors, posinf, found),
     sumSquaresMany: (tensors, out) => sumSquaresMany(launcher, tensors, out),
     scaleMany: (tensors, scale) => scaleMany(launcher, tensors, scale),
-    synchronize: () => ctx.synchronize(),
+    synchronize: () => {
+      core.refuseWhileCapturing('synchronize()');
+      ctx.synchronize();
+    },
+    captureGraph: (fn, philox) => captureGraph(core, fn, philox),
 
     memoryStats: () => allocator.snapshot(),
     resetPeakMemory: () => allocator.resetPeak(),
@@ -265,8 +297,10 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
 
   function philox(out: DeviceBuffer, n: number, key: readonly [number, number], counter: number, normal: boolean): void {
     if (n === 0) return;
-    const blocks = Math.ceil(n / 4);
-    k(RANDOM, 'philox_fill').launch(grid(blocks), 256, 0, [f32(out, 'random').ptr, n, key[0] >>> 0, key[1] >>> 0, counter, normal ? 1 : 0]);
+    const blocks = grid(Math.ceil(n / 4));
+    const at = core.capture?.philoxCounter(key, counter);
+    if (at) k(RANDOM, 'philox_fill_at').launch(blocks, 256, 0, [f32(out, 'random').ptr, n, key[0] >>> 0, key[1] >>> 0, at.base, at.delta, normal ? 1 : 0]);
+    else k(RANDOM, 'philox_fill').launch(blocks, 256, 0, [f32(out, 'random').ptr, n, key[0] >>> 0, key[1] >>> 0, counter, normal ? 1 : 0]);
   }
 
   return backend;

@@ -89,6 +89,44 @@ export function loadDriver(): Driver {
   return driver;
 }
 
+/** The graph and pinned-memory calls of CUDA graphs (graph.ts), bound on first capture so that a driver without them only turns graphs off. */
+export interface GraphDriver {
+  cuStreamBeginCapture: Fn;
+  cuStreamEndCapture: Fn;
+  cuGraphInstantiateWithFlags: Fn;
+  cuGraphLaunch: Fn;
+  cuGraphExecDestroy: Fn;
+  cuGraphDestroy: Fn;
+  cuMemAllocHost: Fn;
+  cuMemFreeHost: Fn;
+  /** cuMemcpyHtoDAsync with the source as an address (pinned memory at an offset). */
+  cuMemcpyHtoDAsyncFromAddress: Fn;
+}
+
+let graphDriver: GraphDriver | null = null;
+
+/** Binds the CUDA graph calls of libcuda (throws, naming the call, where the driver lacks one). */
+export function loadGraphDriver(): GraphDriver {
+  if (graphDriver) return graphDriver;
+  const { lib } = openLibrary('cuda');
+  const f = (proto: string): Fn => lib.func(proto) as Fn;
+  graphDriver = {
+    cuStreamBeginCapture: f('int cuStreamBeginCapture_v2(void *stream, int mode)'),
+    cuStreamEndCapture: f('int cuStreamEndCapture(void *stream, _Out_ void **graph)'),
+    cuGraphInstantiateWithFlags: f('int cuGraphInstantiateWithFlags(_Out_ void **exec, void *graph, uint64_t flags)'),
+    cuGraphLaunch: f('int cuGraphLaunch(void *exec, void *stream)'),
+    cuGraphExecDestroy: f('int cuGraphExecDestroy(void *exec)'),
+    cuGraphDestroy: f('int cuGraphDestroy(void *graph)'),
+    cuMemAllocHost: f('int cuMemAllocHost_v2(_Out_ void **ptr, size_t bytes)'),
+    cuMemFreeHost: f('int cuMemFreeHost(void *ptr)'),
+    cuMemcpyHtoDAsyncFromAddress: f('int cuMemcpyHtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, void *stream)'),
+  };
+  return graphDriver;
+}
+
+/** CUstreamCaptureMode: relaxed lets the allocator call cuMemAlloc while a stream captures. */
+export const CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+
 export const CU_ERROR_OUT_OF_MEMORY = 2;
 
 /** A failed driver call, carrying its status code so callers can react to out-of-memory. */

@@ -14,6 +14,7 @@ export type { AllocatorStats } from './allocator.js';
 export type { MathMode } from './matmul.js';
 export { type CudaProbe, probeCuda } from './probe.js';
 export type { CudaBackend } from './dispatch.js';
+export { type CudaGraph, GraphCaptureError, type PhiloxStream } from './graph.js';
 
 export interface CudaOptions {
   /**

@@ -11,4 +11,6 @@ export interface Launcher {
   grid(n: number, block?: number): number;
   /** The grid cap: 32 blocks per multiprocessor. */
   readonly blocksCap: number;
+  /** Queues a copy of host data to a device address (from pinned memory while a graph is captured). */
+  hostToDevice(dst: number, data: ArrayBufferView, what: string): void;
 }

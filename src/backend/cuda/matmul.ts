@@ -119,7 +119,7 @@ export class Matmul {
       if (this.workspace) this.allocator.release(this.workspace);
       this.workspace = this.allocator.alloc(Math.max(bytes, WORKSPACE_BYTES), 'uint8', Math.max(bytes, WORKSPACE_BYTES));
     }
-    return this.workspace.ptr;
+    return this.workspace.use().ptr;
   }
 
   private plan(ta: DType, tb: DType, tc: DType, p: StridedMatmul): Plan {

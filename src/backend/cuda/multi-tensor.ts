@@ -1,6 +1,5 @@
 /** The multi-tensor ops on the GPU: the per-tensor records go up as one table, and one launch covers them all. */
 import { type AdamParams, type AdamTensor, type DeviceBuffer, type EmaPair, type TensorSpan, adamStepScalars } from '../backend.js';
-import { check } from './driver.js';
 import type { ArgValue } from './context.js';
 import type { Launcher } from './launcher.js';
 import { f32 } from './operands.js';
@@ -19,10 +18,10 @@ function blocksPerTensor(l: Launcher, lengths: readonly number[]): number {
 /** Uploads the table of `records` and launches `kernel` over it (blockIdx.y: the record) with `args` after the table. */
 function launchOverTable(l: Launcher, kernel: string, entry: KernelStruct, records: readonly Record<string, number>[], blocks: number, args: readonly ArgValue[]): void {
   if (records.length > MAX_TENSORS) throw new Error(`${kernel}: ${records.length} tensors in one launch, at most ${MAX_TENSORS}`);
-  const { ctx, allocator } = l;
+  const { allocator } = l;
   const table = entry.packArray(records);
   const dev = allocator.alloc(table.byteLength, 'uint8', table.byteLength);
-  check(ctx.d, ctx.d.cuMemcpyHtoDAsync(dev.ptr, table, table.byteLength, ctx.stream), `cuMemcpyHtoDAsync (${kernel} table)`);
+  l.hostToDevice(dev.ptr, table, `${kernel} table`);
   l.kernel(MULTI_TENSOR, kernel).launch([blocks, records.length, 1], 256, 0, [dev.ptr, ...args], () => `${records.length} tensors, ${blocks} blocks each`);
   // stream-ordered: a later allocation reuses the table only after this launch has run
   allocator.release(dev);

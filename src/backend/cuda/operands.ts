@@ -7,7 +7,7 @@ export function buf(b: DeviceBuffer): CudaBuffer {
   const c = b as CudaBuffer;
   if (!(c instanceof CudaBuffer)) throw new Error('a buffer of another backend was passed to the CUDA backend');
   if (c.freed) throw new Error(`use of a freed GPU buffer (${c.dtype}, ${c.length} elements)`);
-  return c;
+  return c.use();
 }
 
 export function f32(b: DeviceBuffer, what: string): CudaBuffer {

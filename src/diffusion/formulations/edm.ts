@@ -8,7 +8,7 @@ import type { Tensor } from '../../tensor/index.js';
 import { type NoiseDistribution, logNormalSigma } from '../noise-distribution.js';
 import type { Denoiser } from '../denoiser.js';
 import { type Preconditioning, edmCoefficients, perSample } from '../../models/preconditioning.js';
-import { noiseLevels } from '../../models/noise-levels.js';
+import { noiseLevels, perSampleValues } from '../../models/noise-levels.js';
 import { type Formulation, checkBatch } from './formulation.js';
 
 export interface EDMOptions {
@@ -49,7 +49,7 @@ export class EDMFormulation implements Formulation<Denoiser> {
     checkBatch(x0, sigma, noise);
     const s = perSample(sigma, x0.ndim, x0.backend);
     const denoised = net(T.add(x0, T.mul(noise, s)), noiseLevels(sigma, x0.backend));
-    const perPixel = T.mul(T.square(T.sub(denoised, x0)), perSample(Array.from(sigma, (v) => this.lossWeight(v)), x0.ndim, x0.backend));
+    const perPixel = T.mul(T.square(T.sub(denoised, x0)), perSample(perSampleValues(sigma, (v) => this.lossWeight(v)), x0.ndim, x0.backend));
     return T.sum(perPixel, x0.shape.slice(1).map((_, i) => i + 1));
   }
 

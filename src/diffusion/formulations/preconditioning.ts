@@ -14,7 +14,6 @@ import type { Denoiser, NoiseConditionedNetwork } from '../denoiser.js';
 export function preconditioned(net: NoiseConditionedNetwork, coefficients: (sigma: number) => Preconditioning): Denoiser {
   return (x, sigma) => {
     if (sigma.size !== x.shape[0]) throw new Error(`denoiser: ${sigma.size} noise levels for a batch of ${x.shape[0]}`);
-    const c = Array.from(noiseLevelValues(sigma), coefficients);
-    return precondition(x, c, (input, noiseLabels) => net(input, noiseLabels, sigma));
+    return precondition(x, noiseLevelValues(sigma), coefficients, (input, noiseLabels) => net(input, noiseLabels, sigma));
   };
 }

@@ -4,6 +4,10 @@
  * Uniforms are the float32-exact odd multiples of 2^-24; normals are Box-Muller on lane pairs computed in
  * double (as the host reference computes them) and rounded once to float32, so both devices agree to the
  * last bit or one ulp.
+ *
+ * Each kernel has an `_at` twin for CUDA graphs: the counter offset is read from device memory (a base the
+ * host writes before each replay) plus a delta fixed at capture, so a replayed draw takes the numbers the
+ * same draw would take eagerly at that step, where a captured by-value offset would repeat the first.
  */
 import type { KernelModule } from '../context.js';
 import { COMMON, FLOAT_TYPES } from './common.js';
@@ -23,7 +27,7 @@ __device__ __forceinline__ uint4 philox(u64 counter, u32 k0, u32 k1) {
 
 __device__ __forceinline__ double toUniform(u32 u) { return ((double)(u >> 9) * 2.0 + 1.0) * 5.9604644775390625e-8; }
 
-extern "C" __global__ void philox_fill(float* out, i64 n, u32 k0, u32 k1, u64 counterOffset, int normal) {
+__device__ __forceinline__ void philox_fill_body(float* out, i64 n, u32 k0, u32 k1, u64 counterOffset, int normal) {
   GRID_STRIDE(b, (n + 3) / 4) {
     const uint4 r = philox(counterOffset + (u64)b, k0, k1);
     const u32 lanes[4] = {r.x, r.y, r.z, r.w};
@@ -45,6 +49,14 @@ extern "C" __global__ void philox_fill(float* out, i64 n, u32 k0, u32 k1, u64 co
     for (int l = 0; l < 4; ++l) if (base + l < n) out[base + l] = v[l];
   }
 }
+
+extern "C" __global__ void philox_fill(float* out, i64 n, u32 k0, u32 k1, u64 counterOffset, int normal) {
+  philox_fill_body(out, n, k0, k1, counterOffset, normal);
+}
+
+extern "C" __global__ void philox_fill_at(float* out, i64 n, u32 k0, u32 k1, const u64* counterBase, u64 delta, int normal) {
+  philox_fill_body(out, n, k0, k1, *counterBase + delta, normal);
+}
 `;
 
 /**
@@ -53,7 +65,7 @@ extern "C" __global__ void philox_fill(float* out, i64 n, u32 k0, u32 k1, u64 co
  * again rather than stored.
  */
 const dropout = (S: string, T: string): string => String.raw`
-extern "C" __global__ void dropout_${S}(const ${T}* x, ${T}* y, i64 n, u32 k0, u32 k1, u64 counterOffset, double p, double scale) {
+__device__ __forceinline__ void dropout_body_${S}(const ${T}* x, ${T}* y, i64 n, u32 k0, u32 k1, u64 counterOffset, double p, double scale) {
   GRID_STRIDE(b, (n + 3) / 4) {
     const uint4 r = philox(counterOffset + (u64)b, k0, k1);
     const u32 lanes[4] = {r.x, r.y, r.z, r.w};
@@ -66,6 +78,14 @@ extern "C" __global__ void dropout_${S}(const ${T}* x, ${T}* y, i64 n, u32 k0, u
     }
   }
 }
+
+extern "C" __global__ void dropout_${S}(const ${T}* x, ${T}* y, i64 n, u32 k0, u32 k1, u64 counterOffset, double p, double scale) {
+  dropout_body_${S}(x, y, n, k0, k1, counterOffset, p, scale);
+}
+
+extern "C" __global__ void dropout_at_${S}(const ${T}* x, ${T}* y, i64 n, u32 k0, u32 k1, const u64* counterBase, u64 delta, double p, double scale) {
+  dropout_body_${S}(x, y, n, k0, k1, *counterBase + delta, p, scale);
+}
 `;
 
 export const RANDOM: KernelModule = {
@@ -73,6 +93,8 @@ export const RANDOM: KernelModule = {
   source: SOURCE + FLOAT_TYPES.map(([S, T]) => dropout(S, T)).join(''),
   kernels: {
     philox_fill: ['ptr', 'i64', 'u32', 'u32', 'u64', 'i32'],
+    philox_fill_at: ['ptr', 'i64', 'u32', 'u32', 'ptr', 'u64', 'i32'],
     ...Object.fromEntries(FLOAT_TYPES.map(([S]) => [`dropout_${S}`, ['ptr', 'ptr', 'i64', 'u32', 'u32', 'u64', 'f64', 'f64'] as const])),
+    ...Object.fromEntries(FLOAT_TYPES.map(([S]) => [`dropout_at_${S}`, ['ptr', 'ptr', 'i64', 'u32', 'u32', 'ptr', 'u64', 'f64', 'f64'] as const])),
   },
 };

@@ -1,0 +1,104 @@
+/**
+ * CUDA graph semantics on the CPU backend, for testing what drives graphs (train/step-graphs.ts) without a
+ * GPU: while capturing, backend calls are recorded and not run; a replay runs the recording. As on the GPU
+ * (backend/cuda/graph.ts): uploads replay the data they had at capture; random draws of the declared
+ * stream replay at the replay's counter plus their offset from the capture's start; a download, a
+ * synchronize or another stream's draw fails the capture. Memory: once a graph has been captured nothing
+ * is freed any more, so no buffer a recording names is handed out again (the GPU's graph pool, and its
+ * holding of shared blocks a graph used, do this precisely).
+ */
+import type { Backend, DeviceBuffer } from '../../src/backend/backend.js';
+import { GraphCaptureError, type PhiloxStream } from '../../src/backend/cuda/index.js';
+
+type Call = (counterBase: number) => void;
+
+export interface EmulatedGraphs {
+  /** A backend to train on (as the model's), with captureGraph. */
+  backend: Backend & { captureGraph(fn: () => void, philox?: PhiloxStream): { replay(counter?: number): void; dispose(): void; bytes: number } };
+  /** Replays run so far. */
+  replays(): number;
+  /** From now on: 'replay' makes replays skip their first recorded call (a graph that replays wrongly); 'capture' fails captures. */
+  sabotage(what: 'replay' | 'capture'): void;
+}
+
+export function emulateGraphs(cpu: Backend): EmulatedGraphs {
+  let recording: { calls: Call[]; philox: PhiloxStream | null } | null = null;
+  let captured = false;
+  let replays = 0;
+  let corrupt = false;
+  let failCaptures = false;
+  const random = (name: 'randomUniform' | 'randomNormal') => (out: DeviceBuffer, n: number, key: readonly [number, number], counter: number) => {
+    if (!recording) return cpu[name](out, n, key, counter);
+    const delta = drawOffset(recording.philox, key, counter);
+    recording.calls.push((base) => cpu[name](out, n, key, base + delta));
+  };
+  const special: Record<string, unknown> = {
+    alloc: (dtype: never, n: number) => cpu.alloc(dtype, n),
+    free: (b: DeviceBuffer) => {
+      if (!recording && !captured) cpu.free(b);
+    },
+    upload: (b: DeviceBuffer, data: ArrayBufferView) => {
+      if (!recording) return cpu.upload(b, data as never);
+      const copy = (data as unknown as { slice(): never }).slice();
+      recording.calls.push(() => cpu.upload(b, copy));
+    },
+    download: (b: DeviceBuffer, dtype: never, n: number) => {
+      if (recording) throw new GraphCaptureError('a download inside a capture');
+      return cpu.download(b, dtype, n);
+    },
+    synchronize: () => {
+      if (recording) throw new GraphCaptureError('synchronize inside a capture');
+    },
+    randomUniform: random('randomUniform'),
+    randomNormal: random('randomNormal'),
+    dropout: (x: DeviceBuffer, out: DeviceBuffer, n: number, p: number, key: readonly [number, number], counter: number) => {
+      if (!recording) return cpu.dropout(x, out, n, p, key, counter);
+      const delta = drawOffset(recording.philox, key, counter);
+      recording.calls.push((base) => cpu.dropout(x, out, n, p, key, base + delta));
+    },
+    captureGraph: (fn: () => void, philox?: PhiloxStream) => {
+      if (recording) throw new GraphCaptureError('a graph is already being captured');
+      if (failCaptures) throw new GraphCaptureError('sabotaged capture');
+      const calls: Call[] = [];
+      recording = { calls, philox: philox ?? null };
+      captured = true;
+      try {
+        fn();
+      } catch (e) {
+        throw new GraphCaptureError((e as Error).message);
+      } finally {
+        recording = null;
+      }
+      return {
+        bytes: 0,
+        replay: (counter?: number) => {
+          replays++;
+          if (philox && counter === undefined) throw new Error('a graph that draws random numbers replays at a counter');
+          for (const call of corrupt ? calls.slice(1) : calls) call(counter ?? 0);
+        },
+        dispose: () => undefined,
+      };
+    },
+  };
+  const backend = new Proxy(cpu, {
+    get(target, prop) {
+      if (typeof prop === 'string' && prop in special) return special[prop];
+      const v = (target as unknown as Record<string | symbol, unknown>)[prop];
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (!recording) return (v as (...a: unknown[]) => unknown).apply(target, args);
+        recording.calls.push(() => (v as (...a: unknown[]) => unknown).apply(target, args));
+      };
+    },
+  }) as EmulatedGraphs['backend'];
+  const sabotage = (what: 'replay' | 'capture'): void => {
+    if (what === 'replay') corrupt = true;
+    else failCaptures = true;
+  };
+  return { backend, replays: () => replays, sabotage };
+}
+
+function drawOffset(philox: PhiloxStream | null, key: readonly [number, number], counter: number): number {
+  if (!philox || philox.key[0] !== key[0] || philox.key[1] !== key[1]) throw new GraphCaptureError('a random draw from a stream the capture was not given');
+  return counter - philox.counter;
+}

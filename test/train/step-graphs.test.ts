@@ -1,0 +1,172 @@
+/**
+ * Training steps from CUDA graphs (train/step-graphs.ts). On the CPU: the per-sample tensors a captured
+ * step reads are made again, from any step's sigma, by the recipes traced at capture (models/noise-levels.ts),
+ * bit for bit as the eager step makes them; values not made from sigma have no recipe; with CUDA graph
+ * semantics emulated on the CPU (helpers/graph-emulator.ts), training with step graphs gives the eager
+ * weights bit for bit, and a failed capture or check falls back with one warning. On a GPU (skipped
+ * without one): the same with real graphs, for the quickstart network on balanced stage-sorted batches
+ * and for a unified network with dropout and clipping.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../src/tensor/index.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { type CudaBackend, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { perSample } from '../../src/models/preconditioning.js';
+import { withPerSampleInputs } from '../../src/models/noise-levels.js';
+import { presetConfig, resolveTrainConfig, type TrainConfig } from '../../src/train/config.js';
+import { type MicroBatch, type TrainingParts, buildTrainingParts, stepSchedule, trainStep } from '../../src/train/train-step.js';
+import { partitionFromConfig } from '../../src/train/diffusion-model.js';
+import { StepGraphs, stepGraphsFor } from '../../src/train/step-graphs.js';
+import { relError } from '../helpers/gradcheck.js';
+import { emulateGraphs } from '../helpers/graph-emulator.js';
+
+const probe = probeCuda();
+const skip = probe.available ? false : `no usable CUDA GPU: ${probe.missing.join('; ')}`;
+const B = 16;
+
+function quickstart(overrides: Record<string, unknown> = {}): TrainConfig {
+  return resolveTrainConfig({ ...presetConfig('quickstart'), ...overrides });
+}
+
+function parts(config: TrainConfig): TrainingParts {
+  const p = buildTrainingParts(config, [3, 16, 16], partitionFromConfig(config.model, config.formulation), new T.Generator(0));
+  p.model.net.train(true);
+  return p;
+}
+
+/** Step k's micro-batch: noise levels sorted by stage (8 / 5 / 3 in the quickstart's stages), host images. */
+function microBatch(k: number, backend: Backend): MicroBatch {
+  const u = new T.Generator(100 + k).uniformHost(B + B * 3 * 16 * 16);
+  const sigma = Float64Array.from({ length: B }, (_, i) => (i < 8 ? 0.05 + 2 * u[i] : i < 13 ? 3 + 4 * u[i] : 8 + 30 * u[i]));
+  const pixels = Float32Array.from(u.subarray(B), (v) => 2 * v - 1);
+  return { sigma, weight: Float64Array.from({ length: B }, (_, i) => 0.5 + u[(i * 7) % B]), images: () => T.fromArray(pixels, [B, 3, 16, 16], 'float32', backend) };
+}
+
+/** The per-sample losses of one step's loss on the CPU, its per-sample tensors made by `make`. */
+function lossWith(p: TrainingParts, micro: MicroBatch, make: ((shape: readonly number[], backend: Backend, recipe: ((s: Float64Array) => Float32Array) | null) => T.Tensor) | null): Float32Array {
+  return T.tidy(() => {
+    const x0 = micro.images();
+    const eps = new T.Generator(7).normal(x0.shape);
+    const run = () => p.model.loss(x0, micro.sigma, eps, new T.Generator(8));
+    return (make ? withPerSampleInputs(micro.sigma, make, run) : run()).toFloat32Array();
+  });
+}
+
+test('the recipes traced from one step make the per-sample tensors of another step as the eager step does', () => {
+  T.setBackend(cpuBackend());
+  const p = parts(quickstart());
+  const [a, b] = [microBatch(1, cpuBackend()), microBatch(2, cpuBackend())];
+  const recipes: ((s: Float64Array) => Float32Array)[] = [];
+  lossWith(p, a, (shape, backend, recipe) => {
+    assert.ok(recipe, 'every per-sample tensor of the EDM loss is made from sigma');
+    recipes.push(recipe);
+    return T.fromArray(recipe(a.sigma), shape, 'float32', backend);
+  });
+  assert.ok(recipes.length >= 6, `${recipes.length} per-sample tensors traced`);
+  // step b's tensors from step a's recipes, in the order the step makes them
+  let i = 0;
+  const replayed = lossWith(p, b, (shape, backend) => T.fromArray(recipes[i++](b.sigma), shape, 'float32', backend));
+  assert.equal(i, recipes.length);
+  assert.deepEqual(Array.from(replayed), Array.from(lossWith(p, b, null)));
+  assert.notDeepEqual(Array.from(replayed), Array.from(lossWith(p, a, null)));
+});
+
+test('per-sample values not made from the step\'s sigma have no recipe', () => {
+  T.setBackend(cpuBackend());
+  const sigma = Float64Array.of(0.5, 1, 2);
+  const seen: boolean[] = [];
+  withPerSampleInputs(sigma, (shape, backend, recipe) => {
+    seen.push(recipe !== null);
+    return T.zeros(shape, 'float32', backend);
+  }, () => T.tidy(() => {
+    perSample(sigma, 4);
+    perSample(Array.from(sigma, Math.exp), 4);
+  }));
+  assert.deepEqual(seen, [true, false]);
+});
+
+test('training.cudaGraphs on the CPU: off and auto say nothing, on says once that it needs the GPU', () => {
+  T.setBackend(cpuBackend());
+  const p = parts(quickstart());
+  for (const [mode, said] of [['off', 0], ['auto', 0], ['on', 1]] as const) {
+    const warnings: string[] = [];
+    assert.equal(stepGraphsFor(mode, p, (w) => warnings.push(w)), null);
+    assert.equal(warnings.length, said, mode);
+  }
+});
+
+/** The weights after `steps` training steps on `backend`, with graphs when `graphs` makes them (same seeds, same batches). */
+function trainedWeights(backend: Backend, config: TrainConfig, steps: number, graphs?: (warn: (w: string) => void) => StepGraphs): { weights: Float32Array[]; losses: number[]; warnings: string[]; offset: number } {
+  T.setBackend(backend);
+  const p = parts(config);
+  const warnings: string[] = [];
+  const stepGraphs = graphs?.((w) => warnings.push(w));
+  const generator = new T.Generator(42);
+  const losses: number[] = [];
+  try {
+    for (let k = 1; k <= steps; k++) {
+      const schedule = stepSchedule(config, k * B, k);
+      const micro = microBatch(k, backend);
+      const r = trainStep(p, generator, { batchSize: B, microBatches: 1, gradClip: config.training.gradClip, graphs: stepGraphs, ...schedule }, () => micro);
+      losses.push(r.loss);
+    }
+    return { weights: [...p.model.net.parameters(), ...p.ema.net.parameters()].map((t) => t.toFloat32Array()), losses, warnings, offset: generator.state().offset };
+  } finally {
+    stepGraphs?.dispose();
+    p.optimizer.dispose();
+    for (const t of [...p.model.net.parameters(), ...p.ema.net.parameters()]) t.dispose();
+  }
+}
+
+const CONFIGS = [
+  ['the quickstart network on balanced stage-sorted batches', quickstart()],
+  ['a unified network with dropout and clipping', quickstart({ model: { kind: 'unified', network: { augment_dim: 0, dropout: 0.1, channel_mult: [1, 1], num_blocks: 1, attn_resolutions: [8], model_channels: 16 } }, training: { ...quickstart().training, gradClip: 1 } })],
+] as const;
+
+const bits = (w: Float32Array[]) => w.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));
+
+test('steps replayed from graphs (emulated on the CPU) train the weights eager steps train, bit for bit', () => {
+  for (const [name, config] of CONFIGS) {
+    const eager = trainedWeights(cpuBackend(), config, 4);
+    const em = emulateGraphs(cpuBackend());
+    const graphed = trainedWeights(em.backend, config, 4, (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'on', warn));
+    assert.deepEqual(graphed.warnings, [], name);
+    // step 1 eager (warm-up), step 2 captured, replayed and checked, steps 3 and 4 replayed
+    assert.equal(em.replays(), 3, name);
+    assert.equal(graphed.offset, eager.offset, `${name}: the random stream moved as the eager steps moved it`);
+    assert.deepEqual(graphed.losses, eager.losses, name);
+    assert.deepEqual(bits(graphed.weights), bits(eager.weights), `${name}: weights and EMA`);
+  }
+});
+
+test('a failed capture or a first replay that differs from the eager step turns graphs off with one warning; training is unchanged', () => {
+  const config = CONFIGS[0][1];
+  const eager = trainedWeights(cpuBackend(), config, 4);
+  for (const [what, said] of [['capture', 'could not be captured'], ['replay', 'differs from the eager step']] as const) {
+    const em = emulateGraphs(cpuBackend());
+    em.sabotage(what);
+    const graphed = trainedWeights(em.backend, config, 4, (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'auto', warn));
+    assert.equal(graphed.warnings.length, 1, what);
+    assert.match(graphed.warnings[0], new RegExp(said));
+    assert.equal(em.replays(), what === 'replay' ? 1 : 0);
+    assert.equal(graphed.offset, eager.offset);
+    assert.deepEqual(bits(graphed.weights), bits(eager.weights), what);
+  }
+});
+
+for (const [name, config] of CONFIGS) {
+  test(`training with CUDA graphs gives the weights training without them gives: ${name}`, { skip }, () => {
+    const gpu = cudaBackend({ math: 'fp32' });
+    // step 1 eager (warm-up), step 2 captured, checked and replayed, steps 3-4 replayed
+    const eager = trainedWeights(gpu, config, 4);
+    const graphed = trainedWeights(gpu, config, 4, (warn) => new StepGraphs(gpu, 'on', warn));
+    assert.deepEqual(graphed.warnings, [], 'no step fell back');
+    assert.equal(graphed.offset, eager.offset, 'the random stream moved as the eager steps moved it');
+    const worst = Math.max(...graphed.weights.map((w, i) => relError(w, eager.weights[i])));
+    console.log(`  ${name}: losses ${graphed.losses.map((l) => l.toPrecision(6)).join(', ')} (eager ${eager.losses.map((l) => l.toPrecision(6)).join(', ')}); weights and EMA within rel L2 ${worst.toExponential(2)}`);
+    graphed.losses.forEach((l, i) => assert.ok(Math.abs(l - eager.losses[i]) <= 1e-5 * Math.abs(eager.losses[i]), `loss of step ${i + 1}`));
+    assert.ok(worst <= 1e-5, `weights after 4 steps: rel L2 ${worst}`);
+  });
+}
