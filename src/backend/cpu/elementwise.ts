@@ -1,6 +1,8 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
 import { exp } from './exp.js';
+import { mergeAxes } from './layout.js';
+import { numel } from '../../base/shape.js';
 
 /**
  * Ops whose elements each cost a transcendental function (2 to 60 ns in V8) rather than a nanosecond or
@@ -105,28 +107,31 @@ const rows: Record<BinaryOp, Row> = {
   div: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] / b[bi]; },
 };
 
-/** Broadcasting binary op: walks every output row (last axis) with the operands' strides. */
-export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[], b: Float32Array, bStrides: readonly number[], out: Float32Array, shape: readonly number[]): void {
+/** Broadcasting binary op: walks every output row (last axis, after merging contiguous axes) with the operands' strides. */
+export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[], b: Float32Array, bStrides: readonly number[], out: Float32Array, outShape: readonly number[]): void {
   const row = rows[op];
+  const merged = mergeAxes(outShape, [aStrides, bStrides]);
+  const shape = merged.shape;
+  const [as, bs] = merged.strides;
   const nd = shape.length;
   if (nd === 0) {
     row(out, 0, a, 0, 0, b, 0, 0, 1);
     return;
   }
   const inner = shape[nd - 1];
-  const rowsCount = out.length / Math.max(inner, 1);
+  const rowsCount = numel(outShape) / Math.max(inner, 1);
   const idx = new Array<number>(nd - 1).fill(0);
   let ai = 0;
   let bi = 0;
   for (let r = 0; r < rowsCount; r++) {
-    row(out, r * inner, a, ai, aStrides[nd - 1], b, bi, bStrides[nd - 1], inner);
+    row(out, r * inner, a, ai, as[nd - 1], b, bi, bs[nd - 1], inner);
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
-      ai += aStrides[d];
-      bi += bStrides[d];
+      ai += as[d];
+      bi += bs[d];
       if (idx[d] < shape[d]) break;
-      ai -= aStrides[d] * shape[d];
-      bi -= bStrides[d] * shape[d];
+      ai -= as[d] * shape[d];
+      bi -= bs[d] * shape[d];
       idx[d] = 0;
     }
   }
