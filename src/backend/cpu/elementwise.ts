@@ -2,16 +2,17 @@ import type { BinaryOp, UnaryOp } from '../backend.js';
 import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
 import { exp } from './exp.js';
 import { mergeAxes } from './layout.js';
+import { SILU_WORK, siluBackwardRange, siluRange } from './silu.js';
 import { numel } from '../../base/shape.js';
 
 /**
  * Ops whose elements each cost a transcendental function (2 to 60 ns in V8) rather than a nanosecond or
- * two: the ones worth splitting over threads at moderate sizes.
+ * two: the ones worth splitting over threads at moderate sizes. SiLU is in WebAssembly SIMD (silu.ts).
  */
-const TRANSCENDENTAL: ReadonlySet<UnaryOp> = new Set(['exp', 'log', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'silu']);
+const TRANSCENDENTAL: ReadonlySet<UnaryOp> = new Set(['exp', 'log', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid']);
 
-/** An elementwise op's work in the pool's units, multiply-adds of about 0.6 ns (silu: 15 ns an element). */
-const elementWork = (op: UnaryOp, n: number): number => n * (TRANSCENDENTAL.has(op) ? 24 : 2);
+/** An elementwise op's work in the pool's units, multiply-adds of about 0.6 ns. */
+const elementWork = (op: UnaryOp, n: number): number => n * (op === 'silu' ? SILU_WORK : TRANSCENDENTAL.has(op) ? 24 : 2);
 
 interface Unary {
   op: UnaryOp;
@@ -59,7 +60,7 @@ export function unaryRange(op: UnaryOp, x: Float32Array, y: Float32Array, start:
     case 'cos': for (let i = start; i < end; i++) y[i] = Math.cos(x[i]); break;
     case 'tanh': for (let i = start; i < end; i++) y[i] = Math.tanh(x[i]); break;
     case 'sigmoid': for (let i = start; i < end; i++) y[i] = 1 / (1 + exp(-x[i])); break;
-    case 'silu': for (let i = start; i < end; i++) { const v = x[i]; y[i] = v / (1 + exp(-v)); } break;
+    case 'silu': siluRange(x, y, start, end); break;
     case 'square': for (let i = start; i < end; i++) y[i] = x[i] * x[i]; break;
     case 'abs': for (let i = start; i < end; i++) y[i] = Math.abs(x[i]); break;
     case 'recip': for (let i = start; i < end; i++) y[i] = 1 / x[i]; break;
@@ -80,7 +81,7 @@ export function unaryBackwardRange(op: UnaryOp, x: Float32Array, dy: Float32Arra
     case 'cos': for (let i = start; i < end; i++) dx[i] = -dy[i] * Math.sin(x[i]); break;
     case 'tanh': for (let i = start; i < end; i++) { const t = Math.tanh(x[i]); dx[i] = dy[i] * (1 - t * t); } break;
     case 'sigmoid': for (let i = start; i < end; i++) { const s = 1 / (1 + exp(-x[i])); dx[i] = dy[i] * s * (1 - s); } break;
-    case 'silu': for (let i = start; i < end; i++) { const v = x[i]; const s = 1 / (1 + exp(-v)); dx[i] = dy[i] * s * (1 + v * (1 - s)); } break;
+    case 'silu': siluBackwardRange(x, dy, dx, start, end); break;
     case 'square': for (let i = start; i < end; i++) dx[i] = dy[i] * 2 * x[i]; break;
     case 'abs': for (let i = start; i < end; i++) dx[i] = dy[i] * Math.sign(x[i]); break;
     case 'recip': for (let i = start; i < end; i++) dx[i] = -dy[i] / (x[i] * x[i]); break;

@@ -9,6 +9,7 @@
  */
 import type { GroupNormParams } from '../backend.js';
 import { unaryBackwardRange, unaryRange } from './elementwise.js';
+import { SILU_WORK } from './silu.js';
 import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch, sharedFloat64Scratch } from './scratch.js';
 
@@ -17,7 +18,7 @@ const preActivationGrad = float32Scratch();
 const channelSums = sharedFloat64Scratch();
 
 /** Work per element in the pool's units (pool.ts): a few passes, and SiLU's exponential when fused. */
-const work = (p: GroupNormParams, passes: number): number => p.n * p.c * p.hw * (passes + (p.silu ? 24 : 0));
+const work = (p: GroupNormParams, passes: number): number => p.n * p.c * p.hw * (passes + (p.silu ? SILU_WORK : 0));
 
 interface Slices {
   /** Slices per chunk. */
