@@ -3,6 +3,7 @@ import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.
 import { exp } from './exp.js';
 import { mergeAxes } from './layout.js';
 import { SILU_WORK, siluBackwardRange, siluRange } from './silu.js';
+import { simdBinary } from './simd-binary.js';
 import { numel } from '../../base/shape.js';
 
 /**
@@ -108,7 +109,10 @@ const rows: Record<BinaryOp, Row> = {
   div: (o, oi, a, ai, as, b, bi, bs, n) => { for (let i = 0; i < n; i++, ai += as, bi += bs) o[oi + i] = a[ai] / b[bi]; },
 };
 
-/** Broadcasting binary op: walks every output row (last axis, after merging contiguous axes) with the operands' strides. */
+/**
+ * Broadcasting binary op: walks every output row (last axis, after merging contiguous axes) with the
+ * operands' strides; two whole same-shape operands go through WebAssembly SIMD (simd-binary.ts, same bits).
+ */
 export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[], b: Float32Array, bStrides: readonly number[], out: Float32Array, outShape: readonly number[]): void {
   const row = rows[op];
   const merged = mergeAxes(outShape, [aStrides, bStrides]);
@@ -119,6 +123,8 @@ export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[
     row(out, 0, a, 0, 0, b, 0, 0, 1);
     return;
   }
+  // (below a few hundred elements the copies and the call cost more than they save)
+  if (nd === 1 && as[0] === 1 && bs[0] === 1 && shape[0] >= 256 && simdBinary(op, a, b, out, shape[0])) return;
   const inner = shape[nd - 1];
   const rowsCount = numel(outShape) / Math.max(inner, 1);
   const idx = new Array<number>(nd - 1).fill(0);
