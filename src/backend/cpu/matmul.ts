@@ -130,9 +130,9 @@ export function gemmPackedB(m: number, n: number, k: number, alpha: number, a: O
 
 /** gemm on this thread. */
 function multiply(m: number, n: number, k: number, alpha: number, a: Operand, b: Operand, beta: number, c: StridedMatrix): void {
-  reserve(packedLengthA(m, k), packedLengthB(k, n));
+  reserve(packedLengthA(m, k), packedLengthB(k, n) + bStagingLength(k, n));
   packA(a, m, k);
-  packB(b, k, n);
+  packWholeB(b, k, n);
   multiplyPacked(m, n, k, alpha, beta, c);
 }
 
@@ -165,10 +165,10 @@ interface BatchRuns {
 const batchRuns = parallelTask('matmul', ({ a, b, c, p, runLength }: BatchRuns, run: number) => {
   const { m, n, k, alpha, beta } = p;
   const first = run * runLength;
-  reserve(packedLengthA(m, k), packedLengthB(k, n));
+  reserve(packedLengthA(m, k), packedLengthB(k, n) + bStagingLength(k, n));
   for (let bt = first; bt < Math.min(p.batch, (run + 1) * runLength); bt++) {
     if (bt === first || p.strideA !== 0) packA(entryOfA(a, p, bt), m, k);
-    if (bt === first || p.strideB !== 0) packB(entryOfB(b, p, bt), k, n);
+    if (bt === first || p.strideB !== 0) packWholeB(entryOfB(b, p, bt), k, n);
     multiplyPacked(m, n, k, alpha, beta, entryOfC(c, p, bt));
   }
 });
@@ -191,6 +191,25 @@ function packB(b: Operand, k: number, n: number, panelK = k, firstQ = 0): void {
   // Element (q, j) of op(B) sits at offset + j*colStep + q*kStep in storage.
   const [colStep, kStep] = b.trans ? [b.ld, 1] : [1, b.ld];
   packPanels(b.data, b.offset, colStep, kStep, n, k, NR, heap, bBase + firstQ * NR, panelK);
+}
+
+/** Heap elements packWholeB stages B in, after B's panels. */
+const bStagingLength = (k: number, n: number): number => Math.ceil((k * n) / 4) * 4;
+
+/**
+ * packB of a whole op(B) (from bBase), through the SIMD module where B is dense, row-major and whole
+ * panels wide: copied into the heap after its panels (bStagingLength elements, reserved by the caller),
+ * then each panel's k rows of NR floats moved into place four floats at a time; element by element
+ * (packB) this was 5% of a quickstart training step.
+ */
+function packWholeB(b: Operand, k: number, n: number): void {
+  if (simdKernel === null || b.trans || b.ld !== n || n % NR !== 0 || k === 0 || n === 0) {
+    packB(b, k, n);
+    return;
+  }
+  const stageAt = bBase + packedLengthB(k, n);
+  heap.set(b.data.subarray(b.offset, b.offset + k * n), stageAt);
+  simdKernel.moveRows(stageAt * 4, bBase * 4, n / NR, k, NR / 4, n * 4, NR * 4 - k * n * 4, NR * 4, 0);
 }
 
 /**
@@ -256,7 +275,7 @@ export interface ImageOperand {
 /** Elements of an image operand's padded image. */
 const paddedLength = (im: ImageOperand): number => im.planes * (im.h + 2 * im.padH) * (im.w + 2 * im.padW);
 /** Elements of heap an image's writeImage stages it in. */
-const stagingLength = (im: ImageOperand): number => Math.ceil((im.planes * im.h * im.w) / 4) * 4;
+const imageStagingLength = (im: ImageOperand): number => Math.ceil((im.planes * im.h * im.w) / 4) * 4;
 
 /**
  * Writes the padded image at element `at` of the heap; where `zeroed`, its padding already holds zeros
@@ -270,7 +289,7 @@ function writeImage(im: ImageOperand, at: number, stageAt: number, zeroed: boole
   if (simdKernel !== null && w % 4 === 0 && planes * h * w > 0) {
     if (!zeroed) heap.fill(0, at, at + paddedLength(im));
     heap.set(data.subarray(offset, offset + planes * h * w), stageAt);
-    simdKernel.spreadRows(stageAt * 4, (at + padH * paddedW + padW) * 4, planes, h, w / 4, paddedW * 4, 2 * padH * paddedW * 4);
+    simdKernel.moveRows(stageAt * 4, (at + padH * paddedW + padW) * 4, planes, h, w / 4, w * 4, 0, paddedW * 4, 2 * padH * paddedW * 4);
     return;
   }
   let d = at;
@@ -324,7 +343,7 @@ export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, i
   const tiles = grid.start.length;
   const gridLength = tiles * NR;
   const resultsLength = Math.ceil(m / MR) * MR * gridLength;
-  reserve(packedLengthA(m, k), k + tiles + 8 + imageLength + NR + resultsLength + stagingLength(images[0]));
+  reserve(packedLengthA(m, k), k + tiles + 8 + imageLength + NR + resultsLength + imageStagingLength(images[0]));
   packA(a, m, k);
   const offsetsByte = bBase * 4;
   const startsAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
@@ -386,7 +405,7 @@ export function gemmGatheredA(m: number, n: number, k: number, alpha: number, im
 function gatheredProductA(kernel: SimdKernels['gatherRowsKernel'], m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], beta: number, c: StridedMatrix): void {
   const imageLength = paddedLength(images[0]);
   const kAll = k * images.length;
-  reserve(kAll + 4 + imageLength * images.length + stagingLength(images[0]), packedLengthB(kAll, n));
+  reserve(kAll + 4 + imageLength * images.length + imageStagingLength(images[0]), packedLengthB(kAll, n));
   for (let i = 0; i < images.length; i++) packB(bs[i], k, n, kAll, i * k);
   const offsetsByte = aBase * 4;
   const imagesAt = aBase + writeOffsets(aBase, kAll, (q) => Math.floor(q / k) * imageLength + images[0].positionOffset(q % k));

@@ -28,11 +28,12 @@ export interface SimdKernels {
    */
   gatherRowsKernel: (row0Byte: number, row1Byte: number, row2Byte: number, row3Byte: number, offsetsByte: number, bByte: number, k: number, outByte: number, outStride: number) => void;
   /**
-   * Copies `planes` planes of `rows` rows of 4 * `groups` floats, contiguous at srcByte, to rows
-   * dstRowStride bytes apart from dstByte, with dstPlaneGap more bytes between planes: an image into the
-   * inside of its zero-padded copy (groups, rows and planes at least 1).
+   * Copies `planes` planes of `rows` rows of 4 * `groups` floats: row r of plane t from
+   * srcByte + t * (rows * srcRowStride + srcPlaneGap) + r * srcRowStride to the same with dst (the strides
+   * and gaps in bytes, a gap may be negative; groups, rows and planes at least 1). An image into the inside
+   * of its zero-padded copy, a matrix into the panels of its packed form.
    */
-  spreadRows: (srcByte: number, dstByte: number, planes: number, rows: number, groups: number, dstRowStride: number, dstPlaneGap: number) => void;
+  moveRows: (srcByte: number, dstByte: number, planes: number, rows: number, groups: number, srcRowStride: number, srcPlaneGap: number, dstRowStride: number, dstPlaneGap: number) => void;
   memory: WasmMemory;
 }
 
@@ -49,11 +50,11 @@ export function createSimdKernel(): SimdKernels | null {
     { name: 'kernel', params: 5, body: body('packed') },
     { name: 'gatherKernel', params: 8, body: body('gatherB') },
     { name: 'gatherRowsKernel', params: 9, body: body('gatherA') },
-    { name: 'spreadRows', params: 7, body: spreadRowsBody() },
+    { name: 'moveRows', params: 9, body: moveRowsBody() },
   ]);
   if (module === null) return null;
   const { exports, memory } = module;
-  return { kernel: exports.kernel as SimdKernels['kernel'], gatherKernel: exports.gatherKernel as SimdKernels['gatherKernel'], gatherRowsKernel: exports.gatherRowsKernel as SimdKernels['gatherRowsKernel'], spreadRows: exports.spreadRows as SimdKernels['spreadRows'], memory };
+  return { kernel: exports.kernel as SimdKernels['kernel'], gatherKernel: exports.gatherKernel as SimdKernels['gatherKernel'], gatherRowsKernel: exports.gatherRowsKernel as SimdKernels['gatherRowsKernel'], moveRows: exports.moveRows as SimdKernels['moveRows'], memory };
 }
 
 const [V128_LOAD, V128_STORE, V128_CONST, LOAD32_SPLAT, F32X4_ADD, F32X4_MUL] = [0x00, 0x0b, 0x0c, 0x09, 0xe4, 0xe6];
@@ -110,15 +111,16 @@ function body(kind: 'packed' | 'gatherB' | 'gatherA'): number[] {
   return functionBody([[7, I32], [11, V128]], code);
 }
 
-/** spreadRows: a v128 at a time; locals after the parameters: rows left, groups left, the row's destination. */
-function spreadRowsBody(): number[] {
-  const [SRC, DST, PLANES, ROWS, GROUPS, ROW_STRIDE, PLANE_GAP, ROWS_LEFT, GROUPS_LEFT, AT] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+/** moveRows: a v128 at a time; locals after the parameters: rows left, groups left, the two pointers within a row. */
+function moveRowsBody(): number[] {
+  const [SRC, DST, PLANES, ROWS, GROUPS, SRC_ROW_STRIDE, SRC_PLANE_GAP, DST_ROW_STRIDE, DST_PLANE_GAP, ROWS_LEFT, GROUPS_LEFT, FROM, TO] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const step = (local: number, by: number[]): number[] => [...get(local), ...by, I32_ADD, ...set(local)];
   const countDown = (local: number): number[] => [...get(local), ...i32Const(1), I32_SUB, ...tee(local), BR_IF, 0];
-  const code = [LOOP, VOID, ...get(ROWS), ...set(ROWS_LEFT), LOOP, VOID, ...get(GROUPS), ...set(GROUPS_LEFT), ...get(DST), ...set(AT), LOOP, VOID];
-  code.push(...get(AT), ...get(SRC), ...simd(V128_LOAD, ...memarg(0)), ...simd(V128_STORE, ...memarg(0)));
-  code.push(...step(SRC, i32Const(16)), ...step(AT, i32Const(16)), ...countDown(GROUPS_LEFT), END);
-  code.push(...step(DST, get(ROW_STRIDE)), ...countDown(ROWS_LEFT), END);
-  code.push(...step(DST, get(PLANE_GAP)), ...countDown(PLANES), END, END);
-  return functionBody([[3, I32]], code);
+  const code = [LOOP, VOID, ...get(ROWS), ...set(ROWS_LEFT), LOOP, VOID];
+  code.push(...get(GROUPS), ...set(GROUPS_LEFT), ...get(SRC), ...set(FROM), ...get(DST), ...set(TO), LOOP, VOID);
+  code.push(...get(TO), ...get(FROM), ...simd(V128_LOAD, ...memarg(0)), ...simd(V128_STORE, ...memarg(0)));
+  code.push(...step(FROM, i32Const(16)), ...step(TO, i32Const(16)), ...countDown(GROUPS_LEFT), END);
+  code.push(...step(SRC, get(SRC_ROW_STRIDE)), ...step(DST, get(DST_ROW_STRIDE)), ...countDown(ROWS_LEFT), END);
+  code.push(...step(SRC, get(SRC_PLANE_GAP)), ...step(DST, get(DST_PLANE_GAP)), ...countDown(PLANES), END, END);
+  return functionBody([[4, I32]], code);
 }
