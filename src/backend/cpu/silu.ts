@@ -13,7 +13,7 @@
  * 1 float32 ulp for v > -87; left of it sigmoid is a subnormal and SiLU within 2e-43 of float64's (-0 past
  * -103). Backward, within 2e-6 of |dy| (1 - s loses digits as s nears 1, as in PyTorch's float32 kernel).
  */
-import { BLOCK, BR_IF, END, I32_ADD, I32_EQZ, I32_SUB, LOOP, V128, VOID, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
+import { BLOCK, BR_IF, END, F64, I32, I32_ADD, I32_EQZ, I32_SUB, LOOP, V128, VOID, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
 
 const f = Math.fround;
 const LOG2E = f(1.4426950408889634);
@@ -104,12 +104,35 @@ function body(kind: 'forward' | 'backward'): number[] {
   return functionBody([[7, V128]], code);
 }
 
+const [F64X2_SPLAT, I8X16_SHUFFLE, F32X4_DEMOTE_F64X2_ZERO, F64X2_PROMOTE_LOW_F32X4, F64X2_ADD, F64X2_MUL] = [0x14, 0x0d, 0x5e, 0x5f, 0xf0, 0xf2];
+
+/**
+ * (xByte, outByte, groups, scale, shift): out = x * scale + shift over `groups` groups of four floats, in
+ * float64 (two lanes) rounded to float32 as TypeScript computes it. Locals: x's four floats, the scale
+ * and the shift splatted (v128).
+ */
+function affineBody(): number[] {
+  const [X, OUT, N, SCALE, SHIFT, V, S, T] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const half = [...simd(F64X2_PROMOTE_LOW_F32X4), ...get(S), ...simd(F64X2_MUL), ...get(T), ...simd(F64X2_ADD), ...simd(F32X4_DEMOTE_F64X2_ZERO)];
+  const code = [...get(SCALE), ...simd(F64X2_SPLAT), ...set(S), ...get(SHIFT), ...simd(F64X2_SPLAT), ...set(T)];
+  code.push(BLOCK, VOID, ...get(N), I32_EQZ, BR_IF, 0, LOOP, VOID);
+  code.push(...get(OUT), ...get(X), ...simd(V128_LOAD, ...memarg(0)), ...set(V), ...get(V), ...half);
+  // lanes 2 and 3 moved down for the second half, then the two halves' low lanes put together
+  code.push(...get(V), ...get(V), ...simd(I8X16_SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7), ...half);
+  code.push(...simd(I8X16_SHUFFLE, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), ...simd(V128_STORE, ...memarg(0)));
+  for (const p of [X, OUT]) code.push(...get(p), ...i32Const(16), I32_ADD, ...set(p));
+  code.push(...get(N), ...i32Const(1), I32_SUB, ...tee(N), BR_IF, 0, END, END, END);
+  return functionBody([[3, V128]], code);
+}
+
 const module = instantiate([
   { name: 'forward', params: 3, body: body('forward') },
   { name: 'backward', params: 4, body: body('backward') },
+  { name: 'affine', params: [I32, I32, I32, F64, F64], body: affineBody() },
 ]);
 const simdForward = module?.exports.forward as ((xByte: number, yByte: number, groups: number) => void) | undefined;
 const simdBackward = module?.exports.backward as ((xByte: number, dyByte: number, dxByte: number, groups: number) => void) | undefined;
+const simdAffine = module?.exports.affine as ((xByte: number, outByte: number, groups: number, scale: number, shift: number) => void) | undefined;
 /** Elements per pass through the module's memory (its one page holds two such blocks). */
 const BLOCK_ELEMENTS = 4096;
 const heap = module ? new Float32Array(module.memory.buffer) : null;
@@ -143,4 +166,42 @@ export function siluBackwardRange(x: Float32Array, dy: Float32Array, dx: Float32
     simdBackward(0, 4 * BLOCK_ELEMENTS, 0, Math.ceil(n / 4));
     dx.set(heap.subarray(0, n), from);
   }
+}
+
+/**
+ * A group norm's slice, `channels` runs of hw elements from x[start], each taken to x * scales[c] +
+ * shifts[c] (float64, rounded to float32) in the module's memory: the runs must be whole groups of four
+ * (hw % 4 === 0) and the slice fit one block. Returns false, doing nothing, otherwise.
+ */
+function affineSlice(x: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array): boolean {
+  const count = channels * hw;
+  if (heap === null || simdAffine === undefined || hw % 4 !== 0 || count > BLOCK_ELEMENTS) return false;
+  heap.set(x.subarray(start, start + count), 0);
+  for (let c = 0; c < channels; c++) simdAffine(4 * c * hw, 4 * c * hw, hw / 4, scales[c], shifts[c]);
+  return true;
+}
+
+/**
+ * y[start..) = the slice's affine map (see affineSlice), then SiLU if `silu`: one copy in and one out.
+ * False, doing nothing, where affineSlice cannot run.
+ */
+export function affineSiluSlice(x: Float32Array, y: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array, silu: boolean): boolean {
+  if (!affineSlice(x, start, channels, hw, scales, shifts)) return false;
+  const count = channels * hw;
+  if (silu) simdForward!(0, 0, count / 4);
+  y.set(heap!.subarray(0, count), start);
+  return true;
+}
+
+/**
+ * The gradient at the affine map's output of silu(affine(x)) given dy (the slice at `start` of both):
+ * returned as the first channels * hw elements of the module's memory, valid until the next call into
+ * this module; null, doing nothing, where affineSlice cannot run.
+ */
+export function affineSiluSliceBackward(x: Float32Array, dy: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array): Float32Array | null {
+  if (!affineSlice(x, start, channels, hw, scales, shifts)) return null;
+  const count = channels * hw;
+  heap!.set(dy.subarray(start, start + count), BLOCK_ELEMENTS);
+  simdBackward!(0, 4 * BLOCK_ELEMENTS, 0, count / 4);
+  return heap;
 }

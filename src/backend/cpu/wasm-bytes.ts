@@ -37,7 +37,7 @@ export const simd = (op: number, ...immediates: number[]): number[] => [0xfd, ..
 /** A load's or store's immediates: alignment hint 4 bytes, then the offset. */
 export const memarg = (offset: number): number[] => [2, ...uleb(offset)];
 export const [I32_LOAD, I32_EQZ, I32_ADD, I32_SUB, BLOCK, LOOP, BR_IF, END, VOID] = [0x28, 0x45, 0x6a, 0x6b, 0x02, 0x03, 0x0d, 0x0b, 0x40];
-export const [I32, V128] = [0x7f, 0x7b];
+export const [I32, F64, V128] = [0x7f, 0x7c, 0x7b];
 
 /** A function body: its locals (count of each type, in order) and its code, ending with END. */
 export function functionBody(locals: [count: number, type: number][], code: number[]): number[] {
@@ -46,13 +46,13 @@ export function functionBody(locals: [count: number, type: number][], code: numb
 }
 
 /**
- * Instantiates a module of functions with only i32 parameters and no results, importing its memory as
- * env.memory (at least one page): `functions` gives each its name, its parameter count and its body (see
- * functionBody). Null where the runtime has no WebAssembly SIMD.
+ * Instantiates a module of functions without results, importing its memory as env.memory (at least one
+ * page): `functions` gives each its name, its parameters (a count of i32s, or their types) and its body
+ * (see functionBody). Null where the runtime has no WebAssembly SIMD.
  */
-export function instantiate(functions: readonly { name: string; params: number; body: number[] }[]): { exports: Record<string, unknown>; memory: WasmMemory } | null {
+export function instantiate(functions: readonly { name: string; params: number | number[]; body: number[] }[]): { exports: Record<string, unknown>; memory: WasmMemory } | null {
   try {
-    const signature = (count: number): number[] => [0x60, ...vec(new Array<number[]>(count).fill([I32])), ...vec([])];
+    const signature = (params: number | number[]): number[] => [0x60, ...vec((typeof params === 'number' ? new Array<number>(params).fill(I32) : params).map((t) => [t])), ...vec([])];
     const bytes = new Uint8Array([
       0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
       ...section(1, vec(functions.map((f) => signature(f.params)))), // type i: (i32 x params of function i) -> ()
