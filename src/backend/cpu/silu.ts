@@ -12,6 +12,9 @@
  * exact down to the subnormals; e is 0 where |v| > 103, beyond float32's smallest subnormal. Forward, about
  * 1 float32 ulp for v > -87; left of it sigmoid is a subnormal and SiLU within 2e-43 of float64's (-0 past
  * -103). Backward, within 2e-6 of |dy| (1 - s loses digits as s nears 1, as in PyTorch's float32 kernel).
+ *
+ * The module also takes a group norm's slice through its per-channel affine map (float64 lanes, rounded
+ * to float32 as TypeScript does) on the way into SiLU, so that the slice is copied in and out once.
  */
 import { BLOCK, BR_IF, END, F64, I32, I32_ADD, I32_EQZ, I32_SUB, LOOP, V128, VOID, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
 
