@@ -12,12 +12,8 @@ export const NR = 8;
 /** The SIMD functions over the module's memory (byte addresses; see createSimdKernel). */
 export interface SimdKernels {
   /**
-   * The tile (float32, row r at outByte + r * outStride) from A's panel at aByte and B's panel at bByte
-   * (k rows of NR contiguous values).
-   */
-  kernel: (aByte: number, bByte: number, k: number, outByte: number, outStride: number) => void;
-  /**
-   * The same for `tiles` tiles, tile t with B's row q the NR contiguous values at imageByte + starts[t] +
+   * The 4x8 tiles of C (float32, row r at outByte + r * outStride) from A's panel at aByte (k columns of
+   * MR values), `tiles` of them, tile t with B's row q the NR contiguous values at imageByte + starts[t] +
    * offsets[q] (int32 byte offsets at startsByte and offsetsByte) and its results at outByte + t * NR * 4:
    * a convolution reads its B rows straight from a (padded) image instead of a column matrix.
    */
@@ -47,31 +43,30 @@ export interface SimdKernels {
  */
 export function createSimdKernel(): SimdKernels | null {
   const module = instantiate([
-    { name: 'kernel', params: 5, body: body('packed') },
     { name: 'gatherKernel', params: 8, body: body('gatherB') },
     { name: 'gatherRowsKernel', params: 9, body: body('gatherA') },
     { name: 'moveRows', params: 9, body: moveRowsBody() },
   ]);
   if (module === null) return null;
   const { exports, memory } = module;
-  return { kernel: exports.kernel as SimdKernels['kernel'], gatherKernel: exports.gatherKernel as SimdKernels['gatherKernel'], gatherRowsKernel: exports.gatherRowsKernel as SimdKernels['gatherRowsKernel'], moveRows: exports.moveRows as SimdKernels['moveRows'], memory };
+  return { gatherKernel: exports.gatherKernel as SimdKernels['gatherKernel'], gatherRowsKernel: exports.gatherRowsKernel as SimdKernels['gatherRowsKernel'], moveRows: exports.moveRows as SimdKernels['moveRows'], memory };
 }
 
 const [V128_LOAD, V128_STORE, V128_CONST, LOAD32_SPLAT, F32X4_ADD, F32X4_MUL] = [0x00, 0x0b, 0x0c, 0x09, 0xe4, 0xe6];
 
 /**
- * One function's body, by where the operands' rows are read: 'packed' (kernel: aByte, bByte, k, outByte,
- * outStride), 'gatherB' (gatherKernel: aByte, imageByte, offsetsByte, k, outByte, outStride, startsByte,
- * tiles: a tile per start, its B at imageByte + starts[t], its results at outByte + t * NR * 4) or
+ * One function's body, by where the operands' rows are read: 'gatherB' (gatherKernel: aByte, imageByte,
+ * offsetsByte, k, outByte, outStride, startsByte, tiles: a tile per start, its B at imageByte + starts[t],
+ * its results at outByte + t * NR * 4; packed B panels are read through it too) or
  * 'gatherA' (gatherRowsKernel: four row addresses, offsetsByte, bByte, k, outByte, outStride). Locals
  * after the parameters: the a pointer, the b pointer, steps left, the offsets pointer, the offset of row
  * q, gatherB's bByte and outByte of the tile (i32); the two b vectors, the splatted a, the accumulators
  * (row r, columns 4c..4c+3 at ACC + 2r + c) (v128).
  */
-function body(kind: 'packed' | 'gatherB' | 'gatherA'): number[] {
-  const params = { packed: 5, gatherB: 8, gatherA: 9 }[kind];
+function body(kind: 'gatherB' | 'gatherA'): number[] {
+  const params = { gatherB: 8, gatherA: 9 }[kind];
   const [AP, BP, Q, OP, O, TILE_B, TILE_OUT, B0, B1, A, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => params + i);
-  const [A_BYTE, B_BYTE, OFFSETS, K, OUT, OUT_STRIDE] = { packed: [0, 1, -1, 2, 3, 4], gatherB: [0, TILE_B, 2, 3, TILE_OUT, 5], gatherA: [-1, 5, 4, 6, 7, 8] }[kind];
+  const [A_BYTE, B_BYTE, OFFSETS, K, OUT, OUT_STRIDE] = { gatherB: [0, TILE_B, 2, 3, TILE_OUT, 5], gatherA: [-1, 5, 4, 6, 7, 8] }[kind];
   const [IMAGE, OUT_BASE, STARTS, TILES] = [1, 4, 6, 7];
   const code: number[] = [];
   if (kind === 'gatherB') {
@@ -80,10 +75,10 @@ function body(kind: 'packed' | 'gatherB' | 'gatherA'): number[] {
   }
   for (let i = 0; i < 8; i++) code.push(...simd(V128_CONST, ...new Array<number>(16).fill(0)), ...set(ACC + i));
   if (kind !== 'gatherA') code.push(...get(A_BYTE), ...set(AP));
-  if (kind !== 'packed') code.push(...get(OFFSETS), ...set(OP));
+  code.push(...get(OFFSETS), ...set(OP));
   code.push(...get(B_BYTE), ...set(BP), ...get(K), ...set(Q));
   code.push(BLOCK, VOID, ...get(Q), I32_EQZ, BR_IF, 0, LOOP, VOID);
-  if (kind !== 'packed') code.push(...get(OP), I32_LOAD, 2, 0, ...set(O));
+  code.push(...get(OP), I32_LOAD, 2, 0, ...set(O));
   // Row q of B: the next NR values of the panel, or those at bByte + offsets[q].
   const row = kind === 'gatherB' ? [...get(B_BYTE), ...get(O), I32_ADD] : get(BP);
   code.push(...row, ...simd(V128_LOAD, ...memarg(0)), ...set(B0));
@@ -95,7 +90,7 @@ function body(kind: 'packed' | 'gatherB' | 'gatherA'): number[] {
     for (let c = 0; c < 2; c++) code.push(...get(ACC + 2 * r + c), ...get(A), ...get(c === 0 ? B0 : B1), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(ACC + 2 * r + c));
   }
   if (kind !== 'gatherA') code.push(...get(AP), ...i32Const(4 * MR), I32_ADD, ...set(AP));
-  if (kind !== 'packed') code.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
+  code.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
   if (kind !== 'gatherB') code.push(...get(BP), ...i32Const(4 * NR), I32_ADD, ...set(BP));
   code.push(...get(Q), ...i32Const(1), I32_SUB, ...tee(Q), BR_IF, 0, END, END);
   // Row r of the tile at outByte + r * outStride (the out pointer advances row by row).
