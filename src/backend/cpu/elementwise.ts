@@ -3,7 +3,7 @@ import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.
 import { exp } from './exp.js';
 import { mergeAxes } from './layout.js';
 import { SILU_WORK, siluBackwardRange, siluRange } from './silu.js';
-import { simdBinary } from './simd-binary.js';
+import { simdBinary, simdBinaryRows } from './simd-binary.js';
 import { numel } from '../../base/shape.js';
 
 /**
@@ -125,6 +125,13 @@ export function binary(op: BinaryOp, a: Float32Array, aStrides: readonly number[
   }
   // (below a few hundred elements the copies and the call cost more than they save)
   if (nd === 1 && as[0] === 1 && bs[0] === 1 && shape[0] >= 256 && simdBinary(op, a, b, out, shape[0])) return;
+  if (nd === 2 && shape[0] * shape[1] >= 256) {
+    // one operand a value per row of the other (add and mul commute, so either may be that one)
+    const [count, length] = shape;
+    const perRow = (s: number[], t: number[]): boolean => s[0] === length && s[1] === 1 && t[0] === 1 && t[1] === 0;
+    if (perRow(as, bs) && simdBinaryRows(op, a, b, out, count, length)) return;
+    if ((op === 'add' || op === 'mul') && perRow(bs, as) && simdBinaryRows(op, b, a, out, count, length)) return;
+  }
   const inner = shape[nd - 1];
   const rowsCount = numel(outShape) / Math.max(inner, 1);
   const idx = new Array<number>(nd - 1).fill(0);
