@@ -21,6 +21,7 @@
 import type { MatmulParams } from '../backend.js';
 import { chunksFor, parallelFor, parallelTask } from './pool.js';
 import { MR, NR, type SimdKernels, createSimdKernel } from './simd-kernel.js';
+import { simdBinaryRows } from './simd-binary.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
 export interface StridedMatrix {
@@ -393,6 +394,13 @@ function storeGrid(m: number, alpha: number, shift: Float32Array | null, c: Stri
   const { data } = c;
   const results = heap;
   const length = grid.rowLength;
+  // C's rows one block of m whole rows: copied out, then the shift added per row in SIMD (alpha * r + add
+  // with alpha 1 is the float32 sum either way).
+  if (alpha === 1 && shift !== null && grid.rows === 1 && c.ld === length && length >= 64) {
+    for (let i = 0; i < m; i++) data.set(results.subarray(at + i * gridLength, at + i * gridLength + length), c.offset + i * length);
+    const block = data.subarray(c.offset, c.offset + m * length);
+    if (simdBinaryRows('add', block, shift, block, m, length)) return;
+  }
   for (let i = 0; i < m; i++) {
     const add = shift === null ? 0 : shift[i];
     for (let r = 0; r < grid.rows; r++) {
