@@ -118,22 +118,13 @@ function paddedImage(x: Float32Array, xOffset: number, p: Conv2dParams): ImageOp
   const { cIn, h, w, kh, kw, padH, padW } = p;
   const [paddedH, paddedW] = [h + 2 * padH, w + 2 * padW];
   return {
-    imageLength: cIn * paddedH * paddedW,
-    write(out, offset) {
-      let d = offset;
-      for (let ci = 0; ci < cIn; ci++) {
-        for (let yy = 0; yy < paddedH; yy++) {
-          const y = yy - padH;
-          if (y < 0 || y >= h) {
-            for (let xx = 0; xx < paddedW; xx++) out[d++] = 0;
-            continue;
-          }
-          for (let xx = 0; xx < padW; xx++) out[d++] = 0;
-          for (let s = xOffset + (ci * h + y) * w, end = s + w; s < end; s++) out[d++] = x[s];
-          for (let xx = 0; xx < padW; xx++) out[d++] = 0;
-        }
-      }
-    },
+    data: x,
+    offset: xOffset,
+    planes: cIn,
+    h,
+    w,
+    padH,
+    padW,
     tapOffset: (q) => (Math.floor(q / (kh * kw)) * paddedH + (Math.floor(q / kw) % kh)) * paddedW + (q % kw),
     positionOffset: (j) => Math.floor(j / p.wOut) * paddedW + (j % p.wOut),
   };

@@ -1,7 +1,8 @@
 /**
- * exp for the CPU kernels' float32 outputs (exp, sigmoid and SiLU, forward and backward). V8's Math.exp
- * is a call into a C routine, about 9 ns an element in a SiLU loop on this project's 2-core Xeon, where
- * SiLU was 70% of the quickstart's group norm + SiLU; this one is inlined arithmetic of about 4 ns, in
+ * exp for the CPU kernels' float32 outputs (exp and sigmoid, forward and backward; SiLU now has its own
+ * float32 one in WebAssembly SIMD, silu.ts). V8's Math.exp is a call into a C routine, about 9 ns an
+ * element in a SiLU loop on this project's 2-core Xeon, where SiLU was 70% of the quickstart's group
+ * norm + SiLU; this one is inlined arithmetic of about 4 ns, in
  * float64: e^v = 2^k * e^r with k = round(v / ln 2), r = v - k ln 2 (|r| <= ln 2 / 2; ln 2 in two parts so
  * that r is exact to about 1e-16), e^r by its Taylor polynomial of degree 8 (truncation error below 3e-10
  * relative, against float32's rounding step of 6e-8: one float32 result in a few thousand lands on the

@@ -9,15 +9,19 @@
  */
 import type { GroupNormParams } from '../backend.js';
 import { unaryBackwardRange, unaryRange } from './elementwise.js';
+import { SILU_WORK, affineSiluSlice, affineSiluSliceBackward } from './silu.js';
+
 import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
-import { float32Scratch, sharedFloat64Scratch } from './scratch.js';
+import { float32Scratch, float64Scratch, sharedFloat64Scratch } from './scratch.js';
 
 const preActivation = float32Scratch();
 const preActivationGrad = float32Scratch();
 const channelSums = sharedFloat64Scratch();
+const channelScales = float64Scratch();
+const channelShifts = float64Scratch();
 
 /** Work per element in the pool's units (pool.ts): a few passes, and SiLU's exponential when fused. */
-const work = (p: GroupNormParams, passes: number): number => p.n * p.c * p.hw * (passes + (p.silu ? 24 : 0));
+const work = (p: GroupNormParams, passes: number): number => p.n * p.c * p.hw * (passes + (p.silu ? SILU_WORK : 0));
 
 interface Slices {
   /** Slices per chunk. */
@@ -63,18 +67,32 @@ const forwardSlices = parallelTask('groupNorm', (a: Forward, chunk: number) => {
     const r = 1 / Math.sqrt(squares / count + p.eps);
     mean[s] = mu;
     rstd[s] = r;
-    normalizeSlice(x, a.gamma, a.beta, mu, r, y, start, s, p);
+    const { scales, shifts } = sliceAffine(a.gamma, a.beta, mu, r, s, p);
+    // In WebAssembly SIMD where the slice allows, else the same numbers here.
+    if (affineSiluSlice(x, y, start, p.c / p.groups, p.hw, scales, shifts, p.silu)) continue;
+    normalizeSlice(x, scales, shifts, y, start, p);
     if (p.silu) unaryRange('silu', y, y, start, start + count);
   }
 });
 
-/** y = xhat * gamma + beta over slice s (at `start` in x, at `outStart` in y) with its statistics. */
-function normalizeSlice(x: Float32Array, gamma: Float32Array, beta: Float32Array, mu: number, r: number, y: Float32Array, start: number, s: number, p: GroupNormParams, outStart = start): void {
+/** The normalisation of slice s as y = x * scale + shift per channel of its group (float64). */
+function sliceAffine(gamma: Float32Array, beta: Float32Array, mu: number, r: number, s: number, p: GroupNormParams): { scales: Float64Array; shifts: Float64Array } {
   const channelsPerGroup = p.c / p.groups;
   const firstChannel = (s % p.groups) * channelsPerGroup;
+  const scales = channelScales.take(channelsPerGroup);
+  const shifts = channelShifts.take(channelsPerGroup);
   for (let cg = 0; cg < channelsPerGroup; cg++) {
-    const scale = r * gamma[firstChannel + cg];
-    const shift = beta[firstChannel + cg] - mu * scale;
+    scales[cg] = r * gamma[firstChannel + cg];
+    shifts[cg] = beta[firstChannel + cg] - mu * scales[cg];
+  }
+  return { scales, shifts };
+}
+
+/** y = x * scale + shift over a slice (at `start` in x, at `outStart` in y), channel by channel. */
+function normalizeSlice(x: Float32Array, scales: Float64Array, shifts: Float64Array, y: Float32Array, start: number, p: GroupNormParams, outStart = start): void {
+  for (let cg = 0; cg < p.c / p.groups; cg++) {
+    const scale = scales[cg];
+    const shift = shifts[cg];
     const from = start + cg * p.hw;
     const to = outStart + cg * p.hw;
     for (let e = 0; e < p.hw; e++) y[to + e] = x[from + e] * scale + shift;
@@ -130,11 +148,16 @@ const backwardSlices = parallelTask('groupNormBackward', (a: Backward, chunk: nu
     let g = a.dy;
     let gStart = start;
     if (p.silu) {
-      const pre = preActivation.take(count);
-      normalizeSlice(x, gamma, a.beta, mu, r, pre, start, s, p, 0);
-      g = preActivationGrad.take(count);
+      const { scales, shifts } = sliceAffine(gamma, a.beta, mu, r, s, p);
       gStart = 0;
-      unaryBackwardRange('silu', pre, a.dy.subarray(start, start + count), g, 0, count);
+      const inSimd = affineSiluSliceBackward(x, a.dy, start, channelsPerGroup, p.hw, scales, shifts);
+      if (inSimd !== null) g = inSimd;
+      else {
+        const pre = preActivation.take(count);
+        normalizeSlice(x, scales, shifts, pre, start, p, 0);
+        g = preActivationGrad.take(count);
+        unaryBackwardRange('silu', pre, a.dy.subarray(start, start + count), g, 0, count);
+      }
     }
     const firstChannel = (s % p.groups) * channelsPerGroup;
     const sample = Math.floor(s / p.groups);

@@ -21,6 +21,7 @@
 import type { MatmulParams } from '../backend.js';
 import { chunksFor, parallelFor, parallelTask } from './pool.js';
 import { MR, NR, type SimdKernels, createSimdKernel } from './simd-kernel.js';
+import { simdBinaryRows } from './simd-binary.js';
 
 /** A row-major matrix stored inside a flat array: element (r, c) is data[offset + r * ld + c]. */
 export interface StridedMatrix {
@@ -122,7 +123,7 @@ const gemmBlocks = parallelTask('gemm', (g: BlockedGemm, block: number) => {
  * matrix without writing it out first. Same arithmetic as gemm.
  */
 export function gemmPackedB(m: number, n: number, k: number, alpha: number, a: Operand, packB: (out: Float32Array, offset: number) => void, beta: number, c: StridedMatrix): void {
-  reserve(packedLengthA(m, k), packedLengthB(k, n));
+  reserve(packedLengthA(m, k), packedLengthB(k, n) + multiplyWorkLength(k, n));
   packA(a, m, k);
   packB(heap, bBase);
   multiplyPacked(m, n, k, alpha, beta, c);
@@ -130,9 +131,9 @@ export function gemmPackedB(m: number, n: number, k: number, alpha: number, a: O
 
 /** gemm on this thread. */
 function multiply(m: number, n: number, k: number, alpha: number, a: Operand, b: Operand, beta: number, c: StridedMatrix): void {
-  reserve(packedLengthA(m, k), packedLengthB(k, n));
+  reserve(packedLengthA(m, k), packedLengthB(k, n) + Math.max(bStagingLength(k, n), multiplyWorkLength(k, n)));
   packA(a, m, k);
-  packB(b, k, n);
+  packWholeB(b, k, n);
   multiplyPacked(m, n, k, alpha, beta, c);
 }
 
@@ -165,10 +166,10 @@ interface BatchRuns {
 const batchRuns = parallelTask('matmul', ({ a, b, c, p, runLength }: BatchRuns, run: number) => {
   const { m, n, k, alpha, beta } = p;
   const first = run * runLength;
-  reserve(packedLengthA(m, k), packedLengthB(k, n));
+  reserve(packedLengthA(m, k), packedLengthB(k, n) + Math.max(bStagingLength(k, n), multiplyWorkLength(k, n)));
   for (let bt = first; bt < Math.min(p.batch, (run + 1) * runLength); bt++) {
     if (bt === first || p.strideA !== 0) packA(entryOfA(a, p, bt), m, k);
-    if (bt === first || p.strideB !== 0) packB(entryOfB(b, p, bt), k, n);
+    if (bt === first || p.strideB !== 0) packWholeB(entryOfB(b, p, bt), k, n);
     multiplyPacked(m, n, k, alpha, beta, entryOfC(c, p, bt));
   }
 });
@@ -193,6 +194,25 @@ function packB(b: Operand, k: number, n: number, panelK = k, firstQ = 0): void {
   packPanels(b.data, b.offset, colStep, kStep, n, k, NR, heap, bBase + firstQ * NR, panelK);
 }
 
+/** Heap elements packWholeB stages B in, after B's panels. */
+const bStagingLength = (k: number, n: number): number => Math.ceil((k * n) / 4) * 4;
+
+/**
+ * packB of a whole op(B) (from bBase), through the SIMD module where B is dense, row-major and whole
+ * panels wide: copied into the heap after its panels (bStagingLength elements, reserved by the caller),
+ * then each panel's k rows of NR floats moved into place four floats at a time; element by element
+ * (packB) this was 5% of a quickstart training step.
+ */
+function packWholeB(b: Operand, k: number, n: number): void {
+  if (simdKernel === null || b.trans || b.ld !== n || n % NR !== 0 || k === 0 || n === 0) {
+    packB(b, k, n);
+    return;
+  }
+  const stageAt = bBase + packedLengthB(k, n);
+  heap.set(b.data.subarray(b.offset, b.offset + k * n), stageAt);
+  simdKernel.moveRows(stageAt * 4, bBase * 4, n / NR, k, NR / 4, n * 4, NR * 4 - k * n * 4, NR * 4, 0);
+}
+
 /**
  * Copies `lines` vectors of length k (vector l, element q at src[offset + l*lineStep + q*kStep]) into
  * panels of `width` vectors, interleaved element by element and zero-padded to a whole panel; panels
@@ -211,13 +231,39 @@ function packPanels(src: Float32Array, offset: number, lineStep: number, kStep: 
   }
 }
 
-/** C = alpha * A @ B + beta * C from the packed panels at aBase and bBase, tile by tile. */
+/** Heap elements multiplyPacked works in after B's panels: the panels' row and start offsets, a row of tiles' results. */
+const multiplyWorkLength = (k: number, n: number): number => Math.ceil(k / 4) * 4 + Math.ceil(n / NR) * (1 + MR * NR) + 4;
+
+/**
+ * C = alpha * A @ B + beta * C from the packed panels at aBase and bBase, reserved with multiplyWorkLength
+ * elements after B's panels. With the SIMD kernel, one call per row of tiles (gatherKernel reading the
+ * packed panels through offsets) and C's rows copied out whole: a call and a store loop per 4x8 tile were
+ * 6% of a quickstart step. The same products and sums, so the same bits.
+ */
 function multiplyPacked(m: number, n: number, k: number, alpha: number, beta: number, c: StridedMatrix): void {
+  if (simdKernel === null) {
+    for (let i0 = 0; i0 < m; i0 += MR) {
+      for (let j0 = 0; j0 < n; j0 += NR) {
+        microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, heap);
+        storeTile(m, n, i0, j0, alpha, beta, c);
+      }
+    }
+    return;
+  }
+  const tiles = Math.ceil(n / NR);
+  const gridLength = tiles * NR;
+  const offsetsAt = bBase + packedLengthB(k, n);
+  const startsAt = offsetsAt + writeOffsets(offsetsAt, k, (q) => q * NR);
+  const resultsAt = startsAt + writeOffsets(startsAt, tiles, (t) => t * k * NR);
+  const { data, offset, ld } = c;
   for (let i0 = 0; i0 < m; i0 += MR) {
-    for (let j0 = 0; j0 < n; j0 += NR) {
-      if (simdKernel !== null) simdKernel.kernel((aBase + i0 * k) * 4, (bBase + j0 * k) * 4, k, 0, NR * 4);
-      else microKernel(heap, aBase + i0 * k, heap, bBase + j0 * k, k, heap);
-      storeTile(m, n, i0, j0, alpha, beta, c);
+    simdKernel.gatherKernel((aBase + i0 * k) * 4, bBase * 4, offsetsAt * 4, k, resultsAt * 4, gridLength * 4, startsAt * 4, tiles);
+    for (let i = 0; i < Math.min(MR, m - i0); i++) {
+      const from = resultsAt + i * gridLength;
+      const to = offset + (i0 + i) * ld;
+      // (as storeTile: alpha times the result, plus beta times C unless beta is 0)
+      if (alpha === 1 && beta === 0) data.set(heap.subarray(from, from + n), to);
+      else for (let j = 0; j < n; j++) data[to + j] = beta === 0 ? alpha * heap[from + j] : alpha * heap[from + j] + beta * data[to + j];
     }
   }
 }
@@ -237,16 +283,55 @@ function storeTile(m: number, n: number, i0: number, j0: number, alpha: number, 
 }
 
 /**
- * A convolution's column matrix read in place from its (zero-padded) image: entry (tap q, position j)
- * is image element tapOffset(q) + positionOffset(j).
+ * A convolution's column matrix read in place from its zero-padded image: entry (tap q, position j) is
+ * element tapOffset(q) + positionOffset(j) of the padded image, `planes` planes of h x w at data[offset..]
+ * with padH zero rows and padW zero columns on each side.
  */
 export interface ImageOperand {
-  /** Elements of the image. */
-  imageLength: number;
-  /** Writes the image (imageLength values) into `out` from `offset`. */
-  write(out: Float32Array, offset: number): void;
+  data: Float32Array;
+  offset: number;
+  planes: number;
+  h: number;
+  w: number;
+  padH: number;
+  padW: number;
   tapOffset(q: number): number;
   positionOffset(j: number): number;
+}
+
+/** Elements of an image operand's padded image. */
+const paddedLength = (im: ImageOperand): number => im.planes * (im.h + 2 * im.padH) * (im.w + 2 * im.padW);
+/** Elements of heap an image's writeImage stages it in. */
+const imageStagingLength = (im: ImageOperand): number => Math.ceil((im.planes * im.h * im.w) / 4) * 4;
+
+/**
+ * Writes the padded image at element `at` of the heap; where `zeroed`, its padding already holds zeros
+ * (an earlier image of the same shape was written there) and only the inside is written. With rows of a
+ * multiple of 4 floats, the image is copied whole to `stageAt` and spread into place four floats at a
+ * time by the SIMD module (element by element in TypeScript a 16x16 image of 16 channels took 7.5 us).
+ */
+function writeImage(im: ImageOperand, at: number, stageAt: number, zeroed: boolean): void {
+  const { data, offset, planes, h, w, padH, padW } = im;
+  const paddedW = w + 2 * padW;
+  if (simdKernel !== null && w % 4 === 0 && planes * h * w > 0) {
+    if (!zeroed) heap.fill(0, at, at + paddedLength(im));
+    heap.set(data.subarray(offset, offset + planes * h * w), stageAt);
+    simdKernel.moveRows(stageAt * 4, (at + padH * paddedW + padW) * 4, planes, h, w / 4, w * 4, 0, paddedW * 4, 2 * padH * paddedW * 4);
+    return;
+  }
+  let d = at;
+  for (let plane = 0; plane < planes; plane++) {
+    for (let yy = 0; yy < h + 2 * padH; yy++) {
+      const y = yy - padH;
+      if (y < 0 || y >= h) {
+        for (let xx = 0; xx < paddedW; xx++) heap[d++] = 0;
+        continue;
+      }
+      for (let xx = 0; xx < padW; xx++) heap[d++] = 0;
+      for (let s = offset + (plane * h + y) * w, end = s + w; s < end; s++) heap[d++] = data[s];
+      for (let xx = 0; xx < padW; xx++) heap[d++] = 0;
+    }
+  }
 }
 
 /**
@@ -281,19 +366,20 @@ function writeOffsets(at: number, count: number, offset: (i: number) => number):
  */
 export function gemmGatheredB(m: number, k: number, alpha: number, a: Operand, images: readonly ImageOperand[], grid: OutputGrid, shift: Float32Array | null, outs: readonly StridedMatrix[]): boolean {
   if (simdKernel === null || images.length === 0) return false;
-  const imageLength = images[0].imageLength;
+  const imageLength = paddedLength(images[0]);
   const tiles = grid.start.length;
   const gridLength = tiles * NR;
   const resultsLength = Math.ceil(m / MR) * MR * gridLength;
-  reserve(packedLengthA(m, k), k + tiles + 8 + imageLength + NR + resultsLength);
+  reserve(packedLengthA(m, k), k + tiles + 8 + imageLength + NR + resultsLength + imageStagingLength(images[0]));
   packA(a, m, k);
   const offsetsByte = bBase * 4;
   const startsAt = bBase + writeOffsets(bBase, k, (q) => images[0].tapOffset(q));
   const imageAt = startsAt + writeOffsets(startsAt, tiles, (t) => grid.start[t]);
   const resultsAt = imageAt + Math.ceil((imageLength + NR) / 4) * 4;
   heap.fill(0, imageAt + imageLength, imageAt + imageLength + NR);
+  const stageAt = resultsAt + resultsLength;
   for (let i = 0; i < images.length; i++) {
-    images[i].write(heap, imageAt);
+    writeImage(images[i], imageAt, stageAt, i > 0);
     for (let i0 = 0; i0 < m; i0 += MR) simdKernel.gatherKernel((aBase + i0 * k) * 4, imageAt * 4, offsetsByte, k, (resultsAt + i0 * gridLength) * 4, gridLength * 4, startsAt * 4, tiles);
     storeGrid(m, alpha, shift, outs[i], resultsAt, gridLength, grid);
   }
@@ -308,6 +394,13 @@ function storeGrid(m: number, alpha: number, shift: Float32Array | null, c: Stri
   const { data } = c;
   const results = heap;
   const length = grid.rowLength;
+  // C's rows one block of m whole rows: copied out, then the shift added per row in SIMD (alpha * r + add
+  // with alpha 1 is the float32 sum either way).
+  if (alpha === 1 && shift !== null && grid.rows === 1 && c.ld === length && length >= 64) {
+    for (let i = 0; i < m; i++) data.set(results.subarray(at + i * gridLength, at + i * gridLength + length), c.offset + i * length);
+    const block = data.subarray(c.offset, c.offset + m * length);
+    if (simdBinaryRows('add', block, shift, block, m, length)) return;
+  }
   for (let i = 0; i < m; i++) {
     const add = shift === null ? 0 : shift[i];
     for (let r = 0; r < grid.rows; r++) {
@@ -337,20 +430,21 @@ const MAX_GATHERED_A = 1 << 24;
  */
 export function gemmGatheredA(m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], c: StridedMatrix): boolean {
   if (simdKernel === null || images.length === 0) return false;
-  const group = Math.max(1, Math.floor(MAX_GATHERED_A / (images[0].imageLength + k + packedLengthB(k, n))));
+  const group = Math.max(1, Math.floor(MAX_GATHERED_A / (paddedLength(images[0]) + k + packedLengthB(k, n))));
   for (let g = 0; g < images.length; g += group) gatheredProductA(simdKernel.gatherRowsKernel, m, n, k, alpha, images.slice(g, g + group), firstTap, bs.slice(g, g + group), g === 0 ? 0 : 1, c);
   return true;
 }
 
 /** gemmGatheredA over one group of images, C^T = alpha * A @ op(B) + beta * C^T. */
 function gatheredProductA(kernel: SimdKernels['gatherRowsKernel'], m: number, n: number, k: number, alpha: number, images: readonly ImageOperand[], firstTap: number, bs: readonly Operand[], beta: number, c: StridedMatrix): void {
-  const imageLength = images[0].imageLength;
+  const imageLength = paddedLength(images[0]);
   const kAll = k * images.length;
-  reserve(kAll + 4 + imageLength * images.length, packedLengthB(kAll, n));
+  reserve(kAll + 4 + imageLength * images.length + imageStagingLength(images[0]), packedLengthB(kAll, n));
   for (let i = 0; i < images.length; i++) packB(bs[i], k, n, kAll, i * k);
   const offsetsByte = aBase * 4;
   const imagesAt = aBase + writeOffsets(aBase, kAll, (q) => Math.floor(q / k) * imageLength + images[0].positionOffset(q % k));
-  for (let i = 0; i < images.length; i++) images[i].write(heap, imagesAt + i * imageLength);
+  const stageAt = imagesAt + imageLength * images.length;
+  for (let i = 0; i < images.length; i++) writeImage(images[i], imagesAt + i * imageLength, stageAt, false);
   const rowByte = (i: number): number => (imagesAt + images[0].tapOffset(firstTap + Math.min(i, m - 1))) * 4;
   for (let i0 = 0; i0 < m; i0 += MR) {
     for (let j0 = 0; j0 < n; j0 += NR) {

@@ -56,13 +56,77 @@ const planeRange = parallelTask('resample', ({ direction, src, inH, inW, dst, ou
   // Transposed convolution spreads each input over 4 outputs, so `up` carries the gain 4 that keeps the mean.
   const scale = (p.mode === 'up' ? 4 : 1) / (tapSum * tapSum);
   const rows = rowFiltered.take(inH * outW);
+  const pairs = p.taps.length === 2 && p.pad === 0 && (direction === 'decimate' ? inH === 2 * outH && inW === 2 * outW : outH === 2 * inH && outW === 2 * inW);
   for (let plane = chunk * span; plane < Math.min(p.n * p.c, (chunk + 1) * span); plane++) {
     const inStart = plane * inH * inW;
     const outStart = plane * outH * outW;
+    if (pairs) {
+      filterPlaneByPairs(direction, src, inStart, inH, inW, rows, dst, outStart, outH, outW, p.taps[0], p.taps[1], scale);
+      continue;
+    }
     for (let r = 0; r < inH; r++) filter1d(direction, src, inStart + r * inW, 1, inW, rows, r * outW, 1, outW, p.taps, p.pad, 1);
     for (let col = 0; col < outW; col++) filter1d(direction, rows, col, outW, inH, dst, outStart + col, outW, outH, p.taps, p.pad, scale);
   }
 });
+
+/**
+ * filter1d over a whole plane, rows then columns, for EDM's default filter: two taps, no padding, sizes
+ * halved or doubled exactly. Each output then reads two inputs (decimate) or one (expand) at fixed places,
+ * and the loops need neither bounds checks nor a call per line: the same sums (from 0, tap by tap) in the
+ * same order, so the same bits, at a third of the time.
+ */
+function filterPlaneByPairs(
+  direction: Direction, src: Float32Array, inStart: number, inH: number, inW: number, rows: Float64Array,
+  dst: Float32Array, outStart: number, outH: number, outW: number, f0: number, f1: number, scale: number,
+): void {
+  if (direction === 'decimate') {
+    for (let r = 0; r < inH; r++) {
+      const from = inStart + r * inW;
+      const to = r * outW;
+      for (let o = 0; o < outW; o++) {
+        let sum = 0;
+        sum += f0 * src[from + 2 * o];
+        sum += f1 * src[from + 2 * o + 1];
+        rows[to + o] = sum;
+      }
+    }
+    for (let o = 0; o < outH; o++) {
+      const even = 2 * o * outW;
+      const to = outStart + o * outW;
+      for (let col = 0; col < outW; col++) {
+        let sum = 0;
+        sum += f0 * rows[even + col];
+        sum += f1 * rows[even + outW + col];
+        dst[to + col] = sum * scale;
+      }
+    }
+    return;
+  }
+  for (let r = 0; r < inH; r++) {
+    const from = inStart + r * inW;
+    const to = r * outW;
+    for (let i = 0; i < inW; i++) {
+      let even = 0;
+      even += f0 * src[from + i];
+      let odd = 0;
+      odd += f1 * src[from + i];
+      rows[to + 2 * i] = even;
+      rows[to + 2 * i + 1] = odd;
+    }
+  }
+  for (let i = 0; i < inH; i++) {
+    const from = i * outW;
+    const toEven = outStart + 2 * i * outW;
+    for (let col = 0; col < outW; col++) {
+      let even = 0;
+      even += f0 * rows[from + col];
+      let odd = 0;
+      odd += f1 * rows[from + col];
+      dst[toEven + col] = even * scale;
+      dst[toEven + outW + col] = odd * scale;
+    }
+  }
+}
 
 /** One line: in[i] at src[srcStart + i*srcStep] for i < inLen, out[o] at dst[dstStart + o*dstStep] for o < outLen, all overwritten. */
 function filter1d(
