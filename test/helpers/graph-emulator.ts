@@ -9,6 +9,9 @@
  */
 import type { Backend, DeviceBuffer } from '../../src/backend/backend.js';
 import { GraphCaptureError, type PhiloxStream } from '../../src/backend/cuda/index.js';
+import { sizeClass } from '../../src/backend/cuda/allocator.js';
+import { CpuBuffer } from '../../src/backend/cpu/buffer.js';
+import { type DType, bytesPerElement } from '../../src/base/dtype.js';
 
 type Call = (counterBase: number) => void;
 
@@ -22,7 +25,7 @@ export interface EmulatedGraphs {
 }
 
 export function emulateGraphs(cpu: Backend): EmulatedGraphs {
-  let recording: { calls: Call[]; philox: PhiloxStream | null } | null = null;
+  let recording: { calls: Call[]; philox: PhiloxStream | null; pool: GraphPool } | null = null;
   let captured = false;
   let replays = 0;
   let corrupt = false;
@@ -33,8 +36,9 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
     recording.calls.push((base) => cpu[name](out, n, key, base + delta));
   };
   const special: Record<string, unknown> = {
-    alloc: (dtype: never, n: number) => cpu.alloc(dtype, n),
+    alloc: (dtype: DType, n: number) => (recording ? recording.pool.alloc(dtype, n) : cpu.alloc(dtype, n)),
     free: (b: DeviceBuffer) => {
+      if (recording?.pool.free(b)) return;
       if (!recording && !captured) cpu.free(b);
     },
     upload: (b: DeviceBuffer, data: ArrayBufferView) => {
@@ -60,7 +64,7 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
       if (recording) throw new GraphCaptureError('a graph is already being captured');
       if (failCaptures) throw new GraphCaptureError('sabotaged capture');
       const calls: Call[] = [];
-      recording = { calls, philox: philox ?? null };
+      recording = { calls, philox: philox ?? null, pool: new GraphPool(cpu) };
       captured = true;
       try {
         fn();
@@ -101,4 +105,38 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
 function drawOffset(philox: PhiloxStream | null, key: readonly [number, number], counter: number): number {
   if (!philox || philox.key[0] !== key[0] || philox.key[1] !== key[1]) throw new GraphCaptureError('a random draw from a stream the capture was not given');
   return counter - philox.counter;
+}
+
+/**
+ * A graph's memory while it is captured, as backend/cuda/allocator.ts GraphPool hands it out: a buffer freed
+ * by the captured work goes back to its size class, and a later allocation of the capture of that class gets
+ * the same memory (the captured work runs in stream order, so this is safe for what the captured work
+ * itself writes and reads; not for what the host writes before a replay into a buffer allocated late in
+ * the capture: the captured work before its allocation may use the same memory).
+ */
+class GraphPool {
+  private readonly blocks = new Map<DeviceBuffer, { block: CpuBuffer; sizeClass: string }>();
+  private readonly freeBlocks = new Map<string, CpuBuffer[]>();
+
+  constructor(private readonly cpu: Backend) {}
+
+  alloc(dtype: DType, n: number): DeviceBuffer {
+    const bytes = sizeClass(n * bytesPerElement(dtype));
+    if (bytes === 0) return this.cpu.alloc(dtype, 0);
+    const cls = `${dtype}:${bytes}`;
+    const block = this.freeBlocks.get(cls)?.pop() ?? (this.cpu.alloc(dtype, bytes / bytesPerElement(dtype)) as CpuBuffer);
+    const b = new CpuBuffer(block.data.subarray(0, n));
+    this.blocks.set(b, { block, sizeClass: cls });
+    return b;
+  }
+
+  /** Takes back a buffer of the pool (false: not one of its buffers). */
+  free(b: DeviceBuffer): boolean {
+    const owned = this.blocks.get(b);
+    if (!owned) return false;
+    const list = this.freeBlocks.get(owned.sizeClass);
+    if (list) list.push(owned.block);
+    else this.freeBlocks.set(owned.sizeClass, [owned.block]);
+    return true;
+  }
 }
