@@ -19,6 +19,7 @@
  * augmentation, VP, unsorted mixed batches) run eagerly.
  */
 import * as T from '../tensor/index.js';
+import { Storage, Tensor } from '../tensor/tensor.js';
 import { type CudaBackend, type CudaGraph, GraphCaptureError } from '../backend/cuda/index.js';
 import { withPerSampleInputs } from '../models/noise-levels.js';
 import { repairGradients } from './gradients.js';
@@ -159,9 +160,11 @@ export class StepGraphs {
         () =>
           withPerSampleInputs(
             micro.sigma,
-            (shape, backend, recipe) => {
+            (shape, _backend, recipe) => {
               if (!recipe) throw new GraphCaptureError('per-sample values not made from the step\'s sigma (models/noise-levels.ts perSampleValues): a replay would reuse the captured ones');
-              const tensor = T.keep(T.empty(shape, 'float32', backend));
+              // written before each replay: a graph input (not a pool block the work before it may use)
+              const n = shape.reduce((a, b) => a * b, 1);
+              const tensor = T.keep(new Tensor(new Storage(this.gpu, this.gpu.allocGraphInput('float32', n), 'float32', n), shape));
               perSample.push({ tensor, recipe });
               return tensor;
             },

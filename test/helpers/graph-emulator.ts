@@ -3,9 +3,11 @@
  * GPU: while capturing, backend calls are recorded and not run; a replay runs the recording. As on the GPU
  * (backend/cuda/graph.ts): uploads replay the data they had at capture; random draws of the declared
  * stream replay at the replay's counter plus their offset from the capture's start; a download, a
- * synchronize or another stream's draw fails the capture. Memory: once a graph has been captured nothing
- * is freed any more, so no buffer a recording names is handed out again (the GPU's graph pool, and its
- * holding of shared blocks a graph used, do this precisely).
+ * synchronize or another stream's draw fails the capture. Memory: what a capture allocates comes from its
+ * pool, where a buffer the captured work frees is handed to its later allocations of the same size class
+ * (the GPU's graph pool does this), and allocGraphInput's buffers do not; once a graph has been captured
+ * nothing is freed any more, so no buffer a recording names is handed out again (the GPU's graph pool, and
+ * its holding of shared blocks a graph used, do this precisely).
  */
 import type { Backend, DeviceBuffer } from '../../src/backend/backend.js';
 import { GraphCaptureError, type PhiloxStream } from '../../src/backend/cuda/index.js';
@@ -17,7 +19,7 @@ type Call = (counterBase: number) => void;
 
 export interface EmulatedGraphs {
   /** A backend to train on (as the model's), with captureGraph. */
-  backend: Backend & { captureGraph(fn: () => void, philox?: PhiloxStream): { replay(counter?: number): void; dispose(): void; bytes: number } };
+  backend: Backend & { captureGraph(fn: () => void, philox?: PhiloxStream): { replay(counter?: number): void; dispose(): void; bytes: number }; allocGraphInput(dtype: DType, length: number): DeviceBuffer };
   /** Replays run so far. */
   replays(): number;
   /** From now on: 'replay' makes replays skip their first recorded call (a graph that replays wrongly); 'capture' fails captures. */
@@ -37,6 +39,7 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
   };
   const special: Record<string, unknown> = {
     alloc: (dtype: DType, n: number) => (recording ? recording.pool.alloc(dtype, n) : cpu.alloc(dtype, n)),
+    allocGraphInput: (dtype: DType, n: number) => cpu.alloc(dtype, n),
     free: (b: DeviceBuffer) => {
       if (recording?.pool.free(b)) return;
       if (!recording && !captured) cpu.free(b);
