@@ -112,10 +112,10 @@ function drawOffset(philox: PhiloxStream | null, key: readonly [number, number],
 
 /**
  * A graph's memory while it is captured, as backend/cuda/allocator.ts GraphPool hands it out: a buffer freed
- * by the captured work goes back to its size class, and a later allocation of the capture of that class gets
- * the same memory (the captured work runs in stream order, so this is safe for what the captured work
- * itself writes and reads; not for what the host writes before a replay into a buffer allocated late in
- * the capture: the captured work before its allocation may use the same memory).
+ * by the captured work goes back to its size class (here of one dtype too: the CPU's typed arrays), and a
+ * later allocation of the capture of that class gets the same memory. The captured work runs in stream
+ * order, so this is safe for what it writes and reads itself, not for what the host writes before a replay
+ * into a buffer allocated late in the capture: the captured work before that allocation may use the memory.
  */
 class GraphPool {
   private readonly blocks = new Map<DeviceBuffer, { block: CpuBuffer; sizeClass: string }>();
