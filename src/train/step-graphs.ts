@@ -4,7 +4,8 @@
  * thousand launches (the quickstart model is bound by exactly that).
  *
  * A replay runs the captured launches with the captured addresses, so everything a step takes from the host
- * is written into the graph's inputs before each replay: the images (copied into a fixed buffer), the loss
+ * is written into the graph's inputs (buffers outside the graph's memory pool, whose blocks the captured
+ * work reuses: backend/cuda/graph.ts) before each replay: the images (copied into a fixed buffer), the loss
  * weights, the per-sample tensors made from sigma (the preconditioning coefficients, noise labels, loss
  * weights of the formulation: models/noise-levels.ts hands each to the capture with its recipe from sigma),
  * and the Philox counter the step's noise and dropout start at. The structure of the step must not depend
@@ -19,6 +20,8 @@
  * augmentation, VP, unsorted mixed batches) run eagerly.
  */
 import * as T from '../tensor/index.js';
+import { Storage, Tensor } from '../tensor/tensor.js';
+import { numel } from '../base/shape.js';
 import { type CudaBackend, type CudaGraph, GraphCaptureError } from '../backend/cuda/index.js';
 import { withPerSampleInputs } from '../models/noise-levels.js';
 import { repairGradients } from './gradients.js';
@@ -159,9 +162,11 @@ export class StepGraphs {
         () =>
           withPerSampleInputs(
             micro.sigma,
-            (shape, backend, recipe) => {
+            (shape, _backend, recipe) => {
               if (!recipe) throw new GraphCaptureError('per-sample values not made from the step\'s sigma (models/noise-levels.ts perSampleValues): a replay would reuse the captured ones');
-              const tensor = T.keep(T.empty(shape, 'float32', backend));
+              // written before each replay: a graph input (not a pool block the work before it may use)
+              const n = numel(shape);
+              const tensor = T.keep(new Tensor(new Storage(this.gpu, this.gpu.allocGraphInput('float32', n), 'float32', n), shape));
               perSample.push({ tensor, recipe });
               return tensor;
             },

@@ -5,12 +5,14 @@
  *
  * The captured work covers each kind of thing a capture has to redirect: host uploads (a coefficient
  * tensor, a gather's row index, a multi-tensor op's table), Philox draws (noise, and dropout forward and
- * backward), cuDNN convolutions and their gradients, and tensors allocated and freed inside the capture.
+ * backward), cuDNN convolutions and their gradients, and tensors allocated and freed inside the capture;
+ * an input written before each replay (allocGraphInput) is not overwritten by captured work before it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type CudaBackend, GraphCaptureError, cudaBackend, probeCuda } from '../../src/backend/cuda/index.js';
 import * as T from '../../src/tensor/index.js';
+import { Storage, Tensor } from '../../src/tensor/tensor.js';
 import { Parameter } from '../../src/nn/parameter.js';
 import { relError } from '../helpers/gradcheck.js';
 import { presetConfig, resolveTrainConfig } from '../../src/train/config.js';
@@ -127,6 +129,49 @@ test('a capture that waits for the GPU or draws from an undeclared stream fails 
   x.dispose();
 });
 
+test('an input the host writes before each replay keeps its values; a pool buffer in its place would get a freed temporary\'s', { skip }, () => {
+  const gpu = cudaBackend({ math: 'fp32' });
+  const x = T.keep(T.fromArray(hostValues(64, 21), [64], 'float32', gpu));
+  const xs = x.toFloat32Array();
+  /** Captures x + input, with a temporary of the input's size computed and freed before the input is allocated. */
+  const capture = (makeInput: () => T.Tensor) => {
+    let io: { input: T.Tensor; out: T.Tensor } | null = null;
+    const graph = gpu.captureGraph(() => {
+      T.tidy(() => void T.square(x));
+      const input = T.keep(makeInput());
+      io = { input, out: T.keep(T.add(x, input)) };
+    });
+    return { graph, ...io! };
+  };
+  const replayWith = ({ graph, input, out }: ReturnType<typeof capture>, values: Float32Array): Float32Array => {
+    gpu.upload(input.buffer, values);
+    graph.replay();
+    return out.toFloat32Array();
+  };
+  const release = ({ graph, input, out }: ReturnType<typeof capture>): void => {
+    input.dispose();
+    out.dispose();
+    graph.dispose();
+  };
+  const asInput = capture(() => new Tensor(new Storage(gpu, gpu.allocGraphInput('float32', 64), 'float32', 64), [64]));
+  try {
+    for (const seed of [31, 32]) {
+      const v = hostValues(64, seed);
+      assert.deepEqual(Array.from(replayWith(asInput, v)), Array.from(xs, (xi, i) => Math.fround(xi + v[i])), `replay with inputs ${seed}`);
+    }
+  } finally {
+    release(asInput);
+  }
+  // the hazard allocGraphInput avoids: the pool hands the freed square's block to the next allocation
+  const fromPool = capture(() => T.empty([64], 'float32', gpu));
+  try {
+    assert.deepEqual(Array.from(replayWith(fromPool, hostValues(64, 31))), Array.from(xs, (xi) => Math.fround(xi + Math.fround(xi * xi))));
+  } finally {
+    release(fromPool);
+  }
+  x.dispose();
+});
+
 test('the quickstart network\'s loss forward and backward on a stage-sorted mixed batch, captured, replays the eager gradients', { skip }, () => {
   const gpu = cudaBackend({ math: 'fp32' });
   T.setBackend(gpu);
@@ -161,7 +206,10 @@ test('the quickstart network\'s loss forward and backward on a stage-sorted mixe
       const replayed = [losses!.toFloat32Array(), ...params.map((p) => p.grad!.toFloat32Array())];
       const worst = Math.max(...replayed.map((r, i) => relError(r, eager[i])));
       console.log(`  quickstart, replay at counter ${counter}: losses and ${params.length} gradients within rel L2 ${worst.toExponential(2)} of eager`);
-      assert.ok(worst <= 1e-6, `replay at ${counter}: rel L2 ${worst}`);
+      // Not bitwise: cuDNN's backward kernels may add partial sums with atomics, in an order that differs
+      // from run to run (1.8e-6 seen on an H200, fp32); 1e-5 is the bound the trainer's own first-replay
+      // check (train/step-graphs.ts) holds a replay to, and a replay that reads a wrong input is off by ~1.
+      assert.ok(worst <= 1e-5, `replay at ${counter}: rel L2 ${worst}`);
     }
   } finally {
     (losses as T.Tensor | null)?.dispose();

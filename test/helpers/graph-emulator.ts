@@ -3,18 +3,23 @@
  * GPU: while capturing, backend calls are recorded and not run; a replay runs the recording. As on the GPU
  * (backend/cuda/graph.ts): uploads replay the data they had at capture; random draws of the declared
  * stream replay at the replay's counter plus their offset from the capture's start; a download, a
- * synchronize or another stream's draw fails the capture. Memory: once a graph has been captured nothing
- * is freed any more, so no buffer a recording names is handed out again (the GPU's graph pool, and its
- * holding of shared blocks a graph used, do this precisely).
+ * synchronize or another stream's draw fails the capture. Memory: what a capture allocates comes from its
+ * pool, where a buffer the captured work frees is handed to its later allocations of the same size class
+ * (the GPU's graph pool does this), and allocGraphInput's buffers do not; once a graph has been captured
+ * nothing is freed any more, so no buffer a recording names is handed out again (the GPU's graph pool, and
+ * its holding of shared blocks a graph used, do this precisely).
  */
 import type { Backend, DeviceBuffer } from '../../src/backend/backend.js';
 import { GraphCaptureError, type PhiloxStream } from '../../src/backend/cuda/index.js';
+import { sizeClass } from '../../src/backend/cuda/allocator.js';
+import { CpuBuffer } from '../../src/backend/cpu/buffer.js';
+import { type DType, bytesPerElement } from '../../src/base/dtype.js';
 
 type Call = (counterBase: number) => void;
 
 export interface EmulatedGraphs {
   /** A backend to train on (as the model's), with captureGraph. */
-  backend: Backend & { captureGraph(fn: () => void, philox?: PhiloxStream): { replay(counter?: number): void; dispose(): void; bytes: number } };
+  backend: Backend & { captureGraph(fn: () => void, philox?: PhiloxStream): { replay(counter?: number): void; dispose(): void; bytes: number }; allocGraphInput(dtype: DType, length: number): DeviceBuffer };
   /** Replays run so far. */
   replays(): number;
   /** From now on: 'replay' makes replays skip their first recorded call (a graph that replays wrongly); 'capture' fails captures. */
@@ -22,7 +27,7 @@ export interface EmulatedGraphs {
 }
 
 export function emulateGraphs(cpu: Backend): EmulatedGraphs {
-  let recording: { calls: Call[]; philox: PhiloxStream | null } | null = null;
+  let recording: { calls: Call[]; philox: PhiloxStream | null; pool: GraphPool } | null = null;
   let captured = false;
   let replays = 0;
   let corrupt = false;
@@ -33,8 +38,10 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
     recording.calls.push((base) => cpu[name](out, n, key, base + delta));
   };
   const special: Record<string, unknown> = {
-    alloc: (dtype: never, n: number) => cpu.alloc(dtype, n),
+    alloc: (dtype: DType, n: number) => (recording ? recording.pool.alloc(dtype, n) : cpu.alloc(dtype, n)),
+    allocGraphInput: (dtype: DType, n: number) => cpu.alloc(dtype, n),
     free: (b: DeviceBuffer) => {
+      if (recording?.pool.free(b)) return;
       if (!recording && !captured) cpu.free(b);
     },
     upload: (b: DeviceBuffer, data: ArrayBufferView) => {
@@ -60,7 +67,7 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
       if (recording) throw new GraphCaptureError('a graph is already being captured');
       if (failCaptures) throw new GraphCaptureError('sabotaged capture');
       const calls: Call[] = [];
-      recording = { calls, philox: philox ?? null };
+      recording = { calls, philox: philox ?? null, pool: new GraphPool(cpu) };
       captured = true;
       try {
         fn();
@@ -101,4 +108,38 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
 function drawOffset(philox: PhiloxStream | null, key: readonly [number, number], counter: number): number {
   if (!philox || philox.key[0] !== key[0] || philox.key[1] !== key[1]) throw new GraphCaptureError('a random draw from a stream the capture was not given');
   return counter - philox.counter;
+}
+
+/**
+ * A graph's memory while it is captured, as backend/cuda/allocator.ts GraphPool hands it out: a buffer freed
+ * by the captured work goes back to its size class (here of one dtype too: the CPU's typed arrays), and a
+ * later allocation of the capture of that class gets the same memory. The captured work runs in stream
+ * order, so this is safe for what it writes and reads itself, not for what the host writes before a replay
+ * into a buffer allocated late in the capture: the captured work before that allocation may use the memory.
+ */
+class GraphPool {
+  private readonly blocks = new Map<DeviceBuffer, { block: CpuBuffer; sizeClass: string }>();
+  private readonly freeBlocks = new Map<string, CpuBuffer[]>();
+
+  constructor(private readonly cpu: Backend) {}
+
+  alloc(dtype: DType, n: number): DeviceBuffer {
+    const bytes = sizeClass(n * bytesPerElement(dtype));
+    if (bytes === 0) return this.cpu.alloc(dtype, 0);
+    const cls = `${dtype}:${bytes}`;
+    const block = this.freeBlocks.get(cls)?.pop() ?? (this.cpu.alloc(dtype, bytes / bytesPerElement(dtype)) as CpuBuffer);
+    const b = new CpuBuffer(block.data.subarray(0, n));
+    this.blocks.set(b, { block, sizeClass: cls });
+    return b;
+  }
+
+  /** Takes back a buffer of the pool (false: not one of its buffers). */
+  free(b: DeviceBuffer): boolean {
+    const owned = this.blocks.get(b);
+    if (!owned) return false;
+    const list = this.freeBlocks.get(owned.sizeClass);
+    if (list) list.push(owned.block);
+    else this.freeBlocks.set(owned.sizeClass, [owned.block]);
+    return true;
+  }
 }

@@ -12,7 +12,8 @@
  * stream captures comes from a GraphPool: blocks only that graph uses, reused among its own buffers (the
  * captured work runs in stream order, as eager work does) and never handed to anything else, so eager work
  * between two replays cannot be given memory a replay will overwrite. The pool's blocks go back to the
- * driver when the graph is destroyed.
+ * driver when the graph is destroyed. A graph's inputs, which the host writes before each replay, are no
+ * pool blocks (allocShared): the captured work before an input was allocated may have used its block.
  */
 import type { DeviceBuffer } from '../backend.js';
 import type { DType } from '../../base/dtype.js';
@@ -118,6 +119,22 @@ export class CachingAllocator {
       pool.live.add(buf);
     }
     return buf;
+  }
+
+  /**
+   * A block from the shared cache even while a graph is captured, for an input the host writes before each
+   * replay (graph.ts). Held until no graph lives once freed, as every shared block a graph uses.
+   */
+  allocShared(bytes: number, dtype: DType, length: number): CudaBuffer {
+    const pool = this.capturing;
+    this.capturing = null;
+    try {
+      const buf = this.alloc(bytes, dtype, length);
+      buf.usedByGraph = pool !== null;
+      return buf;
+    } finally {
+      this.capturing = pool;
+    }
   }
 
   release(buf: CudaBuffer): void {

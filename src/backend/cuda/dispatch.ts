@@ -48,6 +48,12 @@ export interface CudaBackend extends Backend {
    * leaving nothing behind, when fn does anything a graph cannot replay.
    */
   captureGraph(fn: () => void, philox?: PhiloxStream): CudaGraph;
+  /**
+   * A buffer for an input of the graph being captured that the host writes before each replay (outside a
+   * capture: alloc). Not from the graph's pool: captured work queued before the input was allocated may
+   * have used the same pool block, and a replay runs that work after the host's write.
+   */
+  allocGraphInput(dtype: DType, length: number): DeviceBuffer;
 }
 
 /** The state every math mode shares: one context, stream and allocator, so buffers are interchangeable. */
@@ -288,6 +294,7 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
       ctx.synchronize();
     },
     captureGraph: (fn, philox) => captureGraph(core, fn, philox),
+    allocGraphInput: (dtype, length) => allocator.allocShared(length * bytesPerElement(dtype), dtype, length),
 
     memoryStats: () => allocator.snapshot(),
     resetPeakMemory: () => allocator.resetPeak(),

@@ -4,7 +4,10 @@
  *
  * A replay runs exactly the captured launches, with the captured arguments and addresses. So, while a
  * graph is captured:
- * - allocations come from the graph's own pool (allocator.ts GraphPool), which it holds until destroyed;
+ * - allocations come from the graph's own pool (allocator.ts GraphPool), which it holds until destroyed,
+ *   and a block the captured work frees is reused by its later allocations; so a buffer the host writes
+ *   before each replay (an input) comes from allocGraphInput instead, since the captured work before the
+ *   input's allocation may use its pool block and overwrite what the host wrote;
  * - host-to-device copies read from pinned memory the graph keeps (a replay copies from it again), since a
  *   copy from a JavaScript array would replay from memory that is gone;
  * - Philox draws of the declared stream read their counter from device memory (kernels/random.ts `_at`),
@@ -175,6 +178,7 @@ export function captureGraph(core: Core, fn: () => void, philox?: PhiloxStream):
   let failure: string | null = null;
   allocator.beginPool(pool);
   try {
+    // an input written before each replay, from the pool: its first block, which no captured work precedes
     if (philox) slot = allocator.alloc(8, 'uint8', 8);
     staging.grow(0);
     check(d, g.cuStreamBeginCapture(ctx.stream, CU_STREAM_CAPTURE_MODE_RELAXED), 'cuStreamBeginCapture');
