@@ -1,5 +1,5 @@
 import { isGradEnabled, keep, noGrad, tidy } from './engine.js';
-import { Tensor, full, view } from './tensor.js';
+import { Tensor, full, ownedView } from './tensor.js';
 import { formatShape, sameShape } from '../base/shape.js';
 import type { DType } from '../base/dtype.js';
 
@@ -30,7 +30,7 @@ export class GradNode {
   constructor(readonly name: string, inputs: readonly Tensor[], saved: readonly (Tensor | null)[], fn: BackwardFn) {
     this.inputList = inputs;
     // Owned by this node, not by the scope the op ran in.
-    this.saved = saved.map((t) => t && keep(view(t, t.shape)));
+    this.saved = saved.map((t) => t && ownedView(t));
     this.fn = fn;
     for (const t of inputs) t.node?.retain();
   }
@@ -175,9 +175,10 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
     node.free();
     // A backward may pass gradOutput through, or one tensor to several inputs: each input gets its own.
     const used = new Set<Tensor>();
-    inputs.forEach((input, i) => {
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i];
       let gi = inputGrads[i];
-      if (!gi || !input.requiresGrad) return;
+      if (!gi || !input.requiresGrad) continue;
       if (!sameShape(gi.shape, input.shape)) {
         throw new Error(`internal: ${node.name} backward gave a gradient of ${formatShape(gi.shape)} for an input of ${formatShape(input.shape)}`);
       }
@@ -187,8 +188,10 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
       used.add(gi);
       const prev = grads.get(input.id);
       grads.set(input.id, prev ? addInto(prev, gi) : gi);
-    });
-    for (const gi of new Set([g, ...inputGrads])) if (gi && !used.has(gi) && gi !== gradient) gi.dispose();
+    }
+    // What no input took (dispose is idempotent, so a tensor listed twice is fine).
+    if (!used.has(g) && g !== gradient) g.dispose();
+    for (const gi of inputGrads) if (gi && !used.has(gi) && gi !== gradient) gi.dispose();
   }
 }
 

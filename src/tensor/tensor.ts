@@ -1,7 +1,7 @@
 import type { Backend, DeviceBuffer } from '../backend/backend.js';
 import { type DType, type HostArray, allocHost } from '../base/dtype.js';
 import { type Shape, formatShape, numel } from '../base/shape.js';
-import { getBackend, track } from './engine.js';
+import { type Disposable, getBackend, track } from './engine.js';
 import type { GradNode } from './autograd.js';
 
 /** A backend buffer shared by every tensor that views it (reshape shares storage); freed with its last view. */
@@ -24,7 +24,7 @@ export class Storage {
 
 let nextId = 0;
 
-export class Tensor {
+export class Tensor implements Disposable {
   readonly id = nextId++;
   readonly shape: readonly number[];
   readonly size: number;
@@ -33,15 +33,19 @@ export class Tensor {
   requiresGrad = false;
   grad: Tensor | null = null;
   node: GradNode | null = null;
+  memoryScope: Disposable[] | null = null;
   private storageRef: Storage | null;
 
-  constructor(storage: Storage, shape: Shape) {
-    this.shape = Object.freeze([...shape]);
+  /** `scoped`: false for a tensor that an owner outside every memory scope holds from birth (a tape node's saved view). */
+  constructor(storage: Storage, shape: Shape, scoped = true) {
+    // A copy (callers reuse their arrays), not frozen: frozen arrays have their own elements kind, and every
+    // shape helper that saw both kinds went polymorphic (a quarter of the tensor layer's time; readonly suffices).
+    this.shape = shape.slice();
     this.size = numel(shape);
     if (this.size > storage.length) throw new Error(`shape ${formatShape(shape)} exceeds its storage of ${storage.length} elements`);
     this.storageRef = storage;
     this.dtype = storage.dtype;
-    track(this);
+    if (scoped) track(this);
   }
 
   get storage(): Storage {
@@ -144,4 +148,9 @@ export function scalar(value: number, backend: Backend = getBackend()): Tensor {
 /** A view of t with another shape (shares storage; no copy). */
 export function view(t: Tensor, shape: Shape): Tensor {
   return new Tensor(t.storage.retain(), shape);
+}
+
+/** A view of t that no memory scope frees: the caller owns it from the start (as if kept at once, without the scope lookups). */
+export function ownedView(t: Tensor): Tensor {
+  return new Tensor(t.storage.retain(), t.shape, false);
 }
