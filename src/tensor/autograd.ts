@@ -88,33 +88,46 @@ function secondBackward(node: GradNode): Error {
  * outputs or extras such as normalisation statistics) the backward reads, handed to it as views. Returns out.
  */
 export function record(out: Tensor, name: string, inputs: readonly Tensor[], saved: readonly (Tensor | null)[], backward: BackwardFn): Tensor {
-  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+  if (isGradEnabled() && anyRequiresGrad(inputs)) {
     out.requiresGrad = true;
     out.node = new GradNode(name, inputs, saved, backward);
   }
   return out;
 }
 
+const noInputs: readonly Tensor[] = [];
+
+function anyRequiresGrad(inputs: readonly Tensor[]): boolean {
+  for (const t of inputs) if (t.requiresGrad) return true;
+  return false;
+}
+
 function topologicalOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<number>();
-  // iterative DFS: U-Nets are deep enough that recursion depth is worth avoiding
-  const stack: [Tensor, number][] = [[root, 0]];
+  // Iterative DFS (U-Nets are deep enough that recursion depth is worth avoiding), its stack of tensors and
+  // of the next input to visit of each kept as two arrays rather than a pair per tensor.
+  const stack: Tensor[] = [root];
+  const nextInput: number[] = [0];
   seen.add(root.id);
   while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    const [t, i] = top;
-    if (t.node?.isFreed) throw secondBackward(t.node);
-    const inputs = t.node?.inputs ?? [];
+    const top = stack.length - 1;
+    const t = stack[top];
+    const node = t.node;
+    if (node?.isFreed) throw secondBackward(node);
+    const inputs = node ? node.inputs : noInputs;
+    const i = nextInput[top];
     if (i < inputs.length) {
-      top[1]++;
+      nextInput[top] = i + 1;
       const next = inputs[i];
       if (next.requiresGrad && !seen.has(next.id)) {
         seen.add(next.id);
-        stack.push([next, 0]);
+        stack.push(next);
+        nextInput.push(0);
       }
     } else {
       stack.pop();
+      nextInput.pop();
       order.push(t);
     }
   }
@@ -138,7 +151,8 @@ export function backward(root: Tensor, gradient?: Tensor, onLeafGradient?: (leaf
   if (!root.requiresGrad) throw new Error('backward() on a tensor that does not require grad (no parameter or input needs a gradient)');
   if (!gradient && root.size !== 1) throw new Error(`backward() without a gradient needs a scalar, got ${formatShape(root.shape)}`);
   const order = topologicalOrder(root);
-  const nodes = order.flatMap((t) => (t.node ? [t.node] : []));
+  const nodes: GradNode[] = [];
+  for (const t of order) if (t.node) nodes.push(t.node);
   // Pinned for the pass: freeing a node releases its input nodes, which must last until their own turn.
   for (const node of nodes) node.retain();
   try {

@@ -39,7 +39,8 @@ export class Tensor implements Disposable {
   /** `scoped`: false for a tensor that an owner outside every memory scope holds from birth (a tape node's saved view). */
   constructor(storage: Storage, shape: Shape, scoped = true) {
     // A copy (callers reuse their arrays), not frozen: frozen arrays have their own elements kind, and every
-    // shape helper that saw both kinds went polymorphic (a quarter of the tensor layer's time; readonly suffices).
+    // shape helper that saw both kinds went polymorphic (about 1 ms of a quickstart step's 3.7 ms of host
+    // work on a backend that does nothing; the readonly type is the guard).
     this.shape = shape.slice();
     this.size = numel(shape);
     if (this.size > storage.length) throw new Error(`shape ${formatShape(shape)} exceeds its storage of ${storage.length} elements`);
