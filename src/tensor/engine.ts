@@ -92,15 +92,20 @@ export function keep<T extends Disposable>(t: T): T {
   return t;
 }
 
-function collect(value: unknown, into: Set<unknown>, depth = 0): void {
+/** The mark of a tensor that a returning scope hands to the one around it; no tensor is ever in it. */
+const survivor: MemoryScope = [];
+
+/** Marks the tensors of `scope` found in `value` (a tensor, or arrays / plain objects holding them) as survivors. */
+function markSurvivors(value: unknown, scope: MemoryScope, depth = 0): void {
   if (value === null || value === undefined || depth > 3) return;
   if (typeof value === 'object' && 'dispose' in (value as object) && 'isDisposed' in (value as object)) {
-    into.add(value);
+    const t = value as Disposable;
+    if (t.memoryScope === scope) t.memoryScope = survivor;
     return;
   }
-  if (Array.isArray(value)) for (const v of value) collect(v, into, depth + 1);
+  if (Array.isArray(value)) for (const v of value) markSurvivors(v, scope, depth + 1);
   else if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value as Record<string, unknown>)) collect(v, into, depth + 1);
+    for (const v of Object.values(value as Record<string, unknown>)) markSurvivors(v, scope, depth + 1);
   }
 }
 
@@ -120,12 +125,11 @@ export function tidy<T>(fn: () => T): T {
     throw e;
   }
   scopes.pop();
-  const survivors = new Set<unknown>();
-  collect(result, survivors);
+  markSurvivors(result, scope);
+  // In creation order (the enclosing scope's order too): survivors join it, the rest are freed.
   for (const t of scope) {
-    if (t.memoryScope !== scope) continue; // kept, so the caller owns it
-    if (survivors.has(t)) track(t);
-    else {
+    if (t.memoryScope === survivor) track(t);
+    else if (t.memoryScope === scope) {
       t.memoryScope = null;
       if (!t.isDisposed) t.dispose();
     }
