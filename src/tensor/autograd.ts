@@ -188,7 +188,7 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
     const inputGrads = tidy(() => node.backward(g));
     node.free();
     // A backward may pass gradOutput through, or one tensor to several inputs: each input gets its own.
-    const used = new Set<Tensor>();
+    const used: Tensor[] = []; // an op has a few inputs: a list beats a Set
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
       let gi = inputGrads[i];
@@ -198,14 +198,14 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
       }
       // Each input gets its gradient in its own dtype (a bf16 activation's gradient is bf16, a weight's float32).
       if (gi.dtype !== input.dtype) gi = castImpl!(gi, input.dtype);
-      else if (used.has(gi) || gi === gradient) gi = cloneOf(gi);
-      used.add(gi);
+      else if (used.includes(gi) || gi === gradient) gi = cloneOf(gi);
+      used.push(gi);
       const prev = grads.get(input.id);
       grads.set(input.id, prev ? addInto(prev, gi) : gi);
     }
     // What no input took (dispose is idempotent, so a tensor listed twice is fine).
-    if (!used.has(g) && g !== gradient) g.dispose();
-    for (const gi of inputGrads) if (gi && !used.has(gi) && gi !== gradient) gi.dispose();
+    if (!used.includes(g) && g !== gradient) g.dispose();
+    for (const gi of inputGrads) if (gi && !used.includes(gi) && gi !== gradient) gi.dispose();
   }
 }
 
