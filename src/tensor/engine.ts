@@ -88,6 +88,10 @@ export function track(t: Disposable): void {
 
 /** Removes t from every open scope so it outlives them; the caller now owns it. */
 export function keep<T extends Disposable>(t: T): T {
+  // Usually kept as it is made: then its scope lets go of it now, not when it closes (a long scope that
+  // keeps a tensor per iteration would otherwise hold every one of them).
+  const scope = t.memoryScope;
+  if (scope && scope[scope.length - 1] === t) scope.pop();
   t.memoryScope = null;
   return t;
 }

@@ -78,6 +78,29 @@ test('tidy frees what it does not return; use after dispose is a clear error', (
   assert.throws(() => inner!.toArray(), /used after dispose/);
 });
 
+test('kept tensors outlive every scope; returned ones move out one scope at a time', () => {
+  let kept: T.Tensor | null = null;
+  let keptEarly: T.Tensor | null = null;
+  let dropped: T.Tensor | null = null;
+  let movedOnce: T.Tensor | null = null;
+  const outer = T.tidy(() => {
+    const fromInner = T.tidy(() => {
+      keptEarly = T.ones([2]); // kept after later tensors were made: not the newest of its scope
+      dropped = T.ones([2]);
+      kept = T.keep(T.ones([2]));
+      T.keep(keptEarly);
+      movedOnce = T.ones([2]);
+      return { list: [movedOnce, movedOnce], kept };
+    });
+    assert.equal(fromInner.list[0].isDisposed, false);
+    return T.addScalar(fromInner.list[1], 1);
+  });
+  assert.deepEqual([dropped!.isDisposed, movedOnce!.isDisposed], [true, true]);
+  assert.deepEqual([kept!.isDisposed, keptEarly!.isDisposed, outer.isDisposed], [false, false, false]);
+  assert.deepEqual([...outer.toFloat32Array()], [2, 2]);
+  for (const t of [kept!, keptEarly!, outer]) t.dispose();
+});
+
 test('gradients accumulate on leaves across backward calls and noGrad records nothing', () => {
   const w = T.fromArray([1, 2, 3], [3]);
   w.requiresGrad = true;
