@@ -42,6 +42,5 @@ for entry in "${entries[@]}"; do
     cli eval --checkpoint "$checkpoint" --ref "$REF" --featnet "$FEATNET" --count "$COUNT" --sampler heun --steps 18 \
       > "$OUT_DIR/$name.eval-${ck%.safetensors}.txt" 2>&1
     node dist/scripts/race-results.js record --name "$name" --checkpoint "$checkpoint" --out "$OUT_DIR/results.jsonl"
-    tail -1 "$OUT_DIR/results.jsonl"
   done
 done

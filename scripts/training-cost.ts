@@ -12,7 +12,6 @@
  * per parameter per step, not per image, and routing a mixed batch adds gathers and launches: images/s
  * follows 1 / MACs only roughly.
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as T from '../src/tensor/index.js';
 import { parseFlags } from '../src/cli/args.js';
@@ -20,6 +19,7 @@ import { configFromFlags } from '../src/cli/commands/train.js';
 import { resolveTrainConfig, type TrainConfig } from '../src/train/config.js';
 import { partitionFromConfig } from '../src/train/diffusion-model.js';
 import { buildTrainingParts } from '../src/train/train-step.js';
+import { readPartitionFile } from '../src/train/trainer.js';
 import { countMacs, parametersByStage } from '../src/eval/cost.js';
 import { StageSampler } from '../src/train/stage-sampling.js';
 import { useDevice } from '../src/runtime/device.js';
@@ -66,7 +66,7 @@ function trainingShares(config: TrainConfig, masses: readonly number[]): number[
 }
 
 export function trainingCost(config: TrainConfig): TrainingCost {
-  const partitionFile = config.model.stagesFrom ? (JSON.parse(readFileSync(config.model.stagesFrom, 'utf8')) as unknown) : undefined;
+  const partitionFile = config.model.stagesFrom ? readPartitionFile(config.model.stagesFrom) : undefined;
   const partition = partitionFromConfig(config.model, config.formulation, partitionFile);
   const shape = imageShape(config);
   const { model, ema, optimizer } = buildTrainingParts(config, shape, partition, new T.Generator(0));
