@@ -6,7 +6,9 @@
 # seed i, against the featnet FEATNET and its statistics REF (made once with `stagediff featnet --source
 # shapes --resolution 16 --shapes-count 4096 --epochs 5` and `stagediff fid-stats`). A line per checkpoint
 # goes to $OUT_DIR/results.jsonl (scripts/race-results.ts record). A configuration whose flags carry
-# --config instead of --preset trains that config (the unified rows), without the partition.
+# --config trains that config instead, without the partition: the unified rows use
+# scripts/cpu-proxy-unified.json. A run folder that already holds its 40k checkpoint is not trained again,
+# and a checkpoint already evaluated is not evaluated again.
 #
 #   RUNS="ms-per-sample|--set training.stageSampling=per-sample" PARTITION=runs/quickstart/partition.json \
 #     FEATNET=featnet.safetensors REF=ref.npz bash scripts/cpu-proxy-race.sh
