@@ -359,7 +359,7 @@ function checkLabels(dataset: Dataset, labelDim: number): void {
   if (classes !== undefined && classes > labelDim) throw new Error(`model.network.label_dim is ${labelDim} but ${dataset.name} has ${classes} classes: set label_dim to ${classes}`);
 }
 
-function readPartitionFile(path: string): unknown {
+export function readPartitionFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
