@@ -28,6 +28,13 @@ export interface MultistageUNetOptions extends UNetOptions {
 export class MultistageUNet extends UNetTrunk {
   readonly decs: ModuleList<UNetDecoder>;
   readonly partition: StagePartition;
+  /** Base width of each stage's decoder. */
+  readonly deModelChannels: readonly number[];
+  /**
+   * The decoder each stage's samples run through: its own by default. training.sharedDecoderImages points
+   * the stages whose decoder has stage 0's width at decoder 0 for the first images (src/train/shared-decoder.ts).
+   */
+  readonly decoderOf: number[];
   lastRoute: RouteRecord | null = null;
 
   constructor(options: MultistageUNetOptions, source: InitSource) {
@@ -39,6 +46,8 @@ export class MultistageUNet extends UNetTrunk {
     }
     deModelChannels.forEach((c, k) => positiveInteger(`deModelChannels[${k}]`, c));
     this.partition = partition;
+    this.deModelChannels = [...deModelChannels];
+    this.decoderOf = deModelChannels.map((_, k) => k);
     this.decs = this.registerModule('decs', new ModuleList(deModelChannels.map((c) => new UNetDecoder(o, c, this.embChannels, this.enc, source))));
   }
 
@@ -52,7 +61,7 @@ export class MultistageUNet extends UNetTrunk {
       const emb = this.embed(noiseLabels, x.shape[0], inputs);
       const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
       const { output, route } = routeByStage(this.partition, inputs.sigma, x.shape[0], (stage, take) =>
-        this.decs.at(stage).forward(take(h), skips.map(take), take(emb), inputs.generator),
+        this.decs.at(this.decoderOf[stage]).forward(take(h), skips.map(take), take(emb), inputs.generator),
       );
       this.lastRoute = route;
       return output;

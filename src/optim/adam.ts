@@ -5,7 +5,7 @@
  */
 import type { AdamTensor, Backend } from '../backend/backend.js';
 import { keep, noGrad, tidy } from '../tensor/engine.js';
-import { add, mulScalar } from '../tensor/ops/index.js';
+import { add, clone, mulScalar } from '../tensor/ops/index.js';
 import { formatShape, sameShape } from '../base/shape.js';
 import { type Tensor, fromArray, zeros } from '../tensor/tensor.js';
 import type { HostTensor } from '../nn/safetensors.js';
@@ -130,6 +130,29 @@ export class Adam {
       const upload = (suffix: string): Tensor => keep(fromArray(state.tensors.get(`${name}.${suffix}`)!.data, p.shape, 'float32', p.backend));
       this.moments.set(name, { m: upload('exp_avg'), v: upload('exp_avg_sq'), step });
     }
+  }
+
+  /**
+   * Gives each parameter named `to` + rest the moments and step count of `from` + rest (copies, bit for
+   * bit), or none where that one has none: the optimizer then treats the two sub-networks alike.
+   */
+  copyState(from: string, to: string): void {
+    const byName = new Map(this.params);
+    const targets = this.params.filter(([name]) => name.startsWith(to));
+    for (const [name, p] of targets) {
+      const source = byName.get(from + name.slice(to.length));
+      if (!source || !sameShape(source.shape, p.shape)) throw new Error(`copyState: ${name} ${formatShape(p.shape)} has no counterpart of its shape under "${from}"`);
+    }
+    noGrad(() => {
+      for (const [name] of targets) {
+        const old = this.moments.get(name);
+        old?.m.dispose();
+        old?.v.dispose();
+        this.moments.delete(name);
+        const s = this.moments.get(from + name.slice(to.length));
+        if (s) this.moments.set(name, { m: keep(clone(s.m)), v: keep(clone(s.v)), step: s.step });
+      }
+    });
   }
 
   /** Frees the moments. */

@@ -27,6 +27,7 @@ export interface TrainConfig {
     adam: { beta1: number; beta2: number; eps: number; weightDecay: number };
     stageSampling: (typeof ALL_STAGE_SAMPLING_KINDS)[number];
     stageShares: number[] | null;
+    sharedDecoderImages: number;
     augment: number | null;
     ema: { kind: 'halflife' | 'constant'; halfLifeImages: number; rampUpRatio: number | null; decay: number };
     cudaGraphs: 'off' | 'auto' | 'on';
@@ -105,6 +106,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
       },
       stageSampling: { type: 'string', enum: ALL_STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `balanced-batch`, `rank` (several GPUs: rank r trains stage r mod K, as the LDM code; see docs/training.md).' },
       stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage; `balanced-batch`: probability of each stage per micro-batch (normalised); null = equal.' },
+      sharedDecoderImages: { type: 'integer', min: 0, default: 0, doc: 'Multistage: for this many images the stages whose decoder has stage 0\'s width train decoder 0, then each such decoder starts from its weights, Adam moments and EMA (see docs/training.md); 0 = off. Fixed for a run (not changeable on resume).' },
       augment: { type: 'number', min: 0, max: 1, nullable: true, default: null, doc: "EDM's augmentation pipeline with this probability (EDM's CIFAR-10: 0.12): x-flips, y-flips, scaling, rotation, anisotropy, translation, with their 9 labels fed to the network (model.network.augment_dim 9); replaces data.flip. null = off (see docs/training.md)." },
       ema: {
         type: 'object',

@@ -35,7 +35,8 @@ export class DiffusionModel {
   constructor(
     /** The module whose parameters are trained (EDMPrecond for EDM, the bare U-Net for VP). */
     readonly net: Module,
-    private readonly unet: NoiseLabelNetwork,
+    /** The U-Net inside `net` (net itself for VP). */
+    readonly unet: NoiseLabelNetwork,
     readonly spec: ModelSpec,
     readonly partition: StagePartition,
   ) {

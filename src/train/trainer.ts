@@ -33,6 +33,7 @@ import { makeOutputDir } from '../util/output-dir.js';
 import { JsonlLog } from './jsonl-log.js';
 import type { Communicator } from '../distributed/communicator.js';
 import { DataParallel } from './data-parallel.js';
+import { SharedDecoder } from './shared-decoder.js';
 
 export type { LogEntry };
 
@@ -100,6 +101,8 @@ export class Trainer {
   readonly ema: DiffusionModel;
   /** training.cudaGraphs' step graphs while a run trains (null: off). */
   private graphs: StepGraphs | null = null;
+  /** training.sharedDecoderImages' routing and switch (null: off). */
+  private readonly sharedDecoder: SharedDecoder | null;
 
   private constructor(
     readonly config: TrainConfig,
@@ -118,6 +121,7 @@ export class Trainer {
   ) {
     this.model = parts.model;
     this.ema = parts.ema;
+    this.sharedDecoder = SharedDecoder.create(parts, config.training.sharedDecoderImages, config.training.batchSize);
   }
 
   /** Builds everything from a config (validated here), resuming from a checkpoint when asked. */
@@ -282,6 +286,8 @@ export class Trainer {
     const micro = parallel?.share.count ?? t.microBatch ?? t.batchSize;
     const [, c, h, w] = batch.shape;
     const before = this.state.imagesSeen;
+    // the graphs captured while stages shared decoder 0 would replay its routing
+    if (this.sharedDecoder?.beforeStep(before)) this.graphs?.dispose();
     const uniforms = (n: number) => this.generator.uniformHost(n);
     const microBatch = (index: number): MicroBatch => {
       const start = index * micro;

@@ -1,0 +1,145 @@
+/**
+ * training.sharedDecoderImages: before the switch the same-width stages train decoder 0 and their own
+ * decoders stay at their initial weights; the switch copies decoder 0 (weights, Adam moments, EMA) bit for
+ * bit; a run resumed from a checkpoint written before the copy ends where an uninterrupted one does.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as T from '../../src/tensor/index.js';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { Generator } from '../../src/tensor/index.js';
+import type { Module } from '../../src/nn/module.js';
+import { MultistageUNet } from '../../src/models/multistage-unet.js';
+import { StagePartition } from '../../src/stages/stage-partition.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
+import { type MicroBatch, type TrainingParts, buildTrainingParts, trainStep } from '../../src/train/train-step.js';
+import { SharedDecoder } from '../../src/train/shared-decoder.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { listCheckpoints } from '../../src/train/checkpoint.js';
+import { readSafetensors } from '../../src/nn/safetensors.js';
+
+T.setBackend(cpuBackend());
+
+const BOUNDARIES = [2.5103, 7.6577];
+
+function tinyConfig(runDir: string, training: Record<string, unknown> = {}, network: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    runDir,
+    device: 'cpu',
+    data: { source: 'shapes', resolution: 8, count: 256 },
+    model: { kind: 'multistage', stageBoundaries: BOUNDARIES, network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4], ...network } },
+    training: { totalImages: 96, batchSize: 16, lr: 2e-3, lrRampUpImages: 32, stageSampling: 'balanced', sharedDecoderImages: 40, ema: { halfLifeImages: 100 }, ...training },
+    output: { logEveryImages: 16, checkpointEveryImages: 16, snapshotEveryImages: 100000, keepCheckpoints: 20, grid: { count: 4, steps: 2 } },
+  };
+}
+
+const unetOf = (parts: TrainingParts, which: 'model' | 'ema' = 'model') => parts[which].unet as MultistageUNet;
+
+function values(m: Module): Map<string, Float32Array> {
+  return new Map([...m.stateDict()].map(([k, t]) => [k, Float32Array.from(t.toArray())]));
+}
+
+function assertBitEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>, what: string): void {
+  assert.deepEqual([...a.keys()], [...b.keys()]);
+  for (const [k, v] of a) assert.ok(Buffer.from(v.buffer).equals(Buffer.from(b.get(k)!.buffer)), `${what}: ${k} differs`);
+}
+
+/** A micro-batch of 6 images, two per stage (sigma 0.5, 4, 20), in mixed order. */
+function microBatch(seed: number): MicroBatch {
+  const g = new Generator(seed);
+  const images = Float32Array.from(g.uniformHost(6 * 3 * 8 * 8), (u) => 2 * u - 1);
+  return { sigma: Float64Array.from([4, 0.5, 20, 4, 0.5, 20]), weight: new Float64Array(6).fill(1), images: () => T.fromArray(images, [6, 3, 8, 8]) };
+}
+
+function step(parts: TrainingParts, generator: Generator, micro: MicroBatch): void {
+  const result = trainStep(parts, generator, { batchSize: 6, microBatches: 1, gradClip: null, lr: 2e-3, emaDecay: 0.9 }, () => micro);
+  assert.ok(result.applied);
+}
+
+/** Per-sample losses of stage-1 images (sigma 4), the same noise each call. */
+function stage1Loss(parts: TrainingParts): Float32Array {
+  return T.tidy(() => {
+    const x0 = T.fromArray(Float32Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => Math.sin(i)), [2, 3, 8, 8]);
+    const noise = new Generator(7).normal([2, 3, 8, 8]);
+    return Float32Array.from(parts.model.loss(x0, Float64Array.from([4, 4]), noise, new Generator(8)).toArray());
+  });
+}
+
+test('before the switch the same-width stage trains decoder 0; the switch copies weights, Adam moments and EMA bit for bit', () => {
+  const config = resolveTrainConfig(tinyConfig('unused'));
+  const parts = buildTrainingParts(config, [3, 8, 8], new StagePartition(BOUNDARIES), new Generator(0));
+  const shared = SharedDecoder.create(parts, 12, 6)!;
+  assert.deepEqual(shared.stages, [1]);
+  const unet = unetOf(parts);
+  const initial = values(unet.decs.at(1));
+  const initialWide = values(unet.decs.at(2));
+  const generator = new Generator(1);
+  for (const [imagesSeen, seed] of [[0, 10], [6, 11]]) {
+    assert.equal(shared.beforeStep(imagesSeen), false);
+    assert.deepEqual(unet.decoderOf, [0, 0, 2]);
+    step(parts, generator, microBatch(seed));
+  }
+  assertBitEqual(values(unet.decs.at(1)), initial, 'the redirected decoder moved');
+  assert.ok(unet.decs.at(2).parameters().some((p, i) => p.toArray().some((v, j) => v !== [...initialWide.values()][i][j])), 'the 4-wide decoder is not redirected: it trains');
+
+  parts.model.net.train(false);
+  const sharedLoss = stage1Loss(parts);
+  unet.decoderOf[1] = 1;
+  const ownInitialLoss = stage1Loss(parts);
+  assert.ok(sharedLoss.some((v, i) => v !== ownInitialLoss[i]), 'decoder 0 and the initial decoder 1 give different losses');
+
+  assert.equal(shared.beforeStep(12), true);
+  assert.deepEqual(unet.decoderOf, [0, 1, 2]);
+  assert.deepEqual(unetOf(parts, 'ema').decoderOf, [0, 1, 2]);
+  for (const which of ['model', 'ema'] as const) assertBitEqual(values(unetOf(parts, which).decs.at(1)), values(unetOf(parts, which).decs.at(0)), `${which} decoder 1 vs 0`);
+  const adam = parts.optimizer.stateDict();
+  const dec = (k: number) => `model.decs.${k}.`;
+  const decoder0 = Object.keys(adam.steps).filter((n) => n.startsWith(dec(0)));
+  assert.ok(decoder0.length > 0);
+  for (const name of decoder0) {
+    const copy = dec(1) + name.slice(dec(0).length);
+    assert.equal(adam.steps[copy], adam.steps[name]);
+    for (const suffix of ['exp_avg', 'exp_avg_sq']) {
+      const [a, b] = [adam.tensors.get(`${name}.${suffix}`)!.data, adam.tensors.get(`${copy}.${suffix}`)!.data];
+      assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), `${copy}.${suffix}`);
+    }
+  }
+  // stage 1 now runs its own decoder, which computes what decoder 0 computed for it before the switch
+  assert.deepEqual(stage1Loss(parts), sharedLoss);
+  parts.model.net.train(true);
+  assert.equal(shared.beforeStep(18), false);
+  step(parts, generator, microBatch(12));
+});
+
+function checkpointTensors(path: string): Map<string, Buffer> {
+  return new Map([...readSafetensors(path).tensors].map(([k, t]) => [k, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]));
+}
+
+test('a run resumed from a checkpoint written before the copy ends bit for bit where an uninterrupted one does', async () => {
+  const whole = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
+  await (await Trainer.create(tinyConfig(whole))).run();
+  const a = listCheckpoints(whole).at(-1)!;
+  assert.match(a, /checkpoint-000000000096/);
+  const x = checkpointTensors(a);
+  // the checkpoint at 48 images comes before the copy (the step from 48 is the first at or past 40), the one at 64 after it
+  for (const stopAt of [48, 64]) {
+    const parted = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
+    await (await Trainer.create(tinyConfig(parted))).run({ stopAtImages: stopAt });
+    await (await Trainer.create(tinyConfig(parted), { resume: true })).run();
+    const y = checkpointTensors(listCheckpoints(parted).at(-1)!);
+    assert.deepEqual([...x.keys()], [...y.keys()]);
+    for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), `resumed at ${stopAt}: ${k} differs`);
+  }
+  await assert.rejects(Trainer.create(tinyConfig(whole, { totalImages: 128, sharedDecoderImages: 64 }), { resume: true }), /training\.sharedDecoderImages: 40 -> 64/);
+});
+
+test('sharedDecoderImages needs a multistage model with a decoder of stage 0\'s width', async () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
+  await assert.rejects(Trainer.create(tinyConfig(dir(), {}, { de_model_channels: [8, 4, 4] })), /no stage's decoder has stage 0's width \(model.network.de_model_channels \[8,4,4\]\)/);
+  const unified = { ...tinyConfig(dir()), model: { kind: 'unified', network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], model_channels: 8 } } };
+  await assert.rejects(Trainer.create(unified), /needs model.kind "multistage" \(it is "unified"\)/);
+  await assert.rejects(Trainer.create(tinyConfig(dir(), { sharedDecoderImages: -1 })), /sharedDecoderImages/);
+});
