@@ -17,7 +17,7 @@ import { isPrecision, useDevice } from '../src/runtime/device.js';
 import { presetConfig, resolveTrainConfig } from '../src/train/config.js';
 import { buildTrainingParts } from '../src/train/train-step.js';
 import { emaUpdate } from '../src/train/ema.js';
-import { relativeL2 } from '../src/train/step-graphs.js';
+import { relativeL2 } from '../src/util/relative-l2.js';
 import { partitionFromConfig } from '../src/train/diffusion-model.js';
 
 const { values: args } = parseArgs({ options: { batch: { type: 'string', default: '16' }, iters: { type: 'string', default: '200' }, precision: { type: 'string', default: 'fp32' } } });

@@ -25,6 +25,7 @@ import { numel } from '../base/shape.js';
 import { type CudaBackend, type CudaGraph, GraphCaptureError } from '../backend/cuda/index.js';
 import { withPerSampleInputs } from '../models/noise-levels.js';
 import { repairGradients } from './gradients.js';
+import { relativeL2 } from '../util/relative-l2.js';
 import { type MicroBatch, type TrainingParts, lossWeights, queueMicroBatch } from './train-step.js';
 
 /** Graphs kept at once (one per batch composition; balanced stage sampling has one). */
@@ -228,16 +229,4 @@ export class StepGraphs {
 function disposeStep(step: CapturedStep): void {
   for (const t of [step.images, step.weights, step.losses, step.repairFlag, ...step.perSample.map((s) => s.tensor), ...step.grads]) t?.dispose();
   step.graph.dispose();
-}
-
-/** ||a - b|| / ||b|| (0 for equal arrays, Infinity for arrays of different lengths). */
-export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return num === 0 ? 0 : Math.sqrt(num / den);
 }

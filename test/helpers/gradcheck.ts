@@ -4,16 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { Generator, Tensor, backward, fromArray, noGrad, tidy } from '../../src/tensor/index.js';
+import { relativeL2 } from '../../src/util/relative-l2.js';
 
 export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   assert.equal(actual.length, expected.length, 'length mismatch');
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < actual.length; i++) {
-    num += (actual[i] - expected[i]) ** 2;
-    den += expected[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
+  return relativeL2(actual, expected);
 }
 
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = 'values'): void {
