@@ -22,7 +22,8 @@ export class GradientBuckets {
   private readonly zeroed = new Set<T.Tensor>();
   /** The next bucket to start: buckets start in order. */
   private next = 0;
-  private readonly started: PendingSum[] = [];
+  /** The bucket sum started last: sums complete in the order they start, so waiting for it waits for all. */
+  private lastStarted: PendingSum | null = null;
 
   constructor(
     private readonly communicator: Communicator,
@@ -71,9 +72,9 @@ export class GradientBuckets {
   finish(): boolean[] {
     for (const p of this.params) this.markFinal(p);
     this.startReady();
-    for (const sum of this.started) sum.wait();
+    this.lastStarted?.wait();
     const reached = this.params.map((p) => !this.zeroed.has(p));
-    this.started.length = 0;
+    this.lastStarted = null;
     this.final.clear();
     this.zeroed.clear();
     this.next = 0;
@@ -93,7 +94,7 @@ export class GradientBuckets {
 
   private startReady(): void {
     while (this.next < this.buckets.length && this.remaining[this.next] === 0) {
-      this.started.push(this.communicator.startAllReduceSum(this.buckets[this.next].map((p) => p.grad!)));
+      this.lastStarted = this.communicator.startAllReduceSum(this.buckets[this.next].map((p) => p.grad!));
       this.next++;
     }
   }
