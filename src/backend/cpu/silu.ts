@@ -16,7 +16,7 @@
  * The module also takes a group norm's slice through its per-channel affine map (float64 lanes, rounded
  * to float32 as TypeScript does) on the way into SiLU, so that the slice is copied in and out once.
  */
-import { BLOCK, BR_IF, END, F64, I32, I32_ADD, I32_EQZ, I32_SUB, LOOP, V128, VOID, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
+import { END, F64, I32, I32_ADD, V128, countedLoop, functionBody, get, i32Const, instantiate, memarg, set, simd } from './wasm-bytes.js';
 
 const f = Math.fround;
 const LOG2E = f(1.4426950408889634);
@@ -95,7 +95,7 @@ function body(kind: 'forward' | 'backward'): number[] {
     ...f32x4(1), ...get(E), ...get(V), ...f32x4(0), ...op(F32X4_GE), ...op(V128_BITSELECT),
     ...f32x4(1), ...get(E), ...op(F32X4_ADD), ...op(F32X4_DIV),
   ];
-  const code = [BLOCK, VOID, ...get(N), I32_EQZ, BR_IF, 0, LOOP, VOID, ...get(X), ...simd(V128_LOAD, ...memarg(0)), ...set(V)];
+  const code = [...get(X), ...simd(V128_LOAD, ...memarg(0)), ...set(V)];
   if (forward) code.push(...get(1), ...sigmoid, ...get(V), ...op(F32X4_MUL), ...simd(V128_STORE, ...memarg(0)));
   else {
     code.push(...sigmoid, ...set(S));
@@ -103,8 +103,7 @@ function body(kind: 'forward' | 'backward'): number[] {
     code.push(...op(F32X4_MUL), ...op(F32X4_ADD), ...op(F32X4_MUL), ...op(F32X4_MUL), ...simd(V128_STORE, ...memarg(0)));
   }
   for (let p = 0; p < params - 1; p++) code.push(...get(p), ...i32Const(16), I32_ADD, ...set(p));
-  code.push(...get(N), ...i32Const(1), I32_SUB, ...tee(N), BR_IF, 0, END, END, END);
-  return functionBody([[7, V128]], code);
+  return functionBody([[7, V128]], [...countedLoop(N, code), END]);
 }
 
 const [F64X2_SPLAT, I8X16_SHUFFLE, F32X4_DEMOTE_F64X2_ZERO, F64X2_PROMOTE_LOW_F32X4, F64X2_ADD, F64X2_MUL] = [0x14, 0x0d, 0x5e, 0x5f, 0xf0, 0xf2];
@@ -118,14 +117,12 @@ function affineBody(): number[] {
   const [X, OUT, N, SCALE, SHIFT, V, S, T] = [0, 1, 2, 3, 4, 5, 6, 7];
   const half = [...simd(F64X2_PROMOTE_LOW_F32X4), ...get(S), ...simd(F64X2_MUL), ...get(T), ...simd(F64X2_ADD), ...simd(F32X4_DEMOTE_F64X2_ZERO)];
   const code = [...get(SCALE), ...simd(F64X2_SPLAT), ...set(S), ...get(SHIFT), ...simd(F64X2_SPLAT), ...set(T)];
-  code.push(BLOCK, VOID, ...get(N), I32_EQZ, BR_IF, 0, LOOP, VOID);
-  code.push(...get(OUT), ...get(X), ...simd(V128_LOAD, ...memarg(0)), ...set(V), ...get(V), ...half);
+  const group = [...get(OUT), ...get(X), ...simd(V128_LOAD, ...memarg(0)), ...set(V), ...get(V), ...half];
   // lanes 2 and 3 moved down for the second half, then the two halves' low lanes put together
-  code.push(...get(V), ...get(V), ...simd(I8X16_SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7), ...half);
-  code.push(...simd(I8X16_SHUFFLE, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), ...simd(V128_STORE, ...memarg(0)));
-  for (const p of [X, OUT]) code.push(...get(p), ...i32Const(16), I32_ADD, ...set(p));
-  code.push(...get(N), ...i32Const(1), I32_SUB, ...tee(N), BR_IF, 0, END, END, END);
-  return functionBody([[3, V128]], code);
+  group.push(...get(V), ...get(V), ...simd(I8X16_SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7), ...half);
+  group.push(...simd(I8X16_SHUFFLE, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), ...simd(V128_STORE, ...memarg(0)));
+  for (const p of [X, OUT]) group.push(...get(p), ...i32Const(16), I32_ADD, ...set(p));
+  return functionBody([[3, V128]], [...code, ...countedLoop(N, group), END]);
 }
 
 const module = instantiate([

@@ -9,7 +9,7 @@
  * activations).
  */
 import type { BinaryOp } from '../backend.js';
-import { BLOCK, BR_IF, END, I32, I32_ADD, I32_EQZ, I32_SUB, LOOP, V128, VOID, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
+import { END, I32, I32_ADD, V128, countedLoop, functionBody, get, i32Const, instantiate, memarg, set, simd } from './wasm-bytes.js';
 
 const [V128_LOAD, V128_STORE, LOAD32_SPLAT] = [0x00, 0x0b, 0x09];
 const OPCODES: Record<BinaryOp, number> = { add: 0xe4, sub: 0xe5, mul: 0xe6, div: 0xe7 };
@@ -23,15 +23,12 @@ function body(op: BinaryOp, kind: 'whole' | 'rows'): number[] {
   const [A, B, OUT] = [0, 1, 2];
   const [N, ROWS, GROUPS, LEFT, BV] = kind === 'whole' ? [3, -1, -1, -1, -1] : [6, 3, 4, 5, 6];
   const operand = kind === 'whole' ? [...get(B), ...simd(V128_LOAD, ...memarg(0))] : get(BV);
-  const inner = [BLOCK, VOID, ...get(kind === 'whole' ? N : LEFT), I32_EQZ, BR_IF, 0, LOOP, VOID];
-  inner.push(...get(OUT), ...get(A), ...simd(V128_LOAD, ...memarg(0)), ...operand, ...simd(OPCODES[op]), ...simd(V128_STORE, ...memarg(0)));
-  for (const p of kind === 'whole' ? [A, B, OUT] : [A, OUT]) inner.push(...get(p), ...i32Const(16), I32_ADD, ...set(p));
-  inner.push(...get(kind === 'whole' ? N : LEFT), ...i32Const(1), I32_SUB, ...tee(kind === 'whole' ? N : LEFT), BR_IF, 0, END, END);
-  if (kind === 'whole') return functionBody([], [...inner, END]);
-  const code = [BLOCK, VOID, ...get(ROWS), I32_EQZ, BR_IF, 0, LOOP, VOID];
-  code.push(...get(B), ...simd(LOAD32_SPLAT, ...memarg(0)), ...set(BV), ...get(GROUPS), ...set(LEFT), ...inner);
-  code.push(...get(B), ...i32Const(4), I32_ADD, ...set(B), ...get(ROWS), ...i32Const(1), I32_SUB, ...tee(ROWS), BR_IF, 0, END, END, END);
-  return functionBody([[1, I32], [1, V128]], code);
+  const group = [...get(OUT), ...get(A), ...simd(V128_LOAD, ...memarg(0)), ...operand, ...simd(OPCODES[op]), ...simd(V128_STORE, ...memarg(0))];
+  for (const p of kind === 'whole' ? [A, B, OUT] : [A, OUT]) group.push(...get(p), ...i32Const(16), I32_ADD, ...set(p));
+  if (kind === 'whole') return functionBody([], [...countedLoop(N, group), END]);
+  const row = [...get(B), ...simd(LOAD32_SPLAT, ...memarg(0)), ...set(BV), ...get(GROUPS), ...set(LEFT), ...countedLoop(LEFT, group)];
+  row.push(...get(B), ...i32Const(4), I32_ADD, ...set(B));
+  return functionBody([[1, I32], [1, V128]], [...countedLoop(ROWS, row), END]);
 }
 
 const ops = Object.keys(OPCODES) as BinaryOp[];

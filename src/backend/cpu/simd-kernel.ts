@@ -3,7 +3,7 @@
  * binary file): four f32 lanes per instruction, the same float32 products and sums in the same order as
  * the TypeScript kernel in matmul.ts, so the two agree to the bit (test/backend/cpu-simd.test.ts).
  */
-import { BLOCK, BR_IF, END, I32, I32_ADD, I32_EQZ, I32_LOAD, I32_SUB, LOOP, V128, VOID, type WasmMemory, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
+import { BR_IF, END, I32, I32_ADD, I32_LOAD, I32_SUB, LOOP, V128, VOID, type WasmMemory, countedLoop, functionBody, get, i32Const, instantiate, memarg, set, simd, tee } from './wasm-bytes.js';
 
 /** The tile of C one kernel call computes: MR rows by NR columns (matmul.ts packs its panels to it). */
 export const MR = 4;
@@ -70,29 +70,27 @@ function body(kind: 'gatherB' | 'gatherA'): number[] {
   const [IMAGE, OUT_BASE, STARTS, TILES] = [1, 4, 6, 7];
   const code: number[] = [];
   if (kind === 'gatherB') {
-    code.push(BLOCK, VOID, ...get(TILES), I32_EQZ, BR_IF, 0, LOOP, VOID);
     code.push(...get(IMAGE), ...get(STARTS), I32_LOAD, 2, 0, I32_ADD, ...set(TILE_B), ...get(OUT_BASE), ...set(TILE_OUT));
   }
   for (let i = 0; i < 8; i++) code.push(...simd(V128_CONST, ...new Array<number>(16).fill(0)), ...set(ACC + i));
   if (kind !== 'gatherA') code.push(...get(A_BYTE), ...set(AP));
   code.push(...get(OFFSETS), ...set(OP));
   code.push(...get(B_BYTE), ...set(BP), ...get(K), ...set(Q));
-  code.push(BLOCK, VOID, ...get(Q), I32_EQZ, BR_IF, 0, LOOP, VOID);
-  code.push(...get(OP), I32_LOAD, 2, 0, ...set(O));
+  const step = [...get(OP), I32_LOAD, 2, 0, ...set(O)];
   // Row q of B: the next NR values of the panel, or those at bByte + offsets[q].
   const row = kind === 'gatherB' ? [...get(B_BYTE), ...get(O), I32_ADD] : get(BP);
-  code.push(...row, ...simd(V128_LOAD, ...memarg(0)), ...set(B0));
-  code.push(...row, ...simd(V128_LOAD, ...memarg(16)), ...set(B1));
+  step.push(...row, ...simd(V128_LOAD, ...memarg(0)), ...set(B0));
+  step.push(...row, ...simd(V128_LOAD, ...memarg(16)), ...set(B1));
   for (let r = 0; r < MR; r++) {
     // Element q of A's row r: in the panel, or at rowByte_r + offsets[q].
-    if (kind === 'gatherA') code.push(...get(r), ...get(O), I32_ADD, ...simd(LOAD32_SPLAT, ...memarg(0)), ...set(A));
-    else code.push(...get(AP), ...simd(LOAD32_SPLAT, ...memarg(4 * r)), ...set(A));
-    for (let c = 0; c < 2; c++) code.push(...get(ACC + 2 * r + c), ...get(A), ...get(c === 0 ? B0 : B1), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(ACC + 2 * r + c));
+    if (kind === 'gatherA') step.push(...get(r), ...get(O), I32_ADD, ...simd(LOAD32_SPLAT, ...memarg(0)), ...set(A));
+    else step.push(...get(AP), ...simd(LOAD32_SPLAT, ...memarg(4 * r)), ...set(A));
+    for (let c = 0; c < 2; c++) step.push(...get(ACC + 2 * r + c), ...get(A), ...get(c === 0 ? B0 : B1), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(ACC + 2 * r + c));
   }
-  if (kind !== 'gatherA') code.push(...get(AP), ...i32Const(4 * MR), I32_ADD, ...set(AP));
-  code.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
-  if (kind !== 'gatherB') code.push(...get(BP), ...i32Const(4 * NR), I32_ADD, ...set(BP));
-  code.push(...get(Q), ...i32Const(1), I32_SUB, ...tee(Q), BR_IF, 0, END, END);
+  if (kind !== 'gatherA') step.push(...get(AP), ...i32Const(4 * MR), I32_ADD, ...set(AP));
+  step.push(...get(OP), ...i32Const(4), I32_ADD, ...set(OP));
+  if (kind !== 'gatherB') step.push(...get(BP), ...i32Const(4 * NR), I32_ADD, ...set(BP));
+  code.push(...countedLoop(Q, step));
   // Row r of the tile at outByte + r * outStride (the out pointer advances row by row).
   for (let r = 0; r < MR; r++) {
     if (r > 0) code.push(...get(OUT), ...get(OUT_STRIDE), I32_ADD, ...set(OUT));
@@ -100,10 +98,9 @@ function body(kind: 'gatherB' | 'gatherA'): number[] {
   }
   if (kind === 'gatherB') {
     code.push(...get(OUT_BASE), ...i32Const(4 * NR), I32_ADD, ...set(OUT_BASE), ...get(STARTS), ...i32Const(4), I32_ADD, ...set(STARTS));
-    code.push(...get(TILES), ...i32Const(1), I32_SUB, ...tee(TILES), BR_IF, 0, END, END);
+    return functionBody([[7, I32], [11, V128]], [...countedLoop(TILES, code), END]);
   }
-  code.push(END);
-  return functionBody([[7, I32], [11, V128]], code);
+  return functionBody([[7, I32], [11, V128]], [...code, END]);
 }
 
 /** moveRows: a v128 at a time; locals after the parameters: rows left, groups left, the two pointers within a row. */

@@ -39,6 +39,14 @@ export const memarg = (offset: number): number[] => [2, ...uleb(offset)];
 export const [I32_LOAD, I32_EQZ, I32_ADD, I32_SUB, BLOCK, LOOP, BR_IF, END, VOID] = [0x28, 0x45, 0x6a, 0x6b, 0x02, 0x03, 0x0d, 0x0b, 0x40];
 export const [I32, F64, V128] = [0x7f, 0x7c, 0x7b];
 
+/**
+ * `body` run `counter` times (a local, counted down to 0 by the loop; zero runs it not at all): the loop
+ * every SIMD function here is built around.
+ */
+export function countedLoop(counter: number, body: readonly number[]): number[] {
+  return [BLOCK, VOID, ...get(counter), I32_EQZ, BR_IF, 0, LOOP, VOID, ...body, ...get(counter), ...i32Const(1), I32_SUB, ...tee(counter), BR_IF, 0, END, END];
+}
+
 /** A function body: its locals (count of each type, in order) and its code, ending with END. */
 export function functionBody(locals: [count: number, type: number][], code: number[]): number[] {
   const bytes = [...vec(locals.map(([count, type]) => [...uleb(count), type])), ...code];
