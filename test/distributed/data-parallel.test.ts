@@ -17,6 +17,7 @@ import type { Communicator } from '../../src/distributed/communicator.js';
 import { runThreadRanks } from '../helpers/thread-ranks.js';
 import { largestDifference } from '../helpers/weights.js';
 import type { RankJob, RankOutcome } from './rank-worker.js';
+import { tinyMultistageModel } from '../helpers/tiny-model.js';
 
 T.setBackend(cpuBackend());
 
@@ -33,7 +34,7 @@ function tinyConfig(runDir: string, training: Record<string, unknown> = {}): Rec
     runDir,
     device: 'cpu',
     data: { source: 'shapes', resolution: 8, count: 64 },
-    model: { kind: 'multistage', stageBoundaries: [2.5103, 7.6577], network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4], dropout: 0.1 } },
+    model: tinyMultistageModel(),
     training: { totalImages: 48, batchSize: 8, microBatch: 4, lr: 2e-3, lrRampUpImages: 16, stageSampling: 'edm-marginal', gradientBucketMiB: 1 / 256, ema: { halfLifeImages: 16 }, ...training },
     output: { logEveryImages: 16, checkpointEveryImages: 24, snapshotEveryImages: 100000, keepCheckpoints: 10, grid: { count: 1, steps: 2 } },
   };

@@ -19,6 +19,7 @@ import { probeNccl } from '../../src/distributed/nccl.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { readCheckpoint, withPrefix } from '../../src/train/checkpoint.js';
 import { largestDifference } from '../helpers/weights.js';
+import { tinyMultistageModel } from '../helpers/tiny-model.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -39,7 +40,7 @@ function config(runDir: string): Record<string, unknown> {
     device: 'cuda',
     precision: 'fp32',
     data: { source: 'shapes', resolution: 8, count: 64 },
-    model: { kind: 'multistage', stageBoundaries: [2.5103, 7.6577], network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4], dropout: 0.1 } },
+    model: tinyMultistageModel(),
     training: { totalImages: 48, batchSize: 8, microBatch: 4, lr: 2e-3, lrRampUpImages: 16, adam: { eps: 1 }, gradientBucketMiB: 1 / 256, ema: { halfLifeImages: 16 } },
     output: { logEveryImages: 16, checkpointEveryImages: 48, snapshotEveryImages: 100000, grid: { count: 1, steps: 2 } },
   };
