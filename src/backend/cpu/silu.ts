@@ -130,40 +130,45 @@ const module = instantiate([
   { name: 'backward', params: 4, body: body('backward') },
   { name: 'affine', params: [I32, I32, I32, F64, F64], body: affineBody() },
 ]);
-const simdForward = module?.exports.forward as ((xByte: number, yByte: number, groups: number) => void) | undefined;
-const simdBackward = module?.exports.backward as ((xByte: number, dyByte: number, dxByte: number, groups: number) => void) | undefined;
-const simdAffine = module?.exports.affine as ((xByte: number, outByte: number, groups: number, scale: number, shift: number) => void) | undefined;
+/** The module's functions and its memory as floats; null where the runtime has no WebAssembly SIMD. */
+const kernels = module === null ? null : {
+  forward: module.exports.forward as (xByte: number, yByte: number, groups: number) => void,
+  backward: module.exports.backward as (xByte: number, dyByte: number, dxByte: number, groups: number) => void,
+  affine: module.exports.affine as (xByte: number, outByte: number, groups: number, scale: number, shift: number) => void,
+  heap: new Float32Array(module.memory.buffer),
+};
 /** Elements per pass through the module's memory (its one page holds two such blocks). */
 const BLOCK_ELEMENTS = 4096;
-const heap = module ? new Float32Array(module.memory.buffer) : null;
 /** Whether siluRange and siluBackwardRange run in WebAssembly SIMD (else in the TypeScript functions above). */
-export const siluSimd = heap !== null;
+export const siluSimd = kernels !== null;
 
 /** y[i] = silu(x[i]) for i in [start, end) (x and y may be the same array). */
 export function siluRange(x: Float32Array, y: Float32Array, start: number, end: number): void {
-  if (heap === null || simdForward === undefined) {
+  if (kernels === null) {
     for (let i = start; i < end; i++) y[i] = silu32(x[i]);
     return;
   }
+  const { heap, forward } = kernels;
   for (let from = start; from < end; from += BLOCK_ELEMENTS) {
     const n = Math.min(BLOCK_ELEMENTS, end - from);
     heap.set(x.subarray(from, from + n), 0);
-    simdForward(0, 0, Math.ceil(n / 4));
+    forward(0, 0, Math.ceil(n / 4));
     y.set(heap.subarray(0, n), from);
   }
 }
 
 /** dx[i] = dy[i] * silu'(x[i]) for i in [start, end). */
 export function siluBackwardRange(x: Float32Array, dy: Float32Array, dx: Float32Array, start: number, end: number): void {
-  if (heap === null || simdBackward === undefined) {
+  if (kernels === null) {
     for (let i = start; i < end; i++) dx[i] = siluGrad32(x[i], dy[i]);
     return;
   }
+  const { heap, backward } = kernels;
   for (let from = start; from < end; from += BLOCK_ELEMENTS) {
     const n = Math.min(BLOCK_ELEMENTS, end - from);
     heap.set(x.subarray(from, from + n), 0);
     heap.set(dy.subarray(from, from + n), BLOCK_ELEMENTS);
-    simdBackward(0, 4 * BLOCK_ELEMENTS, 0, Math.ceil(n / 4));
+    backward(0, 4 * BLOCK_ELEMENTS, 0, Math.ceil(n / 4));
     dx.set(heap.subarray(0, n), from);
   }
 }
@@ -171,14 +176,14 @@ export function siluBackwardRange(x: Float32Array, dy: Float32Array, dx: Float32
 /**
  * A group norm's slice, `channels` runs of hw elements from x[start], each taken to x * scales[c] +
  * shifts[c] (float64, rounded to float32) in the module's memory: the runs must be whole groups of four
- * (hw % 4 === 0) and the slice fit one block. Returns false, doing nothing, otherwise.
+ * (hw % 4 === 0) and the slice fit one block. Returns the module's kernels, or null, doing nothing, otherwise.
  */
-function affineSlice(x: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array): boolean {
+function affineSlice(x: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array): typeof kernels {
   const count = channels * hw;
-  if (heap === null || simdAffine === undefined || hw % 4 !== 0 || count > BLOCK_ELEMENTS) return false;
-  heap.set(x.subarray(start, start + count), 0);
-  for (let c = 0; c < channels; c++) simdAffine(4 * c * hw, 4 * c * hw, hw / 4, scales[c], shifts[c]);
-  return true;
+  if (kernels === null || hw % 4 !== 0 || count > BLOCK_ELEMENTS) return null;
+  kernels.heap.set(x.subarray(start, start + count), 0);
+  for (let c = 0; c < channels; c++) kernels.affine(4 * c * hw, 4 * c * hw, hw / 4, scales[c], shifts[c]);
+  return kernels;
 }
 
 /**
@@ -186,10 +191,11 @@ function affineSlice(x: Float32Array, start: number, channels: number, hw: numbe
  * False, doing nothing, where affineSlice cannot run.
  */
 export function affineSiluSlice(x: Float32Array, y: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array, silu: boolean): boolean {
-  if (!affineSlice(x, start, channels, hw, scales, shifts)) return false;
+  const k = affineSlice(x, start, channels, hw, scales, shifts);
+  if (k === null) return false;
   const count = channels * hw;
-  if (silu) simdForward!(0, 0, count / 4);
-  y.set(heap!.subarray(0, count), start);
+  if (silu) k.forward(0, 0, count / 4);
+  y.set(k.heap.subarray(0, count), start);
   return true;
 }
 
@@ -199,9 +205,10 @@ export function affineSiluSlice(x: Float32Array, y: Float32Array, start: number,
  * this module; null, doing nothing, where affineSlice cannot run.
  */
 export function affineSiluSliceBackward(x: Float32Array, dy: Float32Array, start: number, channels: number, hw: number, scales: Float64Array, shifts: Float64Array): Float32Array | null {
-  if (!affineSlice(x, start, channels, hw, scales, shifts)) return null;
+  const k = affineSlice(x, start, channels, hw, scales, shifts);
+  if (k === null) return null;
   const count = channels * hw;
-  heap!.set(dy.subarray(start, start + count), BLOCK_ELEMENTS);
-  simdBackward!(0, 4 * BLOCK_ELEMENTS, 0, count / 4);
-  return heap;
+  k.heap.set(dy.subarray(start, start + count), BLOCK_ELEMENTS);
+  k.backward(0, 4 * BLOCK_ELEMENTS, 0, count / 4);
+  return k.heap;
 }
