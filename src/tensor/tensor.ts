@@ -33,7 +33,7 @@ export class Tensor implements Disposable {
   requiresGrad = false;
   grad: Tensor | null = null;
   node: GradNode | null = null;
-  memoryScope: Disposable[] | null = null;
+  memoryScope: Disposable['memoryScope'] = null;
   private storageRef: Storage | null;
 
   /** `scoped`: false for a tensor that an owner outside every memory scope holds from birth (a tape node's saved view). */
