@@ -15,6 +15,7 @@ import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { readSafetensors } from '../../src/nn/safetensors.js';
+import { tinyMultistageModel } from '../helpers/tiny-model.js';
 
 T.setBackend(cpuBackend());
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -24,7 +25,7 @@ function tinyConfig(runDir: string, overrides: Record<string, unknown> = {}): Re
     runDir,
     device: 'cpu',
     data: { source: 'shapes', resolution: 8, count: 256 },
-    model: { kind: 'multistage', stageBoundaries: [2.5103, 7.6577], network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], en_model_channels: 8, de_model_channels: [8, 8, 4], dropout: 0.1 } },
+    model: tinyMultistageModel(),
     training: { totalImages: 512, batchSize: 16, lr: 2e-3, lrRampUpImages: 64, stageSampling: 'balanced', ema: { halfLifeImages: 100 } },
     output: { logEveryImages: 64, checkpointEveryImages: 64, snapshotEveryImages: 100000, keepCheckpoints: 20, grid: { count: 4, steps: 3 } },
     ...overrides,
