@@ -137,7 +137,7 @@ const kernels = module === null ? null : {
   affine: module.exports.affine as (xByte: number, outByte: number, groups: number, scale: number, shift: number) => void,
   heap: new Float32Array(module.memory.buffer),
 };
-/** Elements per pass through the module's memory: a pass uses two blocks (x and dy, or x and y) of the one 64 KiB page, room for four. */
+/** Elements per pass through the module's memory (16 KiB): forward uses one block in place, backward two (x, overwritten by dx, and dy) of the one 64 KiB page. */
 const BLOCK_ELEMENTS = 4096;
 /** Whether siluRange and siluBackwardRange run in WebAssembly SIMD (else in the TypeScript functions above). */
 export const siluSimd = kernels !== null;
