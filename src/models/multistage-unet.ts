@@ -60,8 +60,12 @@ export class MultistageUNet extends UNetTrunk {
     return tidy(() => {
       const emb = this.embed(noiseLabels, x.shape[0], inputs);
       const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
-      const { output, route } = routeByStage(this.partition, inputs.sigma, x.shape[0], (stage, take) =>
-        this.decs.at(this.decoderOf[stage]).forward(take(h), skips.map(take), take(emb), inputs.generator),
+      const { output, route } = routeByStage(
+        this.partition,
+        inputs.sigma,
+        x.shape[0],
+        (decoder, take) => this.decs.at(decoder).forward(take(h), skips.map(take), take(emb), inputs.generator),
+        this.decoderOf,
       );
       this.lastRoute = route;
       return output;

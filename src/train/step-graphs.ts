@@ -26,6 +26,7 @@ import { type CudaBackend, type CudaGraph, GraphCaptureError } from '../backend/
 import { withPerSampleInputs } from '../models/noise-levels.js';
 import { repairGradients } from './gradients.js';
 import { relativeL2 } from '../util/relative-l2.js';
+import { MultistageUNet } from '../models/multistage-unet.js';
 import { type MicroBatch, type TrainingParts, lossWeights, queueMicroBatch } from './train-step.js';
 
 /** Graphs kept at once (one per batch composition; balanced stage sampling has one). */
@@ -137,7 +138,10 @@ export class StepGraphs {
     const active = stages.filter((s) => s.length > 0);
     const sorted = active.every((s) => s.every((i) => i === next++));
     if (active.length > 1 && !sorted) return { why: 'a mixed-stage batch not sorted by stage' };
-    return `${n}:${stages.map((s) => s.length).join(',')}`;
+    // the decoders the stages run on are part of it: after training.sharedDecoderImages' switch the same
+    // counts run other decoders, whose shapes need an eager warm-up step before a capture
+    const decoders = model.unet instanceof MultistageUNet ? `:${model.unet.decoderOf.join(',')}` : '';
+    return `${n}:${stages.map((s) => s.length).join(',')}${decoders}`;
   }
 
   /** Captures the step; null (graphs off, one warning) when it cannot be. */

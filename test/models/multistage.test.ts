@@ -1,7 +1,7 @@
 /**
  * Per-sample routing: a batch that mixes stages gives what each sample gives alone (forward and
  * gradients), a batch within one stage runs its decoder directly, without gathering, and a stage-sorted
- * batch is cut into slices with the results of gathering.
+ * batch is cut into slices with the results of gathering; stages that share a decoder run it once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,11 +19,11 @@ const RES = 8;
 const SIGMAS = [20, 0.3, 2, 9, 4.5];
 const STAGES = [2, 0, 1, 2, 1];
 
-function build(): { net: EDMPrecond; unet: MultistageUNet } {
+function build(deModelChannels = [12, 8, 4]): { net: EDMPrecond; unet: MultistageUNet } {
   const unet = new MultistageUNet(
     {
       imgResolution: RES, inChannels: 2, outChannels: 2, augmentDim: 3, channelMult: [1, 2], numBlocks: 1, attnResolutions: [4],
-      dropout: 0, enModelChannels: 8, deModelChannels: [12, 8, 4], partition: new StagePartition([1, 5]),
+      dropout: 0, enModelChannels: 8, deModelChannels, partition: new StagePartition([1, 5]),
     },
     new T.Generator(1),
   );
@@ -45,10 +45,10 @@ test('a mixed-stage batch equals each sample run alone, and gathers per stage', 
   const { net, unet } = build();
   assert.deepEqual([...unet.partition.route(SIGMAS)].map((r) => [...r]), [[1], [2, 4], [0, 3]]);
   const all = T.noGrad(() => T.tidy(() => forward(net, SIGMAS.map((_, i) => i)).toFloat32Array()));
-  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], split: 'gather' });
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], runs: [0, 1, 2], split: 'gather' });
   const alone = SIGMAS.flatMap((_, i) => {
     const out = T.noGrad(() => T.tidy(() => forward(net, [i]).toFloat32Array()));
-    assert.deepEqual(unet.lastRoute, { stages: [STAGES[i]], split: 'none' });
+    assert.deepEqual(unet.lastRoute, { stages: [STAGES[i]], runs: [STAGES[i]], split: 'none' });
     return [...out];
   });
   assertClose(all, alone, 1e-6, 'mixed batch vs one sample at a time');
@@ -58,7 +58,7 @@ test('a batch within one stage takes the direct path and matches the same sample
   const { net, unet } = build();
   const rows = [2, 4];
   const batch = T.noGrad(() => T.tidy(() => forward(net, rows).toFloat32Array()));
-  assert.deepEqual(unet.lastRoute, { stages: [1], split: 'none' });
+  assert.deepEqual(unet.lastRoute, { stages: [1], runs: [1], split: 'none' });
   const alone = rows.flatMap((i) => [...T.noGrad(() => T.tidy(() => forward(net, [i]).toFloat32Array()))]);
   assertClose(batch, alone, 1e-6, 'single-stage batch vs one sample at a time');
 });
@@ -75,7 +75,7 @@ test('gradients of a mixed batch are the sums of the per-sample gradients; idle 
   const clear = (): void => net.parameters().forEach((p) => { p.grad?.dispose(); p.grad = null; });
 
   lossOf(rows, weights);
-  assert.deepEqual(unet.lastRoute, { stages: [0, 2], split: 'gather' });
+  assert.deepEqual(unet.lastRoute, { stages: [0, 2], runs: [0, 2], split: 'gather' });
   const batched = grads();
   for (const [name] of net.namedParameters()) assert.equal(batched.has(name), !name.startsWith('model.decs.1.'), `${name}: gradient presence`);
   clear();
@@ -100,14 +100,35 @@ test('a stage-sorted batch is cut into slices, with the outputs and gradients of
     return { out, grads };
   };
   const sliced = run();
-  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], split: 'slices' });
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], runs: [0, 1, 2], split: 'slices' });
   // the same batch forced through gather and scatter: a route that lists each stage's rows in reverse, so
   // no stage is a run starting where the previous one ended (a decoder then sums its samples' gradients in
   // another order: equal to rounding)
   const route = unet.partition.route.bind(unet.partition);
   unet.partition.route = (s) => route(s).map((index) => index.slice().reverse());
   const gathered = run();
-  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], split: 'gather' });
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], runs: [0, 1, 2], split: 'gather' });
   assert.deepEqual(sliced.out, gathered.out);
   sliced.grads.forEach((g, i) => assertClose(g, gathered.grads[i], 1e-6, net.namedParameters()[i][0]));
+});
+
+test('stages that share a decoder run through it once, as one group of rows', () => {
+  const { net, unet } = build([8, 8, 8]);
+  const sorted = [1, 2, 4, 0, 3]; // stages 0, 1, 1, 2, 2
+  const own = T.noGrad(() => T.tidy(() => {
+    // decoder 1 given decoder 0's weights: running stage 1 on it must be what sharing decoder 0 computes
+    const from = new Map(unet.decs.at(0).stateDict());
+    for (const [name, t] of unet.decs.at(1).stateDict()) t.backend.copyRows(from.get(name)!.buffer, 0, 0, t.buffer, 0, 0, 1, t.size);
+    return forward(net, sorted).toFloat32Array();
+  }));
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], runs: [0, 1, 2], split: 'slices' });
+  unet.decoderOf[1] = 0;
+  const shared = T.noGrad(() => T.tidy(() => forward(net, sorted).toFloat32Array()));
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], runs: [0, 2], split: 'slices' });
+  assertClose(shared, own, 1e-6, 'stage 1 through decoder 0 vs through a copy of it');
+  // rows of one group that are not contiguous (stages 0 and 2 on decoder 0, stage 1 between them) are gathered
+  unet.decoderOf[1] = 1;
+  unet.decoderOf[2] = 0;
+  T.noGrad(() => T.tidy(() => forward(net, sorted).dispose()));
+  assert.deepEqual(unet.lastRoute, { stages: [0, 1, 2], runs: [0, 1], split: 'gather' });
 });

@@ -1,7 +1,8 @@
 /**
  * training.sharedDecoderImages: before the switch the same-width stages train decoder 0 and their own
  * decoders stay at their initial weights; the switch copies decoder 0 (weights, Adam moments, EMA) bit for
- * bit; a run resumed from a checkpoint written before the copy ends where an uninterrupted one does.
+ * bit; a run resumed from a checkpoint written before the copy ends where an uninterrupted one does; with
+ * step graphs (CUDA graph semantics emulated on the CPU) training across the switch gives the eager weights.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,11 @@ import { resolveTrainConfig } from '../../src/train/config.js';
 import { type MicroBatch, type TrainingParts, buildTrainingParts, trainStep } from '../../src/train/train-step.js';
 import { SharedDecoder } from '../../src/train/shared-decoder.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { StepGraphs } from '../../src/train/step-graphs.js';
+import type { CudaBackend } from '../../src/backend/cuda/index.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { partitionFromConfig } from '../../src/train/diffusion-model.js';
+import { emulateGraphs } from '../helpers/graph-emulator.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { readSafetensors } from '../../src/nn/safetensors.js';
 
@@ -142,4 +148,40 @@ test('sharedDecoderImages needs a multistage model with a decoder of stage 0\'s 
   const unified = { ...tinyConfig(dir()), model: { kind: 'unified', network: { channel_mult: [1, 2], num_blocks: 1, attn_resolutions: [4], model_channels: 8 } } };
   await assert.rejects(Trainer.create(unified), /needs model.kind "multistage" \(it is "unified"\)/);
   await assert.rejects(Trainer.create(tinyConfig(dir(), { sharedDecoderImages: -1 })), /sharedDecoderImages/);
+});
+
+test('step graphs across the switch: graphs of the shared routing are dropped, and the weights are the eager ones bit for bit', () => {
+  const B = 12;
+  // stages 0 and 1 (width 8) share decoder 0 for the first two steps; balanced batches sorted by stage
+  const config = resolveTrainConfig({ ...tinyConfig('unused', { batchSize: B, sharedDecoderImages: 2 * B }), device: 'cpu' });
+  const run = (backend: Backend, withGraphs: boolean): { bits: string[]; replays: number } => {
+    T.setBackend(backend);
+    const p = buildTrainingParts(config, [3, 8, 8], partitionFromConfig(config.model, config.formulation), new Generator(0));
+    p.model.net.train(true);
+    const shared = SharedDecoder.create(p, config.training.sharedDecoderImages, B)!;
+    const graphs = withGraphs ? new StepGraphs(backend as unknown as CudaBackend, 'on', (w) => assert.fail(w)) : undefined;
+    const generator = new Generator(42);
+    try {
+      for (let k = 0; k < 5; k++) {
+        if (shared.beforeStep(k * B)) graphs?.dispose();
+        const g = new Generator(100 + k);
+        const u = g.uniformHost(B);
+        const sigma = Float64Array.from({ length: B }, (_, i) => (i < 6 ? 0.1 + 2 * u[i] : i < 10 ? 3 + 4 * u[i] : 8 + 30 * u[i]));
+        const pixels = Float32Array.from(g.uniformHost(B * 3 * 8 * 8), (v) => 2 * v - 1);
+        const micro: MicroBatch = { sigma, weight: new Float64Array(B).fill(1), images: () => T.fromArray(pixels, [B, 3, 8, 8], 'float32', backend) };
+        assert.ok(trainStep(p, generator, { batchSize: B, microBatches: 1, gradClip: null, lr: 2e-3, emaDecay: 0.9, graphs }, () => micro).applied);
+        assert.deepEqual(unetOf(p).lastRoute?.runs, k < 2 ? [0, 2] : [0, 1, 2], `step ${k}: decoders run`);
+      }
+      return { bits: [...p.model.net.parameters(), ...p.ema.net.parameters()].map((t) => Buffer.from(t.toFloat32Array().buffer).toString('base64')), replays: 0 };
+    } finally {
+      graphs?.dispose();
+      p.optimizer.dispose();
+    }
+  };
+  const eager = run(cpuBackend(), false);
+  const em = emulateGraphs(cpuBackend());
+  const graphed = run(em.backend, true);
+  // steps 0 and 2 eager (a warm-up of each routing), 1 and 3 captured and replayed, 4 replayed
+  assert.equal(em.replays(), 3);
+  assert.deepEqual(graphed.bits, eager.bits);
 });
