@@ -17,7 +17,7 @@
  * against an eager run of the same step. A failure of either turns graphs off for the run with one warning,
  * and the step runs eagerly from the same random-stream position, so nothing differs from a run without
  * graphs. Steps that are not eligible (several micro-batches, data-parallel ranks, class labels,
- * augmentation, VP, unsorted mixed batches) run eagerly.
+ * augmentation, unsorted mixed batches) run eagerly.
  */
 import * as T from '../tensor/index.js';
 import { Storage, Tensor } from '../tensor/tensor.js';
@@ -124,7 +124,6 @@ export class StepGraphs {
   /** The batch composition of a step that can be replayed, or why it cannot. */
   private composition(parts: TrainingParts, generator: T.Generator, micro: MicroBatch): string | { why: string } {
     const { model } = parts;
-    if (model.spec.formulation.kind !== 'edm') return { why: 'VP: its per-sample values are not traced yet' };
     if (micro.classLabels || micro.augmentLabels) return { why: 'class labels or augmentation labels' };
     if (generator.constructor !== T.Generator) return { why: "a data-parallel rank's generator" };
     const p = model.net.parameters()[0];

@@ -19,6 +19,8 @@ import { presetConfig, resolveTrainConfig, type TrainConfig } from '../../src/tr
 import { type MicroBatch, type TrainingParts, buildTrainingParts, stepSchedule, trainStep } from '../../src/train/train-step.js';
 import { partitionFromConfig } from '../../src/train/diffusion-model.js';
 import { StepGraphs, stepGraphsFor } from '../../src/train/step-graphs.js';
+import { PAPER_CIFAR10_BOUNDARIES } from '../../src/stages/stage-partition.js';
+import { StageSampler } from '../../src/train/stage-sampling.js';
 import { relError } from '../helpers/gradcheck.js';
 import { emulateGraphs } from '../helpers/graph-emulator.js';
 
@@ -36,12 +38,14 @@ function parts(config: TrainConfig): TrainingParts {
   return p;
 }
 
-/** Step k's micro-batch: noise levels sorted by stage (8 / 5 / 3 in the quickstart's stages), host images. */
-function microBatch(k: number, backend: Backend): MicroBatch {
+/** Step k's micro-batch: noise levels drawn as the trainer draws them with `balanced` stage sampling (sorted by stage), host images. */
+function microBatch(k: number, backend: Backend, p: TrainingParts, config: TrainConfig): MicroBatch {
   const u = new T.Generator(100 + k).uniformHost(B + B * 3 * 16 * 16);
-  const sigma = Float64Array.from({ length: B }, (_, i) => (i < 8 ? 0.05 + 2 * u[i] : i < 13 ? 3 + 4 * u[i] : 8 + 30 * u[i]));
+  const { partition } = p.model;
+  const sampler = new StageSampler('balanced', partition, p.model.noiseDistribution(), partition.numStages > 1 ? (config.training.stageShares ?? undefined) : undefined);
+  const { sigma, weight } = sampler.draw(B, (n) => Float64Array.from(u.subarray(0, n)));
   const pixels = Float32Array.from(u.subarray(B), (v) => 2 * v - 1);
-  return { sigma, weight: Float64Array.from({ length: B }, (_, i) => 0.5 + u[(i * 7) % B]), images: () => T.fromArray(pixels, [B, 3, 16, 16], 'float32', backend) };
+  return { sigma, weight, images: () => T.fromArray(pixels, [B, 3, 16, 16], 'float32', backend) };
 }
 
 /** The per-sample losses of one step's loss on the CPU, its per-sample tensors made by `make`. */
@@ -56,8 +60,9 @@ function lossWith(p: TrainingParts, micro: MicroBatch, make: ((shape: readonly n
 
 test('the recipes traced from one step make the per-sample tensors of another step as the eager step does', () => {
   T.setBackend(cpuBackend());
-  const p = parts(quickstart());
-  const [a, b] = [microBatch(1, cpuBackend()), microBatch(2, cpuBackend())];
+  const config = quickstart();
+  const p = parts(config);
+  const [a, b] = [microBatch(1, cpuBackend(), p, config), microBatch(2, cpuBackend(), p, config)];
   const recipes: ((s: Float64Array) => Float32Array)[] = [];
   lossWith(p, a, (shape, backend, recipe) => {
     assert.ok(recipe, 'every per-sample tensor of the EDM loss is made from sigma');
@@ -108,7 +113,7 @@ function trainedWeights(backend: Backend, config: TrainConfig, steps: number, gr
   try {
     for (let k = 1; k <= steps; k++) {
       const schedule = stepSchedule(config, k * B, k);
-      const micro = microBatch(k, backend);
+      const micro = microBatch(k, backend, p, config);
       const r = trainStep(p, generator, { batchSize: B, microBatches: 1, gradClip: config.training.gradClip, graphs: stepGraphs, ...schedule }, () => micro);
       losses.push(r.loss);
     }
@@ -123,6 +128,7 @@ function trainedWeights(backend: Backend, config: TrainConfig, steps: number, gr
 const CONFIGS = [
   ['the quickstart network on balanced stage-sorted batches', quickstart()],
   ['a unified network with dropout and clipping', quickstart({ model: { kind: 'unified', network: { augment_dim: 0, dropout: 0.1, channel_mult: [1, 1], num_blocks: 1, attn_resolutions: [8], model_channels: 16 } }, training: { ...quickstart().training, gradClip: 1 } })],
+  ['a VP multistage network (the paper\'s VP t boundaries) on balanced stage-sorted batches', quickstart({ model: { ...quickstart().model, stageBoundaries: [...PAPER_CIFAR10_BOUNDARIES.vpT], stageUnits: 'vp-t' }, formulation: { kind: 'vp' } })],
 ] as const;
 
 const bits = (w: Float32Array[]) => w.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));
