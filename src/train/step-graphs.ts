@@ -5,8 +5,8 @@
  *
  * A replay runs the captured launches with the captured addresses, so everything a step takes from the host
  * is written into the graph's inputs (buffers outside the graph's memory pool, whose blocks the captured
- * work reuses: backend/cuda/graph.ts) before each replay: the images (copied into a fixed buffer), the loss
- * weights, the per-sample tensors made from sigma (the preconditioning coefficients, noise labels, loss
+ * work reuses: backend/cuda/graph.ts) before each replay: the images and their augmentation labels (copied
+ * into fixed buffers), the loss weights, the per-sample tensors made from sigma (the preconditioning coefficients, noise labels, loss
  * weights of the formulation: models/noise-levels.ts hands each to the capture with its recipe from sigma),
  * and the Philox counter the step's noise and dropout start at. The structure of the step must not depend
  * on the data either: a batch composition is its size and its samples per stage, and a mixed-stage batch
@@ -17,7 +17,7 @@
  * against an eager run of the same step. A failure of either turns graphs off for the run with one warning,
  * and the step runs eagerly from the same random-stream position, so nothing differs from a run without
  * graphs. Steps that are not eligible (several micro-batches, data-parallel ranks, class labels,
- * augmentation, unsorted mixed batches) run eagerly.
+ * unsorted mixed batches) run eagerly.
  */
 import * as T from '../tensor/index.js';
 import { Storage, Tensor } from '../tensor/tensor.js';
@@ -36,6 +36,8 @@ const CHECK_TOLERANCE = 1e-5;
 interface CapturedStep {
   graph: CudaGraph;
   images: T.Tensor;
+  /** EDM's augmentation labels of the step's images (null: not augmented). */
+  augmentLabels: T.Tensor | null;
   weights: T.Tensor;
   perSample: { tensor: T.Tensor; recipe: (sigma: Float64Array) => Float32Array }[];
   losses: T.Tensor;
@@ -124,7 +126,7 @@ export class StepGraphs {
   /** The batch composition of a step that can be replayed, or why it cannot. */
   private composition(parts: TrainingParts, generator: T.Generator, micro: MicroBatch): string | { why: string } {
     const { model } = parts;
-    if (micro.classLabels || micro.augmentLabels) return { why: 'class labels or augmentation labels' };
+    if (micro.classLabels) return { why: 'class labels' };
     if (generator.constructor !== T.Generator) return { why: "a data-parallel rank's generator" };
     const p = model.net.parameters()[0];
     if (!p || p.backend !== this.gpu) return { why: 'the model is not on the GPU' };
@@ -136,7 +138,7 @@ export class StepGraphs {
     const active = stages.filter((s) => s.length > 0);
     const sorted = active.every((s) => s.every((i) => i === next++));
     if (active.length > 1 && !sorted) return { why: 'a mixed-stage batch not sorted by stage' };
-    return `${n}:${stages.map((s) => s.length).join(',')}`;
+    return `${n}:${stages.map((s) => s.length).join(',')}${micro.augmentLabels ? ':augmented' : ''}`;
   }
 
   /** Captures the step; null (graphs off, one warning) when it cannot be. */
@@ -145,13 +147,14 @@ export class StepGraphs {
     const params = model.net.parameters();
     const n = micro.sigma.length;
     const images = T.keep(T.empty(x.shape, 'float32', this.gpu));
+    const augmentLabels = micro.augmentLabels ? T.keep(T.empty([n, parts.model.augmentDim], 'float32', this.gpu)) : null;
     const weights = T.keep(T.empty([n], 'float32', this.gpu));
     const perSample: CapturedStep['perSample'] = [];
     // a copy of the stream: the real one moves only when the step is run from the graph
     const gen = T.Generator.fromState({ seed: generator.seed, offset: base });
     let outputs: { losses: T.Tensor; repairFlag: T.Tensor } | null = null;
     const made = (): void => {
-      for (const t of [images, weights, ...perSample.map((s) => s.tensor), outputs?.losses, outputs?.repairFlag]) t?.dispose();
+      for (const t of [images, augmentLabels, weights, ...perSample.map((s) => s.tensor), outputs?.losses, outputs?.repairFlag]) t?.dispose();
       for (const q of params) {
         q.grad?.dispose();
         q.grad = null;
@@ -171,7 +174,7 @@ export class StepGraphs {
               return tensor;
             },
             () => {
-              const losses = T.keep(queueMicroBatch(model, gen, micro, images, weights));
+              const losses = T.keep(queueMicroBatch(model, gen, { ...micro, augmentLabels: augmentLabels ? () => augmentLabels : undefined }, images, weights));
               const repairFlag = T.keep(repairGradients(params.flatMap((q) => (q.grad ? [q.grad] : []))));
               outputs = { losses, repairFlag };
             },
@@ -181,7 +184,7 @@ export class StepGraphs {
       const grads = params.map((q) => q.grad);
       for (const q of params) q.grad = null;
       const { losses, repairFlag } = outputs!;
-      return { graph, images, weights, perSample, losses, repairFlag, grads, blocks: gen.state().offset - base };
+      return { graph, images, augmentLabels, weights, perSample, losses, repairFlag, grads, blocks: gen.state().offset - base };
     } catch (e) {
       made();
       if (!(e instanceof GraphCaptureError)) throw e;
@@ -192,8 +195,8 @@ export class StepGraphs {
 
   /** Writes the step's inputs and queues the graph. */
   private run(step: CapturedStep, micro: MicroBatch, x: T.Tensor, batchSize: number, base: number): void {
-    if (x.size !== step.images.size || x.dtype !== 'float32') throw new Error(`internal: images of ${x.size} ${x.dtype} values for a graph of ${step.images.size} float32`);
-    this.gpu.cast(x.buffer, 'float32', step.images.buffer, 'float32', x.size);
+    copyInto(step.images, x);
+    if (step.augmentLabels) copyInto(step.augmentLabels, micro.augmentLabels!());
     this.gpu.upload(step.weights.buffer, lossWeights(micro, batchSize));
     for (const { tensor, recipe } of step.perSample) this.gpu.upload(tensor.buffer, recipe(micro.sigma));
     step.graph.replay(base);
@@ -225,7 +228,13 @@ export class StepGraphs {
   }
 }
 
+/** Copies a step's host-made tensor into the graph's input for it. */
+function copyInto(input: T.Tensor, x: T.Tensor): void {
+  if (x.size !== input.size || x.dtype !== 'float32' || x.backend !== input.backend) throw new Error(`internal: ${x.size} ${x.dtype} values on ${x.backend.name} for a graph input of ${input.size} float32 on ${input.backend.name}`);
+  input.backend.cast(x.buffer, 'float32', input.buffer, 'float32', x.size);
+}
+
 function disposeStep(step: CapturedStep): void {
-  for (const t of [step.images, step.weights, step.losses, step.repairFlag, ...step.perSample.map((s) => s.tensor), ...step.grads]) t?.dispose();
+  for (const t of [step.images, step.augmentLabels, step.weights, step.losses, step.repairFlag, ...step.perSample.map((s) => s.tensor), ...step.grads]) t?.dispose();
   step.graph.dispose();
 }

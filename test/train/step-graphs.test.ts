@@ -20,6 +20,7 @@ import { type MicroBatch, type TrainingParts, buildTrainingParts, stepSchedule, 
 import { partitionFromConfig } from '../../src/train/diffusion-model.js';
 import { StepGraphs, stepGraphsFor } from '../../src/train/step-graphs.js';
 import { PAPER_CIFAR10_BOUNDARIES } from '../../src/stages/stage-partition.js';
+import { AUGMENT_LABEL_DIM, AugmentPipe } from '../../src/data/augment.js';
 import { StageSampler } from '../../src/train/stage-sampling.js';
 import { relError } from '../helpers/gradcheck.js';
 import { emulateGraphs } from '../helpers/graph-emulator.js';
@@ -38,14 +39,25 @@ function parts(config: TrainConfig): TrainingParts {
   return p;
 }
 
-/** Step k's micro-batch: noise levels drawn as the trainer draws them with `balanced` stage sampling (sorted by stage), host images. */
+/**
+ * Step k's micro-batch: noise levels drawn as the trainer draws them with `balanced` stage sampling (sorted
+ * by stage), host images, augmented by EDM's pipe when the network takes augmentation labels.
+ */
 function microBatch(k: number, backend: Backend, p: TrainingParts, config: TrainConfig): MicroBatch {
   const u = new T.Generator(100 + k).uniformHost(B + B * 3 * 16 * 16);
   const { partition } = p.model;
   const sampler = new StageSampler('balanced', partition, p.model.noiseDistribution(), partition.numStages > 1 ? (config.training.stageShares ?? undefined) : undefined);
   const { sigma, weight } = sampler.draw(B, (n) => Float64Array.from(u.subarray(0, n)));
+  const shape = [B, 3, 16, 16] as const;
   const pixels = Float32Array.from(u.subarray(B), (v) => 2 * v - 1);
-  return { sigma, weight, images: () => T.fromArray(pixels, [B, 3, 16, 16], 'float32', backend) };
+  if (p.model.augmentDim === 0) return { sigma, weight, images: () => T.fromArray(pixels, shape, 'float32', backend) };
+  const augmented = new AugmentPipe(0.5).augment(pixels, shape, new T.Generator(200 + k));
+  return {
+    sigma,
+    weight,
+    images: () => T.fromArray(augmented.images, shape, 'float32', backend),
+    augmentLabels: () => T.fromArray(augmented.labels, [B, AUGMENT_LABEL_DIM], 'float32', backend),
+  };
 }
 
 /** The per-sample losses of one step's loss on the CPU, its per-sample tensors made by `make`. */
@@ -128,6 +140,7 @@ function trainedWeights(backend: Backend, config: TrainConfig, steps: number, gr
 const CONFIGS = [
   ['the quickstart network on balanced stage-sorted batches', quickstart()],
   ['a unified network with dropout and clipping', quickstart({ model: { kind: 'unified', network: { augment_dim: 0, dropout: 0.1, channel_mult: [1, 1], num_blocks: 1, attn_resolutions: [8], model_channels: 16 } }, training: { ...quickstart().training, gradClip: 1 } })],
+  ['the quickstart network on images augmented by EDM\'s pipe', quickstart({ model: { ...quickstart().model, network: { ...quickstart().model.network, augment_dim: AUGMENT_LABEL_DIM } } })],
   ['a VP multistage network (the paper\'s VP t boundaries) on balanced stage-sorted batches', quickstart({ model: { ...quickstart().model, stageBoundaries: [...PAPER_CIFAR10_BOUNDARIES.vpT], stageUnits: 'vp-t' }, formulation: { kind: 'vp' } })],
 ] as const;
 
