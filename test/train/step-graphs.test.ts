@@ -114,10 +114,18 @@ test('training.cudaGraphs on the CPU: off and auto say nothing, on says once tha
   }
 });
 
-/** The weights after `steps` training steps on `backend`, with graphs when `graphs` makes them (same seeds, same batches). */
-function trainedWeights(backend: Backend, config: TrainConfig, steps: number, graphs?: (warn: (w: string) => void) => StepGraphs): { weights: Float32Array[]; losses: number[]; warnings: string[]; offset: number } {
+interface TrainingRun {
+  /** Makes the step graphs (none: eager). */
+  graphs?: (warn: (w: string) => void) => StepGraphs;
+  /** Changes the model before training. */
+  adjust?: (p: TrainingParts) => void;
+}
+
+/** The weights after `steps` training steps on `backend` (same seeds, same batches). */
+function trainedWeights(backend: Backend, config: TrainConfig, steps: number, { graphs, adjust }: TrainingRun = {}): { weights: Float32Array[]; losses: number[]; warnings: string[]; offset: number } {
   T.setBackend(backend);
   const p = parts(config);
+  adjust?.(p);
   const warnings: string[] = [];
   const stepGraphs = graphs?.((w) => warnings.push(w));
   const generator = new T.Generator(42);
@@ -150,9 +158,9 @@ test('steps replayed from graphs (emulated on the CPU) train the weights eager s
   for (const [name, config] of CONFIGS) {
     const eager = trainedWeights(cpuBackend(), config, 4);
     const em = emulateGraphs(cpuBackend());
-    const graphed = trainedWeights(em.backend, config, 4, (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'on', warn));
+    const graphed = trainedWeights(em.backend, config, 4, { graphs: (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'on', warn) });
     assert.deepEqual(graphed.warnings, [], name);
-    // step 1 eager (warm-up), step 2 captured, replayed and checked, steps 3 and 4 replayed
+    // step 1 eager (warm-up), step 2 captured, replayed and checked, step 3 replayed and checked, step 4 replayed
     assert.equal(em.replays(), 3, name);
     assert.equal(graphed.offset, eager.offset, `${name}: the random stream moved as the eager steps moved it`);
     assert.deepEqual(graphed.losses, eager.losses, name);
@@ -166,7 +174,7 @@ test('a failed capture or a first replay that differs from the eager step turns 
   for (const [what, said] of [['capture', 'could not be captured'], ['replay', 'differs from the eager step']] as const) {
     const em = emulateGraphs(cpuBackend());
     em.sabotage(what);
-    const graphed = trainedWeights(em.backend, config, 4, (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'auto', warn));
+    const graphed = trainedWeights(em.backend, config, 4, { graphs: (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'auto', warn) });
     assert.equal(graphed.warnings.length, 1, what);
     assert.match(graphed.warnings[0], new RegExp(said));
     assert.equal(em.replays(), what === 'replay' ? 1 : 0);
@@ -175,12 +183,30 @@ test('a failed capture or a first replay that differs from the eager step turns 
   }
 });
 
+test('a per-sample value uploaded while capturing (not made through perSampleValues) is caught at the second replay; training is unchanged', () => {
+  const config = CONFIGS[0][1];
+  // each sample's loss scaled by its sigma, uploaded as the capture's step has it
+  const adjust = (p: TrainingParts): void => {
+    const loss = p.model.loss.bind(p.model);
+    p.model.loss = (x0, sigma, ...rest) => T.mul(loss(x0, sigma, ...rest), T.fromArray(Float32Array.from(sigma), [sigma.length], 'float32', x0.backend));
+  };
+  const eager = trainedWeights(cpuBackend(), config, 4, { adjust });
+  const em = emulateGraphs(cpuBackend());
+  const graphed = trainedWeights(em.backend, config, 4, { adjust, graphs: (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'auto', warn) });
+  assert.equal(graphed.warnings.length, 1);
+  assert.match(graphed.warnings[0], /differs from the eager step/);
+  // the capture's step replayed and checked, step 3 replayed and found wrong, run eagerly, as step 4
+  assert.equal(em.replays(), 2);
+  assert.equal(graphed.offset, eager.offset);
+  assert.deepEqual(bits(graphed.weights), bits(eager.weights));
+});
+
 for (const [name, config] of CONFIGS) {
   test(`training with CUDA graphs gives the weights training without them gives: ${name}`, { skip }, () => {
     const gpu = cudaBackend({ math: 'fp32' });
     // step 1 eager (warm-up), step 2 captured, checked and replayed, steps 3-4 replayed
     const eager = trainedWeights(gpu, config, 4);
-    const graphed = trainedWeights(gpu, config, 4, (warn) => new StepGraphs(gpu, 'on', warn));
+    const graphed = trainedWeights(gpu, config, 4, { graphs: (warn) => new StepGraphs(gpu, 'on', warn) });
     assert.deepEqual(graphed.warnings, [], 'no step fell back');
     assert.equal(graphed.offset, eager.offset, 'the random stream moved as the eager steps moved it');
     const worst = Math.max(...graphed.weights.map((w, i) => relError(w, eager.weights[i])));
