@@ -69,12 +69,6 @@ export interface MicroBatch {
   augmentLabels?(): T.Tensor;
 }
 
-/** See StepSettings.lastBackward. */
-export interface LastBackwardHooks {
-  begins(loss: T.Tensor): void;
-  gradientFinal(param: T.Tensor): void;
-}
-
 export interface StepSettings {
   /** Images per optimizer step: the per-sample losses are averaged over it. */
   batchSize: number;
@@ -89,10 +83,10 @@ export interface StepSettings {
    */
   reduce?: (localLoss: number) => number;
   /**
-   * Data-parallel training: told of the loss the step's last backward pass starts from, then of each
+   * Data-parallel training: told of the leaves the step's last backward pass reaches, then of each
    * gradient that pass makes final (the gradient sums start from these while backward goes on).
    */
-  lastBackward?: LastBackwardHooks;
+  lastBackward?: T.BackwardHooks;
   /** CUDA graphs of the step (training.cudaGraphs): a one-micro-batch step they can replay runs from one. */
   graphs?: StepGraphs;
 }
@@ -116,13 +110,12 @@ export function lossWeights(micro: MicroBatch, batchSize: number): Float32Array 
  * `images` with loss `weights` [B]; returns the per-sample losses, a view without the tape (the losses
  * outlive the micro-batch, its graph does not).
  */
-export function queueMicroBatch(model: DiffusionModel, generator: Generator, micro: MicroBatch, images: T.Tensor, weights: T.Tensor, hooks?: LastBackwardHooks): T.Tensor {
+export function queueMicroBatch(model: DiffusionModel, generator: Generator, micro: MicroBatch, images: T.Tensor, weights: T.Tensor, hooks?: T.BackwardHooks): T.Tensor {
   return T.tidy(() => {
     const eps = generator.normal(images.shape);
     const losses = model.loss(images, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
     const loss = T.sum(T.mul(losses, weights));
-    hooks?.begins(loss);
-    T.backward(loss, undefined, hooks && ((param) => hooks.gradientFinal(param)));
+    T.backward(loss, undefined, hooks);
     // a view without the tape: the losses outlive the micro-batch, its graph does not
     return T.detach(losses);
   });
