@@ -87,7 +87,7 @@ export interface StepSettings {
    * gradient that pass makes final (the gradient sums start from these while backward goes on).
    */
   lastBackward?: T.BackwardHooks;
-  /** CUDA graphs of the step (training.cudaGraphs): a one-micro-batch step they can replay runs from one. */
+  /** CUDA graphs of the step (training.cudaGraphs): the micro-batches they can replay run from them. */
   graphs?: StepGraphs;
 }
 
@@ -141,24 +141,20 @@ export function trainStep(
   const { model, ema, optimizer } = parts;
   const params = model.net.parameters();
   const gradients = () => params.flatMap((p) => (p.grad ? [p.grad] : []));
-  // A step a graph cannot replay runs eagerly on the micro-batch already drawn for it.
-  const first = settings.graphs && settings.microBatches === 1 && !settings.reduce ? nextMicroBatch(0) : null;
-  const replayed = first ? settings.graphs!.replay(parts, generator, settings.batchSize, first) : null;
-  const releaseGradients = (): void => (replayed ? replayed.release() : optimizer.zeroGrad());
+  // the micro-batches a graph cannot replay run eagerly (data-parallel steps always)
+  const graphed = settings.graphs && !settings.reduce ? settings.graphs.beginStep(parts, generator, settings.batchSize, settings.microBatches) : null;
+  const releaseGradients = (): void => (graphed ? graphed.release() : optimizer.zeroGrad());
   const { loss, repaired } = T.tidy(() => {
     const queued: { micro: MicroBatch; perSample: T.Tensor }[] = [];
-    if (replayed) queued.push({ micro: first!, perSample: replayed.losses });
-    else {
-      for (let m = 0; m < settings.microBatches; m++) {
-        const micro = m === 0 && first ? first : nextMicroBatch(m);
-        const hooks = m === settings.microBatches - 1 ? settings.lastBackward : undefined;
-        const perSample = T.tidy(() => queueMicroBatch(model, generator, micro, micro.images(), T.fromArray(lossWeights(micro, settings.batchSize), [micro.weight.length]), hooks));
-        queued.push({ micro, perSample });
-      }
+    for (let m = 0; m < settings.microBatches; m++) {
+      const micro = nextMicroBatch(m);
+      const hooks = m === settings.microBatches - 1 ? settings.lastBackward : undefined;
+      const perSample = graphed?.replay(micro) ?? T.tidy(() => queueMicroBatch(model, generator, micro, micro.images(), T.fromArray(lossWeights(micro, settings.batchSize), [micro.weight.length]), hooks));
+      queued.push({ micro, perSample });
     }
     // On one device the repair is queued before the losses are read, so that one wait covers both; a group
     // sums the gradients first (the sum needs every rank's loss read), then repairs the sums.
-    const queuedRepair = replayed ? replayed.repairFlag : settings.reduce ? null : repairGradients(gradients());
+    const queuedRepair = graphed?.repairFlag ?? (settings.reduce ? null : repairGradients(gradients()));
     // The one wait of the step: the first download waits for the queue, the rest find their data ready.
     let sum = 0;
     for (const { micro, perSample } of queued) {

@@ -3,9 +3,9 @@
  * step reads are made again, from any step's sigma, by the recipes traced at capture (models/noise-levels.ts),
  * bit for bit as the eager step makes them; values not made from sigma have no recipe; with CUDA graph
  * semantics emulated on the CPU (helpers/graph-emulator.ts), training with step graphs gives the eager
- * weights bit for bit, and a failed capture or check falls back with one warning. On a GPU (skipped
- * without one): the same with real graphs, for the quickstart network on balanced stage-sorted batches
- * and for a unified network with dropout and clipping.
+ * weights bit for bit (EDM and VP, augmented images, one or two micro-batches a step), and a failed
+ * capture or check falls back with one warning. On a GPU (skipped without one): the same with real graphs,
+ * within 1e-5.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +22,7 @@ import { StepGraphs, stepGraphsFor } from '../../src/train/step-graphs.js';
 import { PAPER_CIFAR10_BOUNDARIES } from '../../src/stages/stage-partition.js';
 import { AUGMENT_LABEL_DIM, AugmentPipe } from '../../src/data/augment.js';
 import { StageSampler } from '../../src/train/stage-sampling.js';
+import { numel } from '../../src/base/shape.js';
 import { relError } from '../helpers/gradcheck.js';
 import { emulateGraphs } from '../helpers/graph-emulator.js';
 
@@ -40,23 +41,23 @@ function parts(config: TrainConfig): TrainingParts {
 }
 
 /**
- * Step k's micro-batch: noise levels drawn as the trainer draws them with `balanced` stage sampling (sorted
- * by stage), host images, augmented by EDM's pipe when the network takes augmentation labels.
+ * The micro-batch of `size` images numbered `k`: noise levels drawn from `generator` as the trainer draws
+ * them with `balanced` stage sampling (sorted by stage), host images, augmented by EDM's pipe when the
+ * network takes augmentation labels.
  */
-function microBatch(k: number, backend: Backend, p: TrainingParts, config: TrainConfig): MicroBatch {
-  const u = new T.Generator(100 + k).uniformHost(B + B * 3 * 16 * 16);
+function microBatch(k: number, size: number, generator: T.Generator, backend: Backend, p: TrainingParts, config: TrainConfig): MicroBatch {
   const { partition } = p.model;
   const sampler = new StageSampler('balanced', partition, p.model.noiseDistribution(), partition.numStages > 1 ? (config.training.stageShares ?? undefined) : undefined);
-  const { sigma, weight } = sampler.draw(B, (n) => Float64Array.from(u.subarray(0, n)));
-  const shape = [B, 3, 16, 16] as const;
-  const pixels = Float32Array.from(u.subarray(B), (v) => 2 * v - 1);
+  const { sigma, weight } = sampler.draw(size, (n) => generator.uniformHost(n));
+  const shape = [size, 3, 16, 16] as const;
+  const pixels = Float32Array.from(new T.Generator(100 + k).uniformHost(numel(shape)), (v) => 2 * v - 1);
   if (p.model.augmentDim === 0) return { sigma, weight, images: () => T.fromArray(pixels, shape, 'float32', backend) };
   const augmented = new AugmentPipe(0.5).augment(pixels, shape, new T.Generator(200 + k));
   return {
     sigma,
     weight,
     images: () => T.fromArray(augmented.images, shape, 'float32', backend),
-    augmentLabels: () => T.fromArray(augmented.labels, [B, AUGMENT_LABEL_DIM], 'float32', backend),
+    augmentLabels: () => T.fromArray(augmented.labels, [size, AUGMENT_LABEL_DIM], 'float32', backend),
   };
 }
 
@@ -74,7 +75,7 @@ test('the recipes traced from one step make the per-sample tensors of another st
   T.setBackend(cpuBackend());
   const config = quickstart();
   const p = parts(config);
-  const [a, b] = [microBatch(1, cpuBackend(), p, config), microBatch(2, cpuBackend(), p, config)];
+  const [a, b] = [1, 2].map((k) => microBatch(k, B, new T.Generator(k), cpuBackend(), p, config));
   const recipes: ((s: Float64Array) => Float32Array)[] = [];
   lossWith(p, a, (shape, backend, recipe) => {
     assert.ok(recipe, 'every per-sample tensor of the EDM loss is made from sigma');
@@ -119,10 +120,12 @@ interface TrainingRun {
   graphs?: (warn: (w: string) => void) => StepGraphs;
   /** Changes the model before training. */
   adjust?: (p: TrainingParts) => void;
+  /** Micro-batches per step of B images (1 unless given). */
+  microBatches?: number;
 }
 
 /** The weights after `steps` training steps on `backend` (same seeds, same batches). */
-function trainedWeights(backend: Backend, config: TrainConfig, steps: number, { graphs, adjust }: TrainingRun = {}): { weights: Float32Array[]; losses: number[]; warnings: string[]; offset: number } {
+function trainedWeights(backend: Backend, config: TrainConfig, steps: number, { graphs, adjust, microBatches = 1 }: TrainingRun = {}): { weights: Float32Array[]; losses: number[]; warnings: string[]; offset: number } {
   T.setBackend(backend);
   const p = parts(config);
   adjust?.(p);
@@ -133,8 +136,9 @@ function trainedWeights(backend: Backend, config: TrainConfig, steps: number, { 
   try {
     for (let k = 1; k <= steps; k++) {
       const schedule = stepSchedule(config, k * B, k);
-      const micro = microBatch(k, backend, p, config);
-      const r = trainStep(p, generator, { batchSize: B, microBatches: 1, gradClip: config.training.gradClip, graphs: stepGraphs, ...schedule }, () => micro);
+      // drawn as the trainer draws them: each right before it runs, from the generator of the step's noise
+      const next = (m: number) => microBatch(k * microBatches + m, B / microBatches, generator, backend, p, config);
+      const r = trainStep(p, generator, { batchSize: B, microBatches, gradClip: config.training.gradClip, graphs: stepGraphs, ...schedule }, next);
       losses.push(r.loss);
     }
     return { weights: [...p.model.net.parameters(), ...p.ema.net.parameters()].map((t) => t.toFloat32Array()), losses, warnings, offset: generator.state().offset };
@@ -166,6 +170,35 @@ test('steps replayed from graphs (emulated on the CPU) train the weights eager s
     assert.deepEqual(graphed.losses, eager.losses, name);
     assert.deepEqual(bits(graphed.weights), bits(eager.weights), `${name}: weights and EMA`);
   }
+});
+
+test('steps of two micro-batches replayed from graphs (emulated on the CPU) train the weights eager steps train, bit for bit', () => {
+  for (const [name, config] of CONFIGS) {
+    const eager = trainedWeights(cpuBackend(), config, 5, { microBatches: 2 });
+    const em = emulateGraphs(cpuBackend());
+    const graphed = trainedWeights(em.backend, config, 5, { microBatches: 2, graphs: (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'on', warn) });
+    assert.deepEqual(graphed.warnings, [], name);
+    // the first micro-batch's graph (writing the gradients) is captured at step 2, the second's (adding to
+    // them) at step 3, after a step where it ran eagerly on the first's gradients
+    assert.equal(em.replays(), 1 + 2 + 2 + 2, name);
+    assert.equal(graphed.offset, eager.offset, `${name}: the random stream moved as the eager steps moved it`);
+    assert.deepEqual(graphed.losses, eager.losses, name);
+    assert.deepEqual(bits(graphed.weights), bits(eager.weights), `${name}: weights and EMA`);
+  }
+});
+
+test('a replay of a second micro-batch that differs from the eager one turns graphs off with one warning, the step\'s gradients as before it; training is unchanged', () => {
+  const config = CONFIGS[0][1];
+  const eager = trainedWeights(cpuBackend(), config, 5, { microBatches: 2 });
+  const em = emulateGraphs(cpuBackend());
+  // the first micro-batch's graph replays right at steps 2 and 3, the second's wrongly at step 3
+  em.sabotage('replay', 2);
+  const graphed = trainedWeights(em.backend, config, 5, { microBatches: 2, graphs: (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'auto', warn) });
+  assert.equal(graphed.warnings.length, 1);
+  assert.match(graphed.warnings[0], /differs from the eager step/);
+  assert.equal(em.replays(), 3);
+  assert.equal(graphed.offset, eager.offset);
+  assert.deepEqual(bits(graphed.weights), bits(eager.weights));
 });
 
 test('a failed capture or a first replay that differs from the eager step turns graphs off with one warning; training is unchanged', () => {
@@ -202,16 +235,20 @@ test('a per-sample value uploaded while capturing (not made through perSampleVal
 });
 
 for (const [name, config] of CONFIGS) {
-  test(`training with CUDA graphs gives the weights training without them gives: ${name}`, { skip }, () => {
-    const gpu = cudaBackend({ math: 'fp32' });
-    // step 1 eager (warm-up), step 2 captured, checked and replayed, steps 3-4 replayed
-    const eager = trainedWeights(gpu, config, 4);
-    const graphed = trainedWeights(gpu, config, 4, { graphs: (warn) => new StepGraphs(gpu, 'on', warn) });
-    assert.deepEqual(graphed.warnings, [], 'no step fell back');
-    assert.equal(graphed.offset, eager.offset, 'the random stream moved as the eager steps moved it');
-    const worst = Math.max(...graphed.weights.map((w, i) => relError(w, eager.weights[i])));
-    console.log(`  ${name}: losses ${graphed.losses.map((l) => l.toPrecision(6)).join(', ')} (eager ${eager.losses.map((l) => l.toPrecision(6)).join(', ')}); weights and EMA within rel L2 ${worst.toExponential(2)}`);
-    graphed.losses.forEach((l, i) => assert.ok(Math.abs(l - eager.losses[i]) <= 1e-5 * Math.abs(eager.losses[i]), `loss of step ${i + 1}`));
-    assert.ok(worst <= 1e-5, `weights after 4 steps: rel L2 ${worst}`);
-  });
+  for (const microBatches of [1, 2]) {
+    // one micro-batch: step 1 eager (warm-up), step 2 captured and replayed, steps 2-3 checked; two: the
+    // second micro-batch's graph a step later
+    const steps = 3 + microBatches;
+    test(`training with CUDA graphs gives the weights training without them gives: ${name}, ${microBatches} micro-batch(es) a step`, { skip }, () => {
+      const gpu = cudaBackend({ math: 'fp32' });
+      const eager = trainedWeights(gpu, config, steps, { microBatches });
+      const graphed = trainedWeights(gpu, config, steps, { microBatches, graphs: (warn) => new StepGraphs(gpu, 'on', warn) });
+      assert.deepEqual(graphed.warnings, [], 'no step fell back');
+      assert.equal(graphed.offset, eager.offset, 'the random stream moved as the eager steps moved it');
+      const worst = Math.max(...graphed.weights.map((w, i) => relError(w, eager.weights[i])));
+      console.log(`  ${name}, ${microBatches} micro-batch(es): losses ${graphed.losses.map((l) => l.toPrecision(6)).join(', ')} (eager ${eager.losses.map((l) => l.toPrecision(6)).join(', ')}); weights and EMA within rel L2 ${worst.toExponential(2)}`);
+      graphed.losses.forEach((l, i) => assert.ok(Math.abs(l - eager.losses[i]) <= 1e-5 * Math.abs(eager.losses[i]), `loss of step ${i + 1}`));
+      assert.ok(worst <= 1e-5, `weights after ${steps} steps: rel L2 ${worst}`);
+    });
+  }
 }
