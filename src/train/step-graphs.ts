@@ -33,14 +33,14 @@ import { repairGradients } from './gradients.js';
 import { relativeL2 } from '../util/relative-l2.js';
 import { type MicroBatch, type TrainingParts, lossWeights, queueMicroBatch } from './train-step.js';
 
-/** Graphs kept at once (one per batch composition; balanced stage sampling has one). */
+/** Graphs kept at once (one per batch composition; balanced stage sampling has one, two with several micro-batches a step). */
 const MAX_GRAPHS = 4;
 /**
  * Replays of each graph checked against eager steps: the capture's own step, and the next (a value uploaded
  * while capturing replays as the capture's step had it, which only another step's data shows).
  */
 const CHECKED_REPLAYS = 2;
-/** Relative L2 distance allowed between the first replay and the eager step (atomics in cuDNN's kernels). */
+/** Relative L2 distance allowed between a checked replay and the eager run (atomics in cuDNN's kernels). */
 const CHECK_TOLERANCE = 1e-5;
 
 interface CapturedStep {
@@ -170,8 +170,8 @@ export class StepGraphs {
       }
       // the real stream moves past what the step drew, as the eager step moves it
       generator.take(step.blocks * 4);
-      const attached = step;
-      params.forEach((p, i) => (p.grad = attached.grads[i]));
+      const { grads } = step;
+      params.forEach((p, i) => (p.grad = grads[i]));
       // a copy: another micro-batch of the step may replay this graph before the losses are read
       return { losses: T.clone(step.losses), repairFlag: step.repairFlag };
     });
