@@ -42,12 +42,12 @@ function parts(config: TrainConfig): TrainingParts {
 
 /**
  * The micro-batch of `size` images numbered `k`: noise levels drawn from `generator` as the trainer draws
- * them with `balanced` stage sampling (sorted by stage), host images, augmented by EDM's pipe when the
- * network takes augmentation labels.
+ * them with the config's stage sampling (`balanced` sorts a batch by stage, `uniform` draws one stage),
+ * host images, augmented by EDM's pipe when the network takes augmentation labels.
  */
 function microBatch(k: number, size: number, generator: T.Generator, backend: Backend, p: TrainingParts, config: TrainConfig): MicroBatch {
   const { partition } = p.model;
-  const sampler = new StageSampler('balanced', partition, p.model.noiseDistribution(), partition.numStages > 1 ? (config.training.stageShares ?? undefined) : undefined);
+  const sampler = new StageSampler(config.training.stageSampling, partition, p.model.noiseDistribution(), partition.numStages > 1 ? (config.training.stageShares ?? undefined) : undefined);
   const { sigma, weight } = sampler.draw(size, (n) => generator.uniformHost(n));
   const shape = [size, 3, 16, 16] as const;
   const pixels = Float32Array.from(new T.Generator(100 + k).uniformHost(numel(shape)), (v) => 2 * v - 1);
@@ -185,6 +185,19 @@ test('steps of two micro-batches replayed from graphs (emulated on the CPU) trai
     assert.deepEqual(graphed.losses, eager.losses, name);
     assert.deepEqual(bits(graphed.weights), bits(eager.weights), `${name}: weights and EMA`);
   }
+});
+
+test('VP steps of one stage each (the VP presets\' `uniform` stage sampling) replay from one graph per stage, bit for bit as eager steps', () => {
+  const config = quickstart({ model: CONFIGS[3][1].model, formulation: { kind: 'vp' }, training: { ...quickstart().training, stageSampling: 'uniform' } });
+  const eager = trainedWeights(cpuBackend(), config, 10);
+  const em = emulateGraphs(cpuBackend());
+  const graphed = trainedWeights(em.backend, config, 10, { graphs: (warn) => new StepGraphs(em.backend as unknown as CudaBackend, 'on', warn) });
+  assert.deepEqual(graphed.warnings, []);
+  // the 10 steps draw each of the 3 stages; a stage's first step runs eagerly, every other one replays
+  assert.equal(em.replays(), 10 - 3);
+  assert.equal(graphed.offset, eager.offset);
+  assert.deepEqual(graphed.losses, eager.losses);
+  assert.deepEqual(bits(graphed.weights), bits(eager.weights));
 });
 
 test('a replay of a second micro-batch that differs from the eager one turns graphs off with one warning, the step\'s gradients as before it; training is unchanged', () => {
