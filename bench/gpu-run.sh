@@ -33,6 +33,17 @@ for s in $sections; do
         rm -rf /tmp/quickstart-graphs-$g
         timeout 150 node dist/src/cli/main.js train --preset quickstart --device cuda --run-dir /tmp/quickstart-graphs-$g --set training.totalImages=20000 --set training.cudaGraphs=$g 2>&1 | tail -4 | tee -a "$out/graphs.log"
         echo "cudaGraphs=$g: $(grep -o '"imagesPerSecond":[0-9.]*' /tmp/quickstart-graphs-$g/log.jsonl | tail -2 | tr '\n' ' ')" | tee -a "$out/graphs.log"
+      done
+      # the paper's VP multistage network (issue 11's VP arm) on 32x32 shapes in bf16, balanced batches of 128,
+      # in one micro-batch and in two, without and with graphs
+      for mb in 128 64; do
+        for g in off on; do
+          rm -rf /tmp/vp-graphs-$g
+          timeout 150 node dist/src/cli/main.js train --preset cifar10-vp-multistage --device cuda --run-dir /tmp/vp-graphs-$g --set data.source=shapes --set data.path=null \
+            --set precision=bf16 --set training.stageSampling=balanced --set training.microBatch=$mb --set training.totalImages=12800 --set output.logEveryImages=2560 \
+            --set training.cudaGraphs=$g 2>&1 | grep -E "warning|training.cudaGraphs|done" | tee -a "$out/graphs.log"
+          echo "VP multistage, micro-batch $mb, cudaGraphs=$g: $(grep -o '"imagesPerSecond":[0-9.]*' /tmp/vp-graphs-$g/log.jsonl | tail -3 | tr '\n' ' ')" | tee -a "$out/graphs.log"
+        done
       done ;;
     fid)
       # the FID Inception-v3 against pytorch-fid's float64 features on the GPU (fp32), then its throughput

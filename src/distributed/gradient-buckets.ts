@@ -47,11 +47,11 @@ export class GradientBuckets {
   }
 
   /**
-   * Before the step's last backward pass, from the loss it starts from: the parameters it does not reach
+   * Before the step's last backward pass, told the leaves it reaches: the parameters it does not reach
    * have their final gradient already, and the buckets they fill start at once.
    */
-  lastPassBegins(loss: T.Tensor): void {
-    const reached = new Set(T.gradientLeaves(loss));
+  lastPassBegins(leaves: readonly T.Tensor[]): void {
+    const reached = new Set(leaves);
     for (const p of this.params) if (!reached.has(p)) this.markFinal(p);
     this.startReady();
   }

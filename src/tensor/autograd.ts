@@ -134,29 +134,37 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
-/** The leaves that back-propagating from `root` gives a gradient: those that require one and feed it. */
-export function gradientLeaves(root: Tensor): Tensor[] {
-  return root.requiresGrad ? topologicalOrder(root).filter((t) => !t.node) : [];
+/** What a backward pass tells its caller as it goes (data-parallel training starts its gradient sums from these). */
+export interface BackwardHooks {
+  /** Before the pass runs: the leaves it gives a gradient (those that require one and feed the root). */
+  begins?(leaves: readonly Tensor[]): void;
+  /**
+   * Each leaf as soon as the pass has stored its last contribution to `.grad`, before the rest of the pass
+   * runs. In the paper's networks the depth-first order puts every weight right after the last op that uses it.
+   */
+  gradientFinal?(leaf: Tensor): void;
 }
 
 /**
  * Back-propagates from `root` (a scalar unless `gradient` is given). Leaf tensors that require grad
  * accumulate into `.grad` (kept outside any memory scope; a leaf disposed before backward gets none). Each
  * node is freed as soon as its backward has run, so the graph can be back-propagated once.
- * `onLeafGradient` is called for each leaf as soon as this pass has stored its last contribution to
- * `.grad`, before the rest of the pass runs (data-parallel training starts its gradient sums there). In
- * the paper's networks the depth-first order puts every weight right after the last op that uses it.
  */
-export function backward(root: Tensor, gradient?: Tensor, onLeafGradient?: (leaf: Tensor) => void): void {
+export function backward(root: Tensor, gradient?: Tensor, hooks?: BackwardHooks): void {
   if (!root.requiresGrad) throw new Error('backward() on a tensor that does not require grad (no parameter or input needs a gradient)');
   if (!gradient && root.size !== 1) throw new Error(`backward() without a gradient needs a scalar, got ${formatShape(root.shape)}`);
   const order = topologicalOrder(root);
   const nodes: GradNode[] = [];
-  for (const t of order) if (t.node) nodes.push(t.node);
+  const leaves: Tensor[] = [];
+  for (const t of order) {
+    if (t.node) nodes.push(t.node);
+    else leaves.push(t);
+  }
+  hooks?.begins?.(leaves);
   // Pinned for the pass: freeing a node releases its input nodes, which must last until their own turn.
   for (const node of nodes) node.retain();
   try {
-    noGrad(() => backPropagate(order, root, gradient, onLeafGradient));
+    noGrad(() => backPropagate(order, root, gradient, hooks?.gradientFinal));
   } finally {
     for (const node of nodes) node.release();
   }

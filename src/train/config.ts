@@ -118,7 +118,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
           decay: { type: 'number', min: 0, max: 0.999999999, default: 0.9999, doc: '`constant`: decay per step.' },
         },
       },
-      cudaGraphs: { type: 'string', enum: ['off', 'auto', 'on'], default: 'auto', doc: "Replay each step's forward and backward from a CUDA graph captured once per batch composition (after one eager step of it, and checked against an eager run once): far fewer host-side launches (the quickstart on an H200: 2,100 instead of 560 images/s). Steps it cannot replay (several micro-batches or GPUs, class labels, augmentation, unsorted mixed-stage batches, VP) run eagerly; `on` says so once, `auto` does not. A capture or check that fails turns graphs off for the run with one warning. CUDA only." },
+      cudaGraphs: { type: 'string', enum: ['off', 'auto', 'on'], default: 'auto', doc: "Replay each micro-batch's forward and backward from a CUDA graph captured once per batch composition (after one eager run of it; its first two replays checked against eager runs): far fewer host-side launches (the quickstart on an H200: 2,100 instead of 560 images/s). Steps it cannot replay (several GPUs, class labels, unsorted mixed-stage batches) run eagerly; `on` says so once, `auto` does not. A capture or check that fails turns graphs off for the run with one warning. CUDA only." },
     },
   },
   output: {

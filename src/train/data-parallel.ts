@@ -9,7 +9,7 @@
  * give the weights of one process with batch B up to the rounding of the sums' order. The gradient sums
  * run in buckets while the step's last backward pass goes on (distributed/gradient-buckets.ts).
  */
-import type { GeneratorState, Tensor } from '../tensor/index.js';
+import type { BackwardHooks, GeneratorState, Tensor } from '../tensor/index.js';
 import { Dropout } from '../nn/dropout.js';
 import { type BatchShare, type Communicator, batchShare } from '../distributed/communicator.js';
 import { GradientBuckets } from '../distributed/gradient-buckets.js';
@@ -62,8 +62,8 @@ export class DataParallel {
   }
 
   /** The hooks of the step's last backward pass, where the gradient sums start (train-step.ts). */
-  readonly lastBackward = {
-    begins: (loss: Tensor) => this.buckets.lastPassBegins(loss),
+  readonly lastBackward: BackwardHooks = {
+    begins: (leaves: readonly Tensor[]) => this.buckets.lastPassBegins(leaves),
     gradientFinal: (leaf: Tensor) => this.buckets.gradientFinal(leaf),
   };
 

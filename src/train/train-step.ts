@@ -69,12 +69,6 @@ export interface MicroBatch {
   augmentLabels?(): T.Tensor;
 }
 
-/** See StepSettings.lastBackward. */
-export interface LastBackwardHooks {
-  begins(loss: T.Tensor): void;
-  gradientFinal(param: T.Tensor): void;
-}
-
 export interface StepSettings {
   /** Images per optimizer step: the per-sample losses are averaged over it. */
   batchSize: number;
@@ -89,11 +83,11 @@ export interface StepSettings {
    */
   reduce?: (localLoss: number) => number;
   /**
-   * Data-parallel training: told of the loss the step's last backward pass starts from, then of each
+   * Data-parallel training: told of the leaves the step's last backward pass reaches, then of each
    * gradient that pass makes final (the gradient sums start from these while backward goes on).
    */
-  lastBackward?: LastBackwardHooks;
-  /** CUDA graphs of the step (training.cudaGraphs): a one-micro-batch step they can replay runs from one. */
+  lastBackward?: T.BackwardHooks;
+  /** CUDA graphs of the step (training.cudaGraphs): the micro-batches they can replay run from them. */
   graphs?: StepGraphs;
 }
 
@@ -116,13 +110,12 @@ export function lossWeights(micro: MicroBatch, batchSize: number): Float32Array 
  * `images` with loss `weights` [B]; returns the per-sample losses, a view without the tape (the losses
  * outlive the micro-batch, its graph does not).
  */
-export function queueMicroBatch(model: DiffusionModel, generator: Generator, micro: MicroBatch, images: T.Tensor, weights: T.Tensor, hooks?: LastBackwardHooks): T.Tensor {
+export function queueMicroBatch(model: DiffusionModel, generator: Generator, micro: MicroBatch, images: T.Tensor, weights: T.Tensor, hooks?: T.BackwardHooks): T.Tensor {
   return T.tidy(() => {
     const eps = generator.normal(images.shape);
     const losses = model.loss(images, micro.sigma, eps, generator, micro.classLabels?.(), micro.augmentLabels?.());
     const loss = T.sum(T.mul(losses, weights));
-    hooks?.begins(loss);
-    T.backward(loss, undefined, hooks && ((param) => hooks.gradientFinal(param)));
+    T.backward(loss, undefined, hooks);
     // a view without the tape: the losses outlive the micro-batch, its graph does not
     return T.detach(losses);
   });
@@ -148,24 +141,20 @@ export function trainStep(
   const { model, ema, optimizer } = parts;
   const params = model.net.parameters();
   const gradients = () => params.flatMap((p) => (p.grad ? [p.grad] : []));
-  // A step a graph cannot replay runs eagerly on the micro-batch already drawn for it.
-  const first = settings.graphs && settings.microBatches === 1 && !settings.reduce ? nextMicroBatch(0) : null;
-  const replayed = first ? settings.graphs!.replay(parts, generator, settings.batchSize, first) : null;
-  const releaseGradients = (): void => (replayed ? replayed.release() : optimizer.zeroGrad());
+  // the micro-batches a graph cannot replay run eagerly (data-parallel steps always)
+  const graphed = settings.graphs && !settings.reduce ? settings.graphs.beginStep(parts, generator, settings.batchSize, settings.microBatches) : null;
+  const releaseGradients = (): void => (graphed ? graphed.release() : optimizer.zeroGrad());
   const { loss, repaired } = T.tidy(() => {
     const queued: { micro: MicroBatch; perSample: T.Tensor }[] = [];
-    if (replayed) queued.push({ micro: first!, perSample: replayed.losses });
-    else {
-      for (let m = 0; m < settings.microBatches; m++) {
-        const micro = m === 0 && first ? first : nextMicroBatch(m);
-        const hooks = m === settings.microBatches - 1 ? settings.lastBackward : undefined;
-        const perSample = T.tidy(() => queueMicroBatch(model, generator, micro, micro.images(), T.fromArray(lossWeights(micro, settings.batchSize), [micro.weight.length]), hooks));
-        queued.push({ micro, perSample });
-      }
+    for (let m = 0; m < settings.microBatches; m++) {
+      const micro = nextMicroBatch(m);
+      const hooks = m === settings.microBatches - 1 ? settings.lastBackward : undefined;
+      const perSample = graphed?.replay(micro) ?? T.tidy(() => queueMicroBatch(model, generator, micro, micro.images(), T.fromArray(lossWeights(micro, settings.batchSize), [micro.weight.length]), hooks));
+      queued.push({ micro, perSample });
     }
     // On one device the repair is queued before the losses are read, so that one wait covers both; a group
     // sums the gradients first (the sum needs every rank's loss read), then repairs the sums.
-    const queuedRepair = replayed ? replayed.repairFlag : settings.reduce ? null : repairGradients(gradients());
+    const queuedRepair = graphed?.repairFlag ?? (settings.reduce ? null : repairGradients(gradients()));
     // The one wait of the step: the first download waits for the queue, the rest find their data ready.
     let sum = 0;
     for (const { micro, perSample } of queued) {

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import type { MatmulParams } from '../../src/backend/backend.js';
+import type { MatmulParams, ResampleParams } from '../../src/backend/backend.js';
+import { resample, resampleBackward } from '../../src/backend/cpu/resample.js';
 import { assertClose, gradCheck, randomArray } from '../helpers/gradcheck.js';
 
 T.setBackend(cpuBackend());
@@ -293,13 +294,15 @@ for (const [shape, groups, eps] of groupNormCases) {
   });
 }
 
-test('groupNorm fused with SiLU: values and gradients of x, gamma, beta against silu(groupNorm) in float64', () => {
-  const shape = [2, 6, 3, 4];
-  const norm = groupNormReference(shape, 3, 1e-5);
-  const silu64: Reference = (xs) => norm(xs).map((v) => v / (1 + Math.exp(-v)));
-  const x = { data: Float32Array.from(randomArray(numel(shape), 43), (v, i) => 3 * v + (i % 5) - 1), shape };
-  checkAgainstReference(([a, g, b]) => T.groupNorm(a, g, b, 3, 1e-5, true), silu64, [x, input([6], 44), input([6], 45)]);
-});
+// Positions per channel a multiple of 4 run in WebAssembly SIMD (silu.ts), others in the TypeScript fallback.
+for (const [shape, path] of [[[2, 6, 3, 4], 'SIMD'], [[2, 6, 3, 3], 'TypeScript']] as const) {
+  test(`groupNorm fused with SiLU (${path}, [${shape}]): values and gradients of x, gamma, beta against silu(groupNorm) in float64`, () => {
+    const norm = groupNormReference([...shape], 3, 1e-5);
+    const silu64: Reference = (xs) => norm(xs).map((v) => v / (1 + Math.exp(-v)));
+    const x = { data: Float32Array.from(randomArray(numel(shape), 43), (v, i) => 3 * v + (i % 5) - 1), shape: [...shape] };
+    checkAgainstReference(([a, g, b]) => T.groupNorm(a, g, b, 3, 1e-5, true), silu64, [x, input([6], 44), input([6], 45)]);
+  });
+}
 
 // ---------------------------------------------------------------- attention
 
@@ -360,6 +363,53 @@ test('resample with taps [1, 1] is nearest-neighbour up and 2x2 average down', (
   assert.deepEqual([...T.resample(x, 'up', [1, 1], 0).toFloat32Array()], [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6]);
   const z = T.fromArray([1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 2, 4]);
   assert.deepEqual([...T.resample(z, 'down', [1, 1], 0).toFloat32Array()], [3.5, 5.5]);
+});
+
+test('resample with two taps and no padding, whole planes by pairs, gives the bits of the general line filter', () => {
+  // The general filter runs where the full-resolution side is one row and one column larger than exactly
+  // double: no output reads them (decimate) or they get no input (expand), so the rest must agree bit for bit.
+  const [n, c, h, w] = [2, 3, 4, 6]; // the low-resolution side
+  const planes = n * c;
+  const grow = (x: Float32Array, seed: number): Float32Array => {
+    const extra = randomArray(planes * (2 * h + 1) * (2 * w + 1), seed);
+    for (let pl = 0; pl < planes; pl++) for (let r = 0; r < 2 * h; r++) extra.set(x.subarray((pl * 2 * h + r) * 2 * w, (pl * 2 * h + r + 1) * 2 * w), (pl * (2 * h + 1) + r) * (2 * w + 1));
+    return extra;
+  };
+  const crop = (x: Float32Array): Float32Array => {
+    const out = new Float32Array(planes * 4 * h * w);
+    for (let pl = 0; pl < planes; pl++) for (let r = 0; r < 2 * h; r++) out.set(x.subarray((pl * (2 * h + 1) + r) * (2 * w + 1), (pl * (2 * h + 1) + r) * (2 * w + 1) + 2 * w), (pl * 2 * h + r) * 2 * w);
+    return out;
+  };
+  const bits = (x: Float32Array): number[] => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+  const low = (seed: number): Float32Array => randomArray(planes * h * w, seed);
+  const high = (seed: number): Float32Array => randomArray(planes * 4 * h * w, seed);
+  for (const taps of [[1, 1], [0.3, -1.7]]) {
+    for (const mode of ['up', 'down'] as const) {
+      const exact: ResampleParams = mode === 'down' ? { n, c, h: 2 * h, w: 2 * w, hOut: h, wOut: w, mode, taps, pad: 0 } : { n, c, h, w, hOut: 2 * h, wOut: 2 * w, mode, taps, pad: 0 };
+      const general: ResampleParams = mode === 'down' ? { ...exact, h: 2 * h + 1, w: 2 * w + 1 } : { ...exact, hOut: 2 * h + 1, wOut: 2 * w + 1 };
+      const what = `${mode}, taps [${taps}]`;
+      // decimating: forward of down, backward of up
+      const [fine, decimated, fromGeneral] = [high(80), new Float32Array(planes * h * w), new Float32Array(planes * h * w)];
+      if (mode === 'down') {
+        resample(fine, decimated, exact);
+        resample(grow(fine, 81), fromGeneral, general);
+      } else {
+        resampleBackward(fine, decimated, exact);
+        resampleBackward(grow(fine, 81), fromGeneral, general);
+      }
+      assert.deepEqual(bits(fromGeneral), bits(decimated), `decimating (${what})`);
+      // expanding: forward of up, backward of down
+      const [coarse, expanded, toGeneral] = [low(82), new Float32Array(planes * 4 * h * w), new Float32Array(planes * (2 * h + 1) * (2 * w + 1))];
+      if (mode === 'up') {
+        resample(coarse, expanded, exact);
+        resample(coarse, toGeneral, general);
+      } else {
+        resampleBackward(coarse, expanded, exact);
+        resampleBackward(coarse, toGeneral, general);
+      }
+      assert.deepEqual(bits(crop(toGeneral)), bits(expanded), `expanding (${what})`);
+    }
+  }
 });
 
 test("EDM's fused down (3x3 conv with padding 2, then [1,3,3,1] down without padding): values and gradients", () => {

@@ -59,8 +59,7 @@ function main(job: BucketJob): BucketOutcome {
         const terms = used(job.rank).map((i) => T.sum(T.mul(params[i], T.fromArray(coefficients(job.rank, m, i), [SIZES[i]]))));
         const loss = terms.reduce((a, b) => T.add(a, b));
         inBackward = true;
-        if (reports) buckets.lastPassBegins(loss);
-        T.backward(loss, undefined, reports ? (leaf) => buckets.gradientFinal(leaf) : undefined);
+        T.backward(loss, undefined, reports ? { begins: (leaves) => buckets.lastPassBegins(leaves), gradientFinal: (leaf) => buckets.gradientFinal(leaf) } : undefined);
         inBackward = false;
       });
     }

@@ -9,6 +9,7 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as T from '../../src/tensor/index.js';
+import { isGradEnabled } from '../../src/tensor/engine.js';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
@@ -27,7 +28,8 @@ function tempDir(): string {
 
 /**
  * A tiny multistage run; `training` fields override. Dropout on: the ranks' masks must be the one process's
- * too. Gradient buckets of 4 KiB: 51 sums a step, all started before its last backward pass ends.
+ * too. Gradient buckets of 4 KiB: 51 sums a step, all started during its last backward pass (49 of them
+ * while some gradients are still missing, the last two with the pass's last gradient).
  */
 function tinyConfig(runDir: string, training: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -98,9 +100,11 @@ for (const [what, training, dropout] of [
 
 test('the trainer starts the gradient sums during the backward pass, while gradients are still missing', async () => {
   // One rank in this thread (a group of one never waits). At each start, count the parameters backward
-  // has not given a gradient yet: after backward there are none (finish() gives zeros to the rest).
+  // has not given a gradient yet (after backward there are none: finish() gives zeros to the rest), and
+  // whether backward is running (it runs with the tape off, the step around it with the tape on).
   let params: T.Tensor[] = [];
   const missingAtStart: number[] = [];
+  let startedOutsideBackward = 0;
   const inner = new ThreadCommunicator(threadGroup(1), 0);
   const communicator: Communicator = {
     rank: 0,
@@ -108,6 +112,7 @@ test('the trainer starts the gradient sums during the backward pass, while gradi
     description: inner.description,
     startAllReduceSum: (tensors) => {
       missingAtStart.push(params.filter((p) => p.grad === null).length);
+      if (isGradEnabled()) startedOutsideBackward++;
       return inner.startAllReduceSum(tensors);
     },
     allReduceHostSum: (values) => inner.allReduceHostSum(values),
@@ -120,9 +125,10 @@ test('the trainer starts the gradient sums during the backward pass, while gradi
   await trainer.run();
   const steps = 48 / 8;
   assert.equal(missingAtStart.length, steps * 51);
+  assert.equal(startedOutsideBackward, 0, 'every sum starts during the backward pass');
   // Measured: in every step, 49 of the 51 buckets start while gradients are still missing (314 of the
-  // 334 parameters at the first start); the last two start with the pass's last gradients. Started
-  // after backward, every count would be 0.
+  // 334 parameters at the first start); the last two start together, with the pass's last gradient.
+  // Started after backward, every count would be 0.
   assert.equal(missingAtStart.filter((n) => n > 0).length, steps * 49);
 });
 

@@ -22,15 +22,19 @@ export interface EmulatedGraphs {
   backend: Backend & { captureGraph(fn: () => void, philox?: PhiloxStream): { replay(counter?: number): void; dispose(): void; bytes: number }; allocGraphInput(dtype: DType, length: number): DeviceBuffer };
   /** Replays run so far. */
   replays(): number;
-  /** From now on: 'replay' makes replays skip their first recorded call (a graph that replays wrongly); 'capture' fails captures. */
-  sabotage(what: 'replay' | 'capture'): void;
+  /**
+   * From now on: 'replay' makes replays skip their first recorded call (a graph that replays wrongly), after
+   * `goodReplays` more replays that do not; 'capture' fails captures.
+   */
+  sabotage(what: 'replay' | 'capture', goodReplays?: number): void;
 }
 
 export function emulateGraphs(cpu: Backend): EmulatedGraphs {
   let recording: { calls: Call[]; philox: PhiloxStream | null; pool: GraphPool } | null = null;
   let captured = false;
   let replays = 0;
-  let corrupt = false;
+  /** Replays from which on each skips its first call (Infinity: none). */
+  let corruptFrom = Infinity;
   let failCaptures = false;
   const random = (name: 'randomUniform' | 'randomNormal') => (out: DeviceBuffer, n: number, key: readonly [number, number], counter: number) => {
     if (!recording) return cpu[name](out, n, key, counter);
@@ -81,7 +85,7 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
         replay: (counter?: number) => {
           replays++;
           if (philox && counter === undefined) throw new Error('a graph that draws random numbers replays at a counter');
-          for (const call of corrupt ? calls.slice(1) : calls) call(counter ?? 0);
+          for (const call of replays >= corruptFrom ? calls.slice(1) : calls) call(counter ?? 0);
         },
         dispose: () => undefined,
       };
@@ -98,8 +102,8 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
       };
     },
   }) as EmulatedGraphs['backend'];
-  const sabotage = (what: 'replay' | 'capture'): void => {
-    if (what === 'replay') corrupt = true;
+  const sabotage = (what: 'replay' | 'capture', goodReplays = 0): void => {
+    if (what === 'replay') corruptFrom = replays + goodReplays + 1;
     else failCaptures = true;
   };
   return { backend, replays: () => replays, sabotage };

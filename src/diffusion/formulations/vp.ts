@@ -12,7 +12,7 @@ import type { VPSchedule } from '../schedules/vp-schedule.js';
 import { type Preconditioning, perSample } from '../../models/preconditioning.js';
 import { type Formulation, checkBatch } from './formulation.js';
 import { preconditioned } from './preconditioning.js';
-import { noiseLevels } from '../../models/noise-levels.js';
+import { batchValues, noiseLevels, perSampleValues } from '../../models/noise-levels.js';
 
 export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
   readonly name = 'vp';
@@ -29,12 +29,13 @@ export class VPFormulation implements Formulation<NoiseConditionedNetwork> {
 
   loss(net: NoiseConditionedNetwork, x0: Tensor, sigma: Float64Array, noise: Tensor): Tensor {
     checkBatch(x0, sigma, noise);
-    const times = Array.from(sigma, (s) => this.schedule.time(s));
-    const logAlpha = times.map((t) => this.schedule.logAlpha(t));
-    const alpha = perSample(logAlpha.map(Math.exp), x0.ndim, x0.backend);
-    const std = perSample(logAlpha.map((l) => Math.sqrt(-Math.expm1(2 * l))), x0.ndim, x0.backend);
+    // made through perSampleValues: a step captured into a CUDA graph makes them again from each replay's sigma
+    const times = perSampleValues(sigma, (s) => this.schedule.time(s));
+    const logAlpha = perSampleValues(times, (t) => this.schedule.logAlpha(t));
+    const alpha = perSample(perSampleValues(logAlpha, Math.exp), x0.ndim, x0.backend);
+    const std = perSample(perSampleValues(logAlpha, (l) => Math.sqrt(-Math.expm1(2 * l))), x0.ndim, x0.backend);
     const xt = T.add(T.mul(x0, alpha), T.mul(noise, std));
-    const labels = T.fromArray(Float32Array.from(times, (t) => this.schedule.modelInput(t)), [sigma.length], 'float32', x0.backend);
+    const labels = batchValues(perSampleValues(times, (t) => this.schedule.modelInput(t)), [sigma.length], x0.backend);
     const eps = net(xt, labels, noiseLevels(sigma, x0.backend));
     return T.mean(T.square(T.sub(eps, noise)), x0.shape.slice(1).map((_, i) => i + 1));
   }
