@@ -4,13 +4,17 @@
  * throughput) and prints the total per step by kernel, largest first.
  *
  * Usage (GPU machine, after building): node dist/bench/profile-step.js [--arch ddpmpp|multistage]
- *   [--precision fp32|tf32|bf16] [--batch 512] [--sigma 0.5] [--steps 3]
+ *   [--precision fp32|tf32|bf16] [--batch 512] [--sigma 0.5] [--steps 3] [--decoders 128,128,16]
+ *   [--stage-mix 0.9,0.07,0.03]
+ * --stage-mix profiles the step on a batch mixing the stages as `balanced` stage sampling draws it (sorted
+ * by stage, the counts by the shares) instead of one at --sigma; --decoders sets the decoders' widths.
  */
 import { parseArgs } from 'node:util';
 import * as T from '../src/tensor/index.js';
 import type { Backend } from '../src/backend/backend.js';
 import type { CudaBackend } from '../src/backend/cuda/index.js';
-import { benchTraining } from '../src/cli/commands/bench.js';
+import { benchTraining, decoderWidths, stageMix } from '../src/cli/commands/bench.js';
+import { StageSampler } from '../src/train/stage-sampling.js';
 import { isPrecision, useDevice } from '../src/runtime/device.js';
 
 const { values: args } = parseArgs({
@@ -20,6 +24,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '512' },
     sigma: { type: 'string', default: '0.5' },
     steps: { type: 'string', default: '3' },
+    decoders: { type: 'string' },
+    'stage-mix': { type: 'string' },
   },
 });
 
@@ -62,10 +68,14 @@ async function main(): Promise<void> {
   }
   T.setBackend(timed as unknown as Backend);
 
-  const { step: trainStep } = benchTraining(args.arch === 'multistage' ? 'multistage' : 'ddpmpp');
+  const arch = args.arch === 'multistage' ? 'multistage' : 'ddpmpp';
+  const decoders = args.decoders === undefined ? undefined : decoderWidths(args.decoders, arch);
+  const mix = args['stage-mix'] === undefined ? null : stageMix(args['stage-mix'], arch);
+  const { model, step: trainStep } = benchTraining(arch, decoders);
   const batch = Number(args.batch);
-  const sigma = Number(args.sigma);
   const steps = Number(args.steps);
+  // one sigma for the batch, or one stage-sorted draw of the mix (the same every step)
+  const sigma = mix ? new StageSampler('balanced', model.partition, model.noiseDistribution(), mix).draw(batch, (n) => new T.Generator(1).uniformHost(n)).sigma : Number(args.sigma);
   const step = () => trainStep(batch, sigma);
   for (let i = 0; i < 2; i++) step();
   cuda.synchronize();
@@ -78,7 +88,7 @@ async function main(): Promise<void> {
   timing = false;
   const rows = [...totals.entries()].map(([k, v]) => ({ k, ms: v.ms / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
   const sum = rows.reduce((s, r) => s + r.ms, 0);
-  console.log(`${args.arch} ${precision} batch ${batch} sigma ${sigma}: ${untimedMs.toFixed(1)} ms per step untimed (${((batch * 1000) / untimedMs).toFixed(0)} images/s); kernel GPU time ${sum.toFixed(1)} ms`);
+  console.log(`${arch}${decoders ? ` decoders ${decoders.join(',')}` : ''} ${precision} batch ${batch} ${mix ? `mix ${mix.join(',')}` : `sigma ${sigma}`}: ${untimedMs.toFixed(1)} ms per step untimed (${((batch * 1000) / untimedMs).toFixed(0)} images/s); kernel GPU time ${sum.toFixed(1)} ms`);
   console.log('| kernel | ms / step | calls / step | share |\n|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.k} | ${r.ms.toFixed(2)} | ${r.calls} | ${((100 * r.ms) / sum).toFixed(1)}% |`);
 }

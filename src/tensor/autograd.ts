@@ -1,13 +1,32 @@
 import { isGradEnabled, keep, noGrad, tidy } from './engine.js';
-import { Tensor, full, ownedView } from './tensor.js';
-import { formatShape, sameShape } from '../base/shape.js';
+import { Tensor, empty, full, ownedView, zeros } from './tensor.js';
+import { formatShape, numel, sameShape } from '../base/shape.js';
 import type { DType } from '../base/dtype.js';
 
 /**
  * Gradients of an op's inputs given the gradient of its output and the views the op saved (in the order it
  * gave them to record(), null where it saved nothing); null for an input that needs no gradient.
  */
-export type BackwardFn = (gradOutput: Tensor, saved: readonly (Tensor | null)[]) => (Tensor | null)[];
+export type BackwardFn = (gradOutput: Tensor, saved: readonly (Tensor | null)[]) => (Tensor | RowGradient | null)[];
+
+/**
+ * The gradient of rows [start, start + part.shape[0]) (along the first axis) of an input of `shape`, zero in
+ * every other row: what a narrow along the batch axis gives back. The pass keeps the disjoint row gradients
+ * of one tensor apart and writes each into its rows of one buffer when the tensor's gradient is used, where
+ * dense gradients would each be zero-filled at full size and then summed (a batch routed per stage to three
+ * decoders gave every skip activation three full-size zero fills and two full-size adds).
+ */
+export class RowGradient {
+  constructor(
+    readonly part: Tensor,
+    readonly start: number,
+    readonly shape: readonly number[],
+  ) {}
+
+  get end(): number {
+    return this.start + this.part.shape[0];
+  }
+}
 
 /**
  * One recorded operation of the autograd tape. Its backward reads views of the tensors the op saved, never
@@ -71,7 +90,7 @@ export class GradNode {
     }
   }
 
-  backward(gradOutput: Tensor): (Tensor | null)[] {
+  backward(gradOutput: Tensor): (Tensor | RowGradient | null)[] {
     if (!this.fn) throw secondBackward(this);
     return this.fn(gradOutput, this.saved!);
   }
@@ -171,11 +190,13 @@ export function backward(root: Tensor, gradient?: Tensor, hooks?: BackwardHooks)
 }
 
 function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor | undefined, onLeafGradient: ((leaf: Tensor) => void) | undefined): void {
-  const grads = new Map<number, Tensor>();
+  // A tensor's gradient so far: dense, or disjoint row gradients not yet written into one buffer.
+  const grads = new Map<number, Tensor | RowGradient[]>();
   grads.set(root.id, gradient ?? full(root.shape, 1, 'float32', root.backend));
   for (const t of order) {
-    const g = grads.get(t.id);
+    const entry = grads.get(t.id);
     grads.delete(t.id);
+    const g = entry && dense(entry);
     const node = t.node;
     if (!node) {
       if (!g) continue;
@@ -193,28 +214,56 @@ function backPropagate(order: readonly Tensor[], root: Tensor, gradient: Tensor 
     }
     const inputs = node.inputs;
     // The backward's own temporaries (a product before its broadcast sum, say) die with this scope.
-    const inputGrads = tidy(() => node.backward(g));
+    const { inputGrads } = tidy(() => {
+      const grads = node.backward(g);
+      // (a row gradient's part made inside the backward survives the scope as the tensors in the list do)
+      return { inputGrads: grads, parts: grads.map((r) => (r instanceof RowGradient ? r.part : null)) };
+    });
     node.free();
     // A backward may pass gradOutput through, or one tensor to several inputs: each input gets its own.
     const used: Tensor[] = []; // an op has a few inputs: a list beats a Set
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
-      let gi = inputGrads[i];
-      if (!gi || !input.requiresGrad) continue;
-      if (!sameShape(gi.shape, input.shape)) {
-        throw new Error(`internal: ${node.name} backward gave a gradient of ${formatShape(gi.shape)} for an input of ${formatShape(input.shape)}`);
+      const given = inputGrads[i];
+      if (!given || !input.requiresGrad) continue;
+      const rows = given instanceof RowGradient ? given : null;
+      let gi = rows ? rows.part : (given as Tensor);
+      if (!sameShape(rows ? rows.shape : gi.shape, input.shape)) {
+        throw new Error(`internal: ${node.name} backward gave a gradient of ${formatShape(rows ? rows.shape : gi.shape)} for an input of ${formatShape(input.shape)}`);
       }
       // Each input gets its gradient in its own dtype (a bf16 activation's gradient is bf16, a weight's float32).
       if (gi.dtype !== input.dtype) gi = castImpl!(gi, input.dtype);
       else if (used.includes(gi) || gi === gradient) gi = cloneOf(gi);
       used.push(gi);
       const prev = grads.get(input.id);
-      grads.set(input.id, prev ? addInto(prev, gi) : gi);
+      if (rows) {
+        const slice = new RowGradient(gi, rows.start, rows.shape);
+        if (!prev) grads.set(input.id, [slice]);
+        else if (Array.isArray(prev) && prev.every((p) => p.end <= slice.start || slice.end <= p.start)) prev.push(slice);
+        else grads.set(input.id, addInto(dense(prev), dense([slice])));
+      } else grads.set(input.id, prev ? addInto(dense(prev), gi) : gi);
     }
     // What no input took (dispose is idempotent, so a tensor listed twice is fine).
     if (!used.includes(g) && g !== gradient) g.dispose();
-    for (const gi of inputGrads) if (gi && !used.includes(gi) && gi !== gradient) gi.dispose();
+    for (const given of inputGrads) {
+      const gi = given instanceof RowGradient ? given.part : given;
+      if (gi && !used.includes(gi) && gi !== gradient) gi.dispose();
+    }
   }
+}
+
+/** The gradient as one tensor: row gradients written into their rows (zero where none covers a row). */
+function dense(entry: Tensor | RowGradient[]): Tensor {
+  if (!Array.isArray(entry)) return entry;
+  const { shape, part } = entry[0];
+  const covered = entry.reduce((n, r) => n + r.part.shape[0], 0);
+  const out = covered === shape[0] ? empty(shape, part.dtype, part.backend) : zeros(shape, part.dtype, part.backend);
+  const row = numel(shape.slice(1));
+  for (const r of entry) {
+    out.backend.copyRows(r.part.buffer, 0, 0, out.buffer, r.start * row, 0, 1, r.part.size);
+    r.part.dispose();
+  }
+  return out;
 }
 
 // Late-bound to avoid an import cycle with ops.ts.

@@ -191,3 +191,54 @@ test('saved tensors live as long as their graph: freed with the scope, the outpu
     T.setBackend(cpu);
   }
 });
+
+test('gradients of batch-axis slices are written into their rows: dense where the slices overlap or share the tensor with another use, zero in rows no slice covers', () => {
+  const cpu = cpuBackend();
+  let fills = 0; // fills of x's size (15 values)
+  const fill: typeof cpu.fill = (out, length, value) => {
+    if (length === 15) fills++;
+    cpu.fill(out, length, value);
+  };
+  T.setBackend(new Proxy(cpu, { get: (b, k) => (k === 'fill' ? fill : Reflect.get(b, k)) }));
+  try {
+    const xs = randomArray(5 * 3, 1);
+    const w = randomArray(5 * 3, 2);
+    // d/dx of sum over slices [from, to) of (slice * w[rows]) (+ sum(x * w) when `direct`), in float64
+    const expected = (slices: [number, number][], direct: boolean): number[] =>
+      Array.from({ length: 15 }, (_, i) => {
+        const r = Math.floor(i / 3);
+        return (slices.filter(([a, b]) => a <= r && r < b).length + (direct ? 1 : 0)) * w[i];
+      });
+    const gradOf = (slices: [number, number][], direct: boolean): { grad: number[]; fills: number } => {
+      const x = T.fromArray(xs, [5, 3]);
+      x.requiresGrad = true;
+      const before = fills;
+      T.tidy(() => {
+        const terms = slices.map(([a, b]) => T.sum(T.mul(T.narrow(x, 0, a, b - a), T.fromArray(w.slice(a * 3, b * 3), [b - a, 3]))));
+        if (direct) terms.push(T.sum(T.mul(x, T.fromArray(w, [5, 3]))));
+        T.backward(terms.reduce((s, t) => T.add(s, t)));
+      });
+      const grad = Array.from(x.grad!.toFloat32Array());
+      x.grad!.dispose();
+      x.dispose();
+      return { grad, fills: fills - before };
+    };
+    const cases: [[number, number][], boolean][] = [
+      [[[0, 1], [1, 4], [4, 5]], false], // disjoint, covering every row
+      [[[0, 2], [3, 5]], false], // row 2 uncovered
+      [[[0, 3], [2, 5]], false], // overlapping rows 2
+      [[[0, 2], [2, 5]], true], // x also used whole
+    ];
+    const filled: number[] = [];
+    for (const [slices, direct] of cases) {
+      const { grad, fills: n } = gradOf(slices, direct);
+      assertClose(Float32Array.from(grad), Float32Array.from(expected(slices, direct)), 1e-6, JSON.stringify(slices));
+      filled.push(n);
+    }
+    // slices covering every row fill nothing at x's size (a zero-filled gradient per slice would be three);
+    // an uncovered row needs one
+    assert.deepEqual(filled.slice(0, 2), [0, 1]);
+  } finally {
+    T.setBackend(cpu);
+  }
+});

@@ -89,7 +89,7 @@ export function benchTraining(arch: 'ddpmpp' | 'multistage', decoders?: readonly
 }
 
 /** --decoders: one positive integer width per decoder of the multistage network (three). */
-function decoderWidths(text: string, arch: string): number[] {
+export function decoderWidths(text: string, arch: string): number[] {
   if (arch !== 'multistage') throw new Error('--decoders needs --arch multistage (the other network has one decoder)');
   const widths = text.split(',').map(Number);
   if (widths.length !== 3 || widths.some((w) => !(Number.isInteger(w) && w > 0))) throw new Error(`--decoders takes three positive integer widths, one per stage (e.g. 128,128,16), got "${text}"`);
@@ -97,7 +97,7 @@ function decoderWidths(text: string, arch: string): number[] {
 }
 
 /** --stage-mix: one positive share per stage of the multistage network (three). */
-function stageMix(text: string, arch: string): number[] {
+export function stageMix(text: string, arch: string): number[] {
   if (arch !== 'multistage') throw new Error('--stage-mix needs --arch multistage (the other network has one stage)');
   const shares = text.split(',').map(Number);
   if (shares.length !== 3 || shares.some((s) => !(s > 0))) throw new Error(`--stage-mix takes three positive shares, one per stage (e.g. 0.5,0.3,0.2), got "${text}"`);

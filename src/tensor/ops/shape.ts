@@ -1,6 +1,6 @@
 /** Shape ops: views, permutations, concatenation and slicing, row gathers and scatters. */
 import { formatShape, normalizeAxis, numel, resolveReshape, sameShape } from '../../base/shape.js';
-import { record } from '../autograd.js';
+import { RowGradient, record } from '../autograd.js';
 import { type Tensor, empty, view, zeros } from '../tensor.js';
 import { checkSameBackend } from './checks.js';
 import { cast } from './elementwise.js';
@@ -88,6 +88,8 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   x.backend.copyRows(x.buffer, start * inner, x.shape[ax] * inner, out.buffer, 0, length * inner, outer, length * inner);
   const inShape = x.shape;
   return record(out, 'narrow', [x], [], (g) => {
+    // along the first axis the rows are the gradient: the pass writes them into place with the other rows'
+    if (ax === 0) return [new RowGradient(g, start, inShape)];
     const gx = zeros(inShape, g.dtype, g.backend);
     g.backend.copyRows(g.buffer, 0, length * inner, gx.buffer, start * inner, inShape[ax] * inner, outer, length * inner);
     return [gx];
