@@ -27,6 +27,12 @@ export interface EmulatedGraphs {
    * `goodReplays` more replays that do not; 'capture' fails captures.
    */
   sabotage(what: 'replay' | 'capture', goodReplays?: number): void;
+  /**
+   * From now on every float32 matmul output, eager or replayed, is scaled by 1 + relative x (a value in
+   * [-1, 1) that changes with every call): the run-to-run noise of kernels that sum in a varying order
+   * (cuDNN's atomics), under which two eager runs of a step differ too.
+   */
+  jitter(relative: number): void;
 }
 
 export function emulateGraphs(cpu: Backend): EmulatedGraphs {
@@ -36,6 +42,15 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
   /** Replays from which on each skips its first call (Infinity: none). */
   let corruptFrom = Infinity;
   let failCaptures = false;
+  let jitter = 0;
+  let jitterCalls = 0;
+  const matmul = (...args: Parameters<Backend['matmul']>): void => {
+    cpu.matmul(...args);
+    const out = (args[2] as CpuBuffer).data;
+    if (jitter === 0 || !(out instanceof Float32Array)) return;
+    const call = ++jitterCalls;
+    for (let i = 0; i < out.length; i++) out[i] *= 1 + jitter * (((Math.imul(i + 1, 2654435761) ^ Math.imul(call, 40503)) >>> 0) / 2 ** 31 - 1);
+  };
   const random = (name: 'randomUniform' | 'randomNormal') => (out: DeviceBuffer, n: number, key: readonly [number, number], counter: number) => {
     if (!recording) return cpu[name](out, n, key, counter);
     const delta = drawOffset(recording.philox, key, counter);
@@ -60,6 +75,7 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
     synchronize: () => {
       if (recording) throw new GraphCaptureError('synchronize inside a capture');
     },
+    matmul: (...args: Parameters<Backend['matmul']>) => (recording ? recording.calls.push(() => matmul(...args)) : matmul(...args)),
     randomUniform: random('randomUniform'),
     randomNormal: random('randomNormal'),
     dropout: (x: DeviceBuffer, out: DeviceBuffer, n: number, p: number, key: readonly [number, number], counter: number) => {
@@ -106,7 +122,7 @@ export function emulateGraphs(cpu: Backend): EmulatedGraphs {
     if (what === 'replay') corruptFrom = replays + goodReplays + 1;
     else failCaptures = true;
   };
-  return { backend, replays: () => replays, sabotage };
+  return { backend, replays: () => replays, sabotage, jitter: (relative) => void (jitter = relative) };
 }
 
 function drawOffset(philox: PhiloxStream | null, key: readonly [number, number], counter: number): number {

@@ -229,6 +229,22 @@ test('a failed capture or a first replay that differs from the eager step turns 
   }
 });
 
+test('where two eager runs of a step differ (kernels that sum in a varying order), a replay within their spread is kept and a wrong one is still caught', () => {
+  const config = CONFIGS[0][1];
+  const graphs = (em: ReturnType<typeof emulateGraphs>) => (warn: (w: string) => void) => new StepGraphs(em.backend as unknown as CudaBackend, 'auto', warn);
+  const noisy = emulateGraphs(cpuBackend());
+  noisy.jitter(1e-3); // relative L2 of the gradients between two eager runs well above the fixed 1e-5
+  const kept = trainedWeights(noisy.backend, config, 4, { graphs: graphs(noisy) });
+  assert.deepEqual(kept.warnings, []);
+  assert.equal(noisy.replays(), 3);
+  const wrong = emulateGraphs(cpuBackend());
+  wrong.jitter(1e-3);
+  wrong.sabotage('replay');
+  const caught = trainedWeights(wrong.backend, config, 4, { graphs: graphs(wrong) });
+  assert.equal(caught.warnings.length, 1);
+  assert.match(caught.warnings[0], /differs from the eager step \(relative L2 [^;]+; two eager runs differ by [1-9]/);
+});
+
 test('a per-sample value uploaded while capturing (not made through perSampleValues) is caught at the second replay; training is unchanged', () => {
   const config = CONFIGS[0][1];
   // each sample's loss scaled by its sigma, uploaded as the capture's step has it
