@@ -28,6 +28,7 @@ export interface TrainConfig {
     stageSampling: (typeof ALL_STAGE_SAMPLING_KINDS)[number];
     stageShares: number[] | null;
     sharedDecoderImages: number;
+    sharedDecoderMoments: 'copy' | 'fresh';
     augment: number | null;
     ema: { kind: 'halflife' | 'constant'; halfLifeImages: number; rampUpRatio: number | null; decay: number };
     cudaGraphs: 'off' | 'auto' | 'on';
@@ -107,6 +108,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
       stageSampling: { type: 'string', enum: ALL_STAGE_SAMPLING_KINDS, default: 'edm-marginal', doc: 'How noise levels spread over stages: `edm-marginal` (official EDM), `uniform` (official DPM-Solver), `per-sample`, `balanced`, `balanced-batch`, `rank` (several GPUs: rank r trains stage r mod K, as the LDM code; see docs/training.md).' },
       stageShares: { type: 'numbers', nullable: true, default: null, doc: '`balanced`: share of each batch per stage; `balanced-batch`: probability of each stage per micro-batch (normalised); null = equal.' },
       sharedDecoderImages: { type: 'integer', min: 0, default: 0, doc: 'Multistage: for this many images the stages whose decoder has stage 0\'s width train decoder 0, then each such decoder starts from its weights, Adam moments and EMA (see docs/training.md); 0 = off. Fixed for a run (not changeable on resume).' },
+      sharedDecoderMoments: { type: 'string', enum: ['copy', 'fresh'], default: 'copy', doc: 'With sharedDecoderImages: at the switch each decoder takes decoder 0\'s Adam moments and step counts (`copy`), or starts Adam afresh (`fresh`: its gradients are a few samples\' at small importance weights, far below what decoder 0\'s moments expect, so copied moments shrink its first steps). Fixed for a run.' },
       augment: { type: 'number', min: 0, max: 1, nullable: true, default: null, doc: "EDM's augmentation pipeline with this probability (EDM's CIFAR-10: 0.12): x-flips, y-flips, scaling, rotation, anisotropy, translation, with their 9 labels fed to the network (model.network.augment_dim 9); replaces data.flip. null = off (see docs/training.md)." },
       ema: {
         type: 'object',

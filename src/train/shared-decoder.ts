@@ -2,8 +2,8 @@
  * training.sharedDecoderImages, a warm start for a multistage network's decoders: for the first N training
  * images every stage whose decoder has stage 0's width runs through decoder 0 (which so learns from all of
  * their samples, as a unified decoder would); before the first step at or past image N each such decoder
- * takes decoder 0's weights, Adam moments and EMA weights, and every stage runs its own decoder from then
- * on. Decoders of another width are never redirected. What a step does depends only on the images seen
+ * takes decoder 0's weights and EMA weights, and its Adam moments (`copy`) or none (`fresh`: Adam starts
+ * over on the decoder's own gradients), and every stage runs its own decoder from then on. Decoders of another width are never redirected. What a step does depends only on the images seen
  * when it starts, so a resumed run redirects and copies exactly where an uninterrupted one does.
  */
 import type { Module } from '../nn/module.js';
@@ -18,10 +18,11 @@ export class SharedDecoder {
     readonly stages: readonly number[],
     private readonly images: number,
     private readonly batchSize: number,
+    private readonly moments: 'copy' | 'fresh',
   ) {}
 
   /** null when `images` is 0 (off); throws when the model has no decoder to share. */
-  static create(parts: TrainingParts, images: number, batchSize: number): SharedDecoder | null {
+  static create(parts: TrainingParts, images: number, batchSize: number, moments: 'copy' | 'fresh' = 'copy'): SharedDecoder | null {
     if (images === 0) return null;
     const unet = multistageUNet(parts.model);
     const widths = unet.deModelChannels;
@@ -29,7 +30,7 @@ export class SharedDecoder {
     if (stages.length === 0) {
       throw new Error(`training.sharedDecoderImages: no stage's decoder has stage 0's width (model.network.de_model_channels ${JSON.stringify(widths)}): give a stage stage 0's width, or set it to 0`);
     }
-    return new SharedDecoder(parts, stages, images, batchSize);
+    return new SharedDecoder(parts, stages, images, batchSize, moments);
   }
 
   /**
@@ -44,7 +45,8 @@ export class SharedDecoder {
     if (shared || imagesSeen - this.batchSize >= this.images) return false;
     for (const k of this.stages) {
       for (const m of [model, ema]) copyModule(decoder(m, 0), decoder(m, k));
-      optimizer.copyState(`${decoderPrefix(model, 0)}.`, `${decoderPrefix(model, k)}.`);
+      // (before the switch a redirected decoder has no gradient, so no moments of its own)
+      if (this.moments === 'copy') optimizer.copyState(`${decoderPrefix(model, 0)}.`, `${decoderPrefix(model, k)}.`);
     }
     return true;
   }

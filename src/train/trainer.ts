@@ -121,7 +121,7 @@ export class Trainer {
   ) {
     this.model = parts.model;
     this.ema = parts.ema;
-    this.sharedDecoder = SharedDecoder.create(parts, config.training.sharedDecoderImages, config.training.batchSize);
+    this.sharedDecoder = SharedDecoder.create(parts, config.training.sharedDecoderImages, config.training.batchSize, config.training.sharedDecoderMoments);
   }
 
   /** Builds everything from a config (validated here), resuming from a checkpoint when asked. */

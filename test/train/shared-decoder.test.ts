@@ -120,25 +120,51 @@ test('before the switch the same-width stage trains decoder 0; the switch copies
   step(parts, generator, microBatch(12));
 });
 
+test('sharedDecoderMoments fresh: the switch copies weights and EMA but no Adam moments; the decoder\'s first update is Adam\'s first step', () => {
+  const config = resolveTrainConfig(tinyConfig('unused', { sharedDecoderMoments: 'fresh' }));
+  const parts = buildTrainingParts(config, [3, 8, 8], new StagePartition(BOUNDARIES), new Generator(0));
+  const shared = SharedDecoder.create(parts, 12, 6, config.training.sharedDecoderMoments)!;
+  const generator = new Generator(1);
+  for (const [imagesSeen, seed] of [[0, 10], [6, 11]]) {
+    shared.beforeStep(imagesSeen);
+    step(parts, generator, microBatch(seed));
+  }
+  assert.equal(shared.beforeStep(12), true);
+  const unet = unetOf(parts);
+  assertBitEqual(values(unet.decs.at(1)), values(unet.decs.at(0)), 'decoder 1 vs 0');
+  const names = (state: ReturnType<typeof parts.optimizer.stateDict>, k: number) => Object.keys(state.steps).filter((n) => n.startsWith(`model.decs.${k}.`));
+  assert.deepEqual(names(parts.optimizer.stateDict(), 1), []);
+  step(parts, generator, microBatch(12));
+  const after = parts.optimizer.stateDict();
+  assert.ok(names(after, 1).length > 0);
+  for (const name of names(after, 1)) assert.equal(after.steps[name], 1, name);
+  assert.ok(names(after, 0).every((n) => after.steps[n] === 3));
+});
+
 function checkpointTensors(path: string): Map<string, Buffer> {
   return new Map([...readSafetensors(path).tensors].map(([k, t]) => [k, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]));
 }
 
 test('a run resumed from a checkpoint written before the copy ends bit for bit where an uninterrupted one does', async () => {
+  for (const sharedDecoderMoments of ['copy', 'fresh']) {
+    const config = (dir: string) => tinyConfig(dir, { sharedDecoderMoments });
+    const whole = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
+    await (await Trainer.create(config(whole))).run();
+    const a = listCheckpoints(whole).at(-1)!;
+    assert.match(a, /checkpoint-000000000096/);
+    const x = checkpointTensors(a);
+    // the checkpoint at 48 images comes before the copy (the step from 48 is the first at or past 40), the one at 64 after it
+    for (const stopAt of [48, 64]) {
+      const parted = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
+      await (await Trainer.create(config(parted))).run({ stopAtImages: stopAt });
+      await (await Trainer.create(config(parted), { resume: true })).run();
+      const y = checkpointTensors(listCheckpoints(parted).at(-1)!);
+      assert.deepEqual([...x.keys()], [...y.keys()]);
+      for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), `${sharedDecoderMoments}, resumed at ${stopAt}: ${k} differs`);
+    }
+  }
   const whole = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
   await (await Trainer.create(tinyConfig(whole))).run();
-  const a = listCheckpoints(whole).at(-1)!;
-  assert.match(a, /checkpoint-000000000096/);
-  const x = checkpointTensors(a);
-  // the checkpoint at 48 images comes before the copy (the step from 48 is the first at or past 40), the one at 64 after it
-  for (const stopAt of [48, 64]) {
-    const parted = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
-    await (await Trainer.create(tinyConfig(parted))).run({ stopAtImages: stopAt });
-    await (await Trainer.create(tinyConfig(parted), { resume: true })).run();
-    const y = checkpointTensors(listCheckpoints(parted).at(-1)!);
-    assert.deepEqual([...x.keys()], [...y.keys()]);
-    for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), `resumed at ${stopAt}: ${k} differs`);
-  }
   await assert.rejects(Trainer.create(tinyConfig(whole, { totalImages: 128, sharedDecoderImages: 64 }), { resume: true }), /training\.sharedDecoderImages: 40 -> 64/);
 });
 
