@@ -3,7 +3,7 @@
  * CUDA conformance suite all run on it. The heavy kernels spread over worker threads (pool.ts) with
  * results that do not depend on the thread count.
  */
-import type { Backend } from '../backend.js';
+import type { Backend, Conv2dParams } from '../backend.js';
 import type { HostArray } from '../../base/dtype.js';
 import { philoxFill } from '../../base/philox.js';
 import { allocCpu, f32, freeCpu, raw } from './buffer.js';
@@ -12,7 +12,7 @@ import * as layout from './layout.js';
 import { matmul } from './matmul.js';
 import * as conv from './conv.js';
 import { oneDnn } from './onednn.js';
-import { oneDnnConv2d, oneDnnConv2dBackwardData, oneDnnConv2dBackwardFilter } from './onednn-conv.js';
+import { oneDnnAccepts, oneDnnConv2d, oneDnnConv2dBackwardData, oneDnnConv2dBackwardFilter } from './onednn-conv.js';
 import * as gn from './groupnorm.js';
 import * as attn from './attention.js';
 import * as rs from './resample.js';
@@ -25,18 +25,14 @@ import { resizeBilinear } from './bilinear.js';
 export { cpuPoolStats, cpuThreadCount, setCpuThreadCount } from './pool.js';
 export { oneDnnStatus } from './onednn.js';
 
-/** The convolutions: oneDNN's where libdnnl.so.2 loads (onednn.ts), else the WebAssembly kernels. */
+/** The convolutions: oneDNN's where libdnnl.so.2 loads (onednn.ts) and takes the shape, else the WebAssembly kernels. */
 function convolutions(): Pick<Backend, 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardFilter'> {
-  if (oneDnn())
-    return {
-      conv2d: (x, w, bias, y, p) => oneDnnConv2d(f32(x), f32(w), bias ? f32(bias) : null, f32(y), p),
-      conv2dBackwardData: (dy, w, dx, p) => oneDnnConv2dBackwardData(f32(dy), f32(w), f32(dx), p),
-      conv2dBackwardFilter: (x, dy, dw, p) => oneDnnConv2dBackwardFilter(f32(x), f32(dy), f32(dw), p),
-    };
+  const lib = oneDnn();
+  const viaOneDnn = (p: Conv2dParams): boolean => lib !== null && oneDnnAccepts(lib, p);
   return {
-    conv2d: (x, w, bias, y, p) => conv.conv2d(f32(x), f32(w), bias ? f32(bias) : null, f32(y), p),
-    conv2dBackwardData: (dy, w, dx, p) => conv.conv2dBackwardData(f32(dy), f32(w), f32(dx), p),
-    conv2dBackwardFilter: (x, dy, dw, p) => conv.conv2dBackwardFilter(f32(x), f32(dy), f32(dw), p),
+    conv2d: (x, w, bias, y, p) => (viaOneDnn(p) ? oneDnnConv2d : conv.conv2d)(f32(x), f32(w), bias ? f32(bias) : null, f32(y), p),
+    conv2dBackwardData: (dy, w, dx, p) => (viaOneDnn(p) ? oneDnnConv2dBackwardData : conv.conv2dBackwardData)(f32(dy), f32(w), f32(dx), p),
+    conv2dBackwardFilter: (x, dy, dw, p) => (viaOneDnn(p) ? oneDnnConv2dBackwardFilter : conv.conv2dBackwardFilter)(f32(x), f32(dy), f32(dw), p),
   };
 }
 

@@ -78,9 +78,11 @@ interface ConvPlans {
 
 const plans = new Map<string, ConvPlans>();
 
+const shapeKey = (p: Conv2dParams): string => `${p.n},${p.cIn},${p.h},${p.w},${p.cOut},${p.kh},${p.kw},${p.padH},${p.padW},${p.stride}`;
+
 /** The three passes' plans for a convolution shape (batch size included), built on first use on this thread. */
 export function convPlans(lib: OneDnn, p: Conv2dParams): ConvPlans {
-  const key = `${p.n},${p.cIn},${p.h},${p.w},${p.cOut},${p.kh},${p.kw},${p.padH},${p.padW},${p.stride}`;
+  const key = shapeKey(p);
   let found = plans.get(key);
   if (!found) {
     found = build(lib, p);
@@ -188,6 +190,29 @@ function run(task: typeof forwardChunk, call: Omit<Call, 'perChunk'>): number {
   const chunks = Math.ceil(call.p.n / perChunk);
   forEachUnit(task, { ...call, perChunk }, chunks, work(call.p));
   return chunks;
+}
+
+const accepted = new Map<string, boolean>();
+
+/**
+ * Whether oneDNN takes this convolution: its primitives for the batch's chunk shapes build (on this thread,
+ * once per shape). Where one does not (an implementation oneDNN lacks), the backend uses its WebAssembly
+ * kernels for that shape, on every thread alike.
+ */
+export function oneDnnAccepts(lib: OneDnn, p: Conv2dParams): boolean {
+  const key = shapeKey(p);
+  let ok = accepted.get(key);
+  if (ok === undefined) {
+    const perChunk = imagesPerChunk(p);
+    try {
+      for (const n of new Set([perChunk, p.n % perChunk].filter((k) => k > 0))) convPlans(lib, { ...p, n });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    accepted.set(key, ok);
+  }
+  return ok;
 }
 
 export function oneDnnConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {

@@ -61,7 +61,6 @@ interface Functions {
 
 function declare(lib: KoffiLib, gomp: KoffiLib): Functions {
   const k = koffi()!;
-  k.opaque('dnnl_version_struct');
   const versionType = k.struct('dnnl_version_fields', { major: 'int', minor: 'int', patch: 'int', hash: 'const char *', cpu_runtime: 'unsigned int', gpu_runtime: 'unsigned int' });
   const f = (sig: string): Fn => lib.func(sig) as Fn;
   const versionPtr = lib.func('const void *dnnl_version()');
