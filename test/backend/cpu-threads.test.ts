@@ -11,11 +11,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend, Conv2dParams, DeviceBuffer, MatmulParams } from '../../src/backend/backend.js';
 import { cpuBackend, cpuPoolStats, setCpuThreadCount } from '../../src/backend/cpu/index.js';
 import { oneDnn } from '../../src/backend/cpu/onednn.js';
-import { parallelFor, parallelTask } from '../../src/backend/cpu/pool.js';
+import { parallelFor, parallelTask, setMinParallelWork } from '../../src/backend/cpu/pool.js';
 import { randomArray } from '../helpers/gradcheck.js';
 
 const be: Backend = cpuBackend();
 const THREADS = 3;
+// The shapes below split from 2^16 (pool units) on, below where the backend splits by itself (2^21): small
+// shapes keep the tests quick, and what is tested (the same bits however the work is split) is the same.
+setMinParallelWork(1 << 16);
 
 /** A kernel call: buffers of the given sizes, filled with seeded random values (outputs too, so beta = 1 and stale contents are covered), and what it reads back. */
 interface Case {
@@ -62,7 +65,6 @@ async function checkThreadCountsAgree(c: Case): Promise<void> {
   }
 }
 
-// Every shape below is big enough to split (pool.ts splits work of 2^19 multiply-adds and up).
 
 function matmulCase(name: string, p: MatmulParams): Case {
   const sizeA = (p.strideA || p.m * p.k) * (p.strideA ? p.batch : 1);
