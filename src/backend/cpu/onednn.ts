@@ -229,9 +229,6 @@ function open(): { lib: OneDnn } | { missing: string } {
   if (disabledByEnvironment()) return { missing: 'turned off by STAGEDIFF_CPU_ONEDNN=0' };
   const k = koffi();
   if (!k) return { missing: 'koffi (the FFI module) did not load' };
-  // OpenMP's threads spin after each call for a while by default, taking the cores the backend's own
-  // worker threads compute on next; passive waiting gives them back. Read by libgomp when it loads.
-  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   let lib: KoffiLib;
   let gomp: KoffiLib;
   try {
