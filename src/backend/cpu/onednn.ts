@@ -6,7 +6,8 @@
  *
  * Only what the convolutions need is declared: engine, stream, memory descriptors (opaque 696-byte
  * structs, filled by the library), convolution and reorder primitives. Debian's build threads with
- * OpenMP (libgomp); its thread count is set through omp_set_num_threads on the calling thread.
+ * OpenMP (libgomp); its thread count is set through omp_set_num_threads on the calling thread (a 2.x
+ * built with another threading runtime is not used).
  */
 import { koffi } from '../cuda/libs.js';
 import type { KoffiLib } from '../cuda/libs.js';
@@ -20,9 +21,9 @@ const CONVOLUTION_DESC_BYTES = 5976;
 /** DNNL_MAX_NDIMS: a dnnl_dims_t is this many int64. */
 const MAX_DIMS = 12;
 
-export const DataType = { f32: 3 } as const;
+const DataType = { f32: 3 } as const;
 export const FormatTag = { any: 1, a: 2, abcd: 5 } as const;
-export const PropKind = { forwardTraining: 64 } as const;
+const PropKind = { forwardTraining: 64 } as const;
 const CONVOLUTION_DIRECT = 1;
 const ENGINE_CPU = 1;
 const STREAM_IN_ORDER = 1;
@@ -59,7 +60,7 @@ interface Functions {
   ompSetNumThreads: (n: number) => void;
 }
 
-function declare(lib: KoffiLib, gomp: KoffiLib): Functions {
+function declare(lib: KoffiLib): Functions {
   const k = koffi()!;
   const versionType = k.struct('dnnl_version_fields', { major: 'int', minor: 'int', patch: 'int', hash: 'const char *', cpu_runtime: 'unsigned int', gpu_runtime: 'unsigned int' });
   const f = (sig: string): Fn => lib.func(sig) as Fn;
@@ -82,7 +83,8 @@ function declare(lib: KoffiLib, gomp: KoffiLib): Functions {
     primitiveExecute: f('int dnnl_primitive_execute(const void *primitive, void *stream, int nargs, const void *args)'),
     memoryCreate: f('int dnnl_memory_create(_Out_ void **memory, const void *md, void *engine, void *handle)'),
     memorySetDataHandle: f('int dnnl_memory_set_data_handle(void *memory, void *handle)'),
-    ompSetNumThreads: gomp.func('void omp_set_num_threads(int n)') as (n: number) => void,
+    // looked up through libdnnl's handle: the OpenMP runtime it was linked with, whichever that is
+    ompSetNumThreads: lib.func('void omp_set_num_threads(int n)') as (n: number) => void,
   };
 }
 
@@ -230,14 +232,12 @@ function open(): { lib: OneDnn } | { missing: string } {
   const k = koffi();
   if (!k) return { missing: 'koffi (the FFI module) did not load' };
   let lib: KoffiLib;
-  let gomp: KoffiLib;
   try {
     lib = k.load('libdnnl.so.2');
-    gomp = k.load('libgomp.so.1');
   } catch (e) {
     return { missing: `libdnnl.so.2 not found (${(e as Error).message.split('\n')[0]}; on Debian/Ubuntu: apt-get install libdnnl2)` };
   }
-  const fns = declare(lib, gomp);
+  const fns = declare(lib);
   const v = fns.version() as { major: number; minor: number; patch: number; cpu_runtime: number };
   const version = `${v.major}.${v.minor}.${v.patch}`;
   if (v.major !== 2) return { missing: `libdnnl.so.2 is oneDNN ${version}, not 2.x` };
