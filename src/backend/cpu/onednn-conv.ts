@@ -119,8 +119,9 @@ function build(lib: OneDnn, p: Conv2dParams): ConvPlans {
 
 /**
  * Multiply-adds a chunk of images is given at least. Measured on one core of the 2-core Xeon (AVX-512),
- * a call costs about 10-20 us beyond its arithmetic (koffi, the reorders, the kernel's set-up): chunks of
- * this size keep that under a fifth of the call, and the quickstart's 16-image batches still split.
+ * a call costs about 5-7 us beyond its arithmetic (koffi, the reorders, the kernel's set-up), a chunk of
+ * this size about 60 us. Chunks run one after the other unless the pool splits the call (big batches,
+ * see POOL_UNITS_PER_MULTIPLY_ADD).
  */
 const CHUNK_WORK = 1 << 22;
 
