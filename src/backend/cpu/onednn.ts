@@ -237,12 +237,18 @@ function open(): { lib: OneDnn } | { missing: string } {
   } catch (e) {
     return { missing: `libdnnl.so.2 not found (${(e as Error).message.split('\n')[0]}; on Debian/Ubuntu: apt-get install libdnnl2)` };
   }
-  const fns = declare(lib);
-  const v = fns.version() as { major: number; minor: number; patch: number; cpu_runtime: number };
-  const version = `${v.major}.${v.minor}.${v.patch}`;
-  if (v.major !== 2) return { missing: `libdnnl.so.2 is oneDNN ${version}, not 2.x` };
-  if (v.cpu_runtime !== RUNTIME_OMP) return { missing: `libdnnl.so.2 (oneDNN ${version}) is not built with OpenMP (runtime ${v.cpu_runtime})` };
-  return { lib: new OneDnn(fns, version, 'libdnnl.so.2') };
+  // A library that loads but lacks a function, or whose engine does not start, is not used: the
+  // WebAssembly kernels run, and `stagediff info` says why.
+  try {
+    const fns = declare(lib);
+    const v = fns.version() as { major: number; minor: number; patch: number; cpu_runtime: number };
+    const version = `${v.major}.${v.minor}.${v.patch}`;
+    if (v.major !== 2) return { missing: `libdnnl.so.2 is oneDNN ${version}, not 2.x` };
+    if (v.cpu_runtime !== RUNTIME_OMP) return { missing: `libdnnl.so.2 (oneDNN ${version}) is not built with OpenMP (runtime ${v.cpu_runtime})` };
+    return { lib: new OneDnn(fns, version, 'libdnnl.so.2') };
+  } catch (e) {
+    return { missing: `libdnnl.so.2 did not start: ${(e as Error).message.split('\n')[0]}` };
+  }
 }
 
 /** The opened library, or null where it is missing or turned off (oneDnnStatus says which). */
