@@ -58,7 +58,9 @@ test('nanToNumMany repairs as torch.nan_to_num and raises its flag only when it 
 test('adamMany split over the worker threads gives the bits of one thread, and equals adam() per tensor', async () => {
   const { setCpuThreadCount, cpuPoolStats } = await import('../../src/backend/cpu/index.js');
   const { adam } = await import('../../src/backend/cpu/adam.js');
-  // Enough elements (~160k over 60 tensors of uneven sizes) for the pool to split the call.
+  const { setMinParallelWork } = await import('../../src/backend/cpu/pool.js');
+  // ~160k elements over 60 tensors of uneven sizes, split from 2^16 on (the backend itself splits from 2^21).
+  setMinParallelWork(1 << 16);
   const sizes = Array.from({ length: 60 }, (_, i) => (i % 7 === 0 ? 12_000 : 1 + ((i * 997) % 2500)));
   const p = { lr: 2e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01, step: 3 };
   const run = (threads: number) =>
@@ -88,4 +90,5 @@ test('adamMany split over the worker threads gives the bits of one thread, and e
     await new Promise((r) => setTimeout(r, 20));
   }
   setCpuThreadCount(1);
+  setMinParallelWork(null);
 });

@@ -1,7 +1,8 @@
 /**
  * GroupNorm as PyTorch computes it: per (sample, group) statistics over the group's channels and positions,
  * biased variance, y = (x - mean) * rstd * gamma[c] + beta[c]. A group is one contiguous block of
- * (c / groups) * hw elements in NCHW (a slice below). Sums are taken in float64 (two passes for the variance).
+ * (c / groups) * hw elements in NCHW (a slice below). Sums are taken in float64 (two passes for the variance),
+ * in WebAssembly SIMD where the slice allows (groupnorm-simd.ts, which also has their TypeScript twins).
  *
  * Threads (pool.ts): each chunk takes whole slices, SiLU (forward and backward) included, so a slice is
  * read while it is in cache. The backward's dgamma and dbeta, sums over samples, are gathered per slice and
@@ -10,6 +11,7 @@
 import type { GroupNormParams } from '../backend.js';
 import { unaryBackwardRange, unaryRange } from './elementwise.js';
 import { SILU_WORK, affineSiluSlice, affineSiluSliceBackward } from './silu.js';
+import { sliceBackward, sliceMoments } from './groupnorm-simd.js';
 
 import { type ParallelTask, chunksFor, parallelFor, parallelTask } from './pool.js';
 import { float32Scratch, float64Scratch, sharedFloat64Scratch } from './scratch.js';
@@ -59,11 +61,7 @@ const forwardSlices = parallelTask('groupNorm', (a: Forward, chunk: number) => {
   const [first, end] = sliceRange(a, chunk);
   for (let s = first; s < end; s++) {
     const start = s * count;
-    let sum = 0;
-    for (let e = start; e < start + count; e++) sum += x[e];
-    const mu = sum / count;
-    let squares = 0;
-    for (let e = start; e < start + count; e++) squares += (x[e] - mu) ** 2;
+    const { mu, squares } = sliceMoments(x, start, count, p.hw);
     const r = 1 / Math.sqrt(squares / count + p.eps);
     mean[s] = mu;
     rstd[s] = r;
@@ -160,35 +158,7 @@ const backwardSlices = parallelTask('groupNormBackward', (a: Backward, chunk: nu
       }
     }
     const firstChannel = (s % p.groups) * channelsPerGroup;
-    const sample = Math.floor(s / p.groups);
-    let gSum = 0;
-    let gXhatSum = 0;
-    for (let cg = 0; cg < channelsPerGroup; cg++) {
-      const ch = firstChannel + cg;
-      const base = start + cg * p.hw;
-      const gBase = gStart + cg * p.hw;
-      let dySum = 0;
-      let dyXhatSum = 0;
-      for (let e = 0; e < p.hw; e++) {
-        const xhat = (x[base + e] - mu) * r;
-        dySum += g[gBase + e];
-        dyXhatSum += g[gBase + e] * xhat;
-      }
-      a.dySums[sample * p.c + ch] = dySum;
-      a.dyXhatSums[sample * p.c + ch] = dyXhatSum;
-      gSum += gamma[ch] * dySum;
-      gXhatSum += gamma[ch] * dyXhatSum;
-    }
-    const gMean = gSum / count;
-    const gXhatMean = gXhatSum / count;
-    for (let cg = 0; cg < channelsPerGroup; cg++) {
-      const ch = firstChannel + cg;
-      const base = start + cg * p.hw;
-      const gBase = gStart + cg * p.hw;
-      for (let e = 0; e < p.hw; e++) {
-        const xhat = (x[base + e] - mu) * r;
-        dx[base + e] = r * (g[gBase + e] * gamma[ch] - gMean - xhat * gXhatMean);
-      }
-    }
+    const sumsOffset = Math.floor(s / p.groups) * p.c + firstChannel;
+    sliceBackward({ x, g, gStart, start, channels: channelsPerGroup, hw: p.hw, mu, r, gamma, firstChannel, dx, gSums: a.dySums, gXhatSums: a.dyXhatSums, sumsOffset });
   }
 });

@@ -3,7 +3,7 @@
  * CUDA conformance suite all run on it. The heavy kernels spread over worker threads (pool.ts) with
  * results that do not depend on the thread count.
  */
-import type { Backend } from '../backend.js';
+import type { Backend, Conv2dParams } from '../backend.js';
 import type { HostArray } from '../../base/dtype.js';
 import { philoxFill } from '../../base/philox.js';
 import { allocCpu, f32, freeCpu, raw } from './buffer.js';
@@ -11,6 +11,8 @@ import * as ew from './elementwise.js';
 import * as layout from './layout.js';
 import { matmul } from './matmul.js';
 import * as conv from './conv.js';
+import { oneDnn } from './onednn.js';
+import { oneDnnAccepts, oneDnnConv2d, oneDnnConv2dBackwardData, oneDnnConv2dBackwardFilter } from './onednn-conv.js';
 import * as gn from './groupnorm.js';
 import * as attn from './attention.js';
 import * as rs from './resample.js';
@@ -21,6 +23,18 @@ import { batchNormEval } from './batchnorm.js';
 import { resizeBilinear } from './bilinear.js';
 
 export { cpuPoolStats, cpuThreadCount, setCpuThreadCount } from './pool.js';
+export { oneDnnStatus } from './onednn.js';
+
+/** The convolutions: oneDNN's where libdnnl.so.2 loads (onednn.ts) and takes the shape, else the WebAssembly kernels. */
+function convolutions(): Pick<Backend, 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardFilter'> {
+  const lib = oneDnn();
+  const viaOneDnn = (p: Conv2dParams): boolean => lib !== null && oneDnnAccepts(lib, p);
+  return {
+    conv2d: (x, w, bias, y, p) => (viaOneDnn(p) ? oneDnnConv2d : conv.conv2d)(f32(x), f32(w), bias ? f32(bias) : null, f32(y), p),
+    conv2dBackwardData: (dy, w, dx, p) => (viaOneDnn(p) ? oneDnnConv2dBackwardData : conv.conv2dBackwardData)(f32(dy), f32(w), f32(dx), p),
+    conv2dBackwardFilter: (x, dy, dw, p) => (viaOneDnn(p) ? oneDnnConv2dBackwardFilter : conv.conv2dBackwardFilter)(f32(x), f32(dy), f32(dw), p),
+  };
+}
 
 function create(): Backend {
   return {
@@ -49,9 +63,7 @@ function create(): Backend {
     scatterAddRows: (src, index, out, len) => layout.scatterAddRows(f32(src), index, f32(out), len),
 
     matmul: (a, b, c, p) => matmul(f32(a), f32(b), f32(c), p),
-    conv2d: (x, w, bias, y, p) => conv.conv2d(f32(x), f32(w), bias ? f32(bias) : null, f32(y), p),
-    conv2dBackwardData: (dy, w, dx, p) => conv.conv2dBackwardData(f32(dy), f32(w), f32(dx), p),
-    conv2dBackwardFilter: (x, dy, dw, p) => conv.conv2dBackwardFilter(f32(x), f32(dy), f32(dw), p),
+    ...convolutions(),
     groupNorm: (x, g, b, y, mean, rstd, p) => gn.groupNormSilu(f32(x), f32(g), f32(b), f32(y), f32(mean), f32(rstd), p),
     groupNormBackward: (x, g, b, mean, rstd, dy, dx, dg, db, p) => gn.groupNormSiluBackward(f32(x), f32(g), f32(b), f32(mean), f32(rstd), f32(dy), f32(dx), f32(dg), f32(db), p),
     attention: (qkv, out, w, p) => attn.attention(f32(qkv), f32(out), f32(w), p),

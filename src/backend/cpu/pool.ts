@@ -27,9 +27,13 @@ export interface ParallelTask<A> {
  * Multiply-adds (or element operations of comparable cost) below which a kernel runs on the calling
  * thread. Split over two threads of an idle 2-core machine, a matrix product of 2^18 multiply-adds took
  * 0.155 ms against 0.14 ms on one thread (waking a worker and waiting for it cost about that much), one of
- * 2^19 0.23 ms against 0.265 ms, and one of 2^21 0.63 ms against 1.0 ms.
+ * 2^19 0.23 ms against 0.265 ms, and one of 2^21 0.63 ms against 1.0 ms. At 2^19 the quickstart's
+ * memory-bound kernels split too (group norm, resampling: the worker reads what the calling thread just
+ * wrote, from the other core's cache) and lost: its training loop on two threads ran 352-362 images/s at
+ * 2^19 and 406-411 at 2^21 (oneDNN convolutions; 218-233 and 239-241 with the WebAssembly ones).
  */
-const MIN_PARALLEL_WORK = 1 << 19;
+const MIN_PARALLEL_WORK = 1 << 21;
+let minParallelWork = MIN_PARALLEL_WORK;
 
 /**
  * Chunks per thread for kernels free to choose their split: more than one, so a thread that wakes late or
@@ -121,6 +125,14 @@ export function setCpuThreadCount(threads: number): void {
   }
 }
 
+/**
+ * Sets the work from which a kernel splits (MIN_PARALLEL_WORK unless set; null restores it): the thread
+ * tests split small shapes with it, which the results do not depend on.
+ */
+export function setMinParallelWork(work: number | null): void {
+  minParallelWork = work ?? MIN_PARALLEL_WORK;
+}
+
 /** Counts of what the pool has done, for tests and diagnostics. */
 export function cpuPoolStats(): { threads: number; workers: number; chunksRunByWorkers: number; parallelMs: number; waitMs: number } {
   return { threads: cpuThreadCount(), workers: workers?.length ?? 0, chunksRunByWorkers: Atomics.load(workerChunkCount, 0), parallelMs, waitMs };
@@ -131,7 +143,7 @@ export function cpuPoolStats(): { threads: number; workers: number; chunksRunByW
  * workers, or when it runs inside another kernel's chunk (which already has the other threads busy).
  */
 export function threadsFor(work: number): number {
-  return mayUseWorkers() && work >= MIN_PARALLEL_WORK ? cpuThreadCount() : 1;
+  return mayUseWorkers() && work >= minParallelWork ? cpuThreadCount() : 1;
 }
 
 /**

@@ -62,8 +62,10 @@ export function siluGrad32(v: number, dy: number): number {
 
 // WebAssembly SIMD opcodes (after the 0xfd prefix).
 const [V128_LOAD, V128_STORE, V128_CONST, V128_ANDNOT, V128_BITSELECT] = [0x00, 0x0b, 0x0c, 0x4f, 0x52];
-const [F32X4_GT, F32X4_GE, F32X4_NEAREST, F32X4_ABS, F32X4_NEG, F32X4_ADD, F32X4_SUB, F32X4_MUL, F32X4_DIV, F32X4_MIN] = [0x44, 0x46, 0x6a, 0xe0, 0xe1, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8];
-const [I32X4_SHL, I32X4_ADD, I32X4_TRUNC_SAT_F32X4_S] = [0xab, 0xae, 0xf8];
+const [F32X4_GT, F32X4_GE, F32X4_NEAREST, F32X4_ABS, F32X4_NEG, F32X4_ADD, F32X4_SUB, F32X4_MUL, F32X4_DIV, F32X4_PMIN] = [0x44, 0x46, 0x6a, 0xe0, 0xe1, 0xe4, 0xe5, 0xe6, 0xe7, 0xea];
+const [I32X4_SHL, I32X4_SUB] = [0xab, 0xb1];
+/** 1.5 * 2^23: an integer k in (-2^22, 2^22) added to it is exact and lands in the low bits, which are MAGIC_BITS + k. */
+const [MAGIC, MAGIC_BITS] = [12582912, 0x4b400000];
 
 const f32x4 = (v: number): number[] => simd(V128_CONST, ...new Uint8Array(Float32Array.of(v, v, v, v).buffer));
 const i32x4 = (v: number): number[] => simd(V128_CONST, ...new Uint8Array(Int32Array.of(v, v, v, v).buffer));
@@ -82,14 +84,17 @@ function body(kind: 'forward' | 'backward'): number[] {
   // s = sigmoid(v), as sigmoid32 computes it, left on the stack.
   const sigmoid = [
     ...get(V), ...op(F32X4_ABS), ...set(A),
-    ...get(A), ...f32x4(LIMIT), ...op(F32X4_MIN), ...op(F32X4_NEG), ...set(Z),
+    // pmin (LIMIT < a ? LIMIT : a) is one instruction where min's NaN rules cost several: the same
+    // results here (a NaN a gives a NaN either way, and so does Math.min above)
+    ...get(A), ...f32x4(LIMIT), ...op(F32X4_PMIN), ...op(F32X4_NEG), ...set(Z),
     ...get(Z), ...f32x4(LOG2E), ...op(F32X4_MUL), ...op(F32X4_NEAREST), ...set(K),
     ...get(Z), ...get(K), ...f32x4(LN2_HI), ...op(F32X4_MUL), ...op(F32X4_SUB), ...get(K), ...f32x4(LN2_LO), ...op(F32X4_MUL), ...op(F32X4_SUB), ...set(R),
     ...f32x4(P[0]),
     ...P.slice(1).flatMap((c) => [...get(R), ...op(F32X4_MUL), ...f32x4(c), ...op(F32X4_ADD)]),
     ...get(R), ...get(R), ...op(F32X4_MUL), ...op(F32X4_MUL), ...get(R), ...op(F32X4_ADD), ...f32x4(1), ...op(F32X4_ADD),
-    // times 2^(k + 64) (its bits: (k + 64 + 127) << 23), then 2^-64
-    ...get(K), ...op(I32X4_TRUNC_SAT_F32X4_S), ...i32x4(64 + 127), ...op(I32X4_ADD), ...i32Const(23), ...op(I32X4_SHL), ...op(F32X4_MUL),
+    // times 2^(k + 64) (its bits: (k + 64 + 127) << 23, k an integer in [-149, 0] taken out of k + MAGIC's
+    // bits, cheaper than a saturating conversion), then 2^-64
+    ...get(K), ...f32x4(MAGIC), ...op(F32X4_ADD), ...i32x4(MAGIC_BITS - (64 + 127)), ...op(I32X4_SUB), ...i32Const(23), ...op(I32X4_SHL), ...op(F32X4_MUL),
     ...f32x4(TWO_TO_MINUS_64), ...op(F32X4_MUL),
     ...get(A), ...f32x4(LIMIT), ...op(F32X4_GT), ...op(V128_ANDNOT), ...set(E),
     ...f32x4(1), ...get(E), ...get(V), ...f32x4(0), ...op(F32X4_GE), ...op(V128_BITSELECT),

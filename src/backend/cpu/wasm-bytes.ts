@@ -54,16 +54,17 @@ export function functionBody(locals: [count: number, type: number][], code: numb
 }
 
 /**
- * Instantiates a module of functions without results, importing its memory as env.memory (at least one
- * page): `functions` gives each its name, its parameters (a count of i32s, or their types) and its body
- * (see functionBody). Null where the runtime has no WebAssembly SIMD.
+ * Instantiates a module of functions, importing its memory as env.memory (at least one page): `functions`
+ * gives each its name, its parameters (a count of i32s, or their types), its result types (none unless
+ * given) and its body (see functionBody). Null where the runtime has no WebAssembly SIMD.
  */
-export function instantiate(functions: readonly { name: string; params: number | number[]; body: number[] }[]): { exports: Record<string, unknown>; memory: WasmMemory } | null {
+export function instantiate(functions: readonly { name: string; params: number | number[]; results?: number[]; body: number[] }[]): { exports: Record<string, unknown>; memory: WasmMemory } | null {
   try {
-    const signature = (params: number | number[]): number[] => [0x60, ...vec((typeof params === 'number' ? new Array<number>(params).fill(I32) : params).map((t) => [t])), ...vec([])];
+    const types = (list: number[]): number[] => vec(list.map((t) => [t]));
+    const signature = (params: number | number[], results: number[] = []): number[] => [0x60, ...types(typeof params === 'number' ? new Array<number>(params).fill(I32) : params), ...types(results)];
     const bytes = new Uint8Array([
       0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-      ...section(1, vec(functions.map((f) => signature(f.params)))), // type i: (i32 x params of function i) -> ()
+      ...section(1, vec(functions.map((f) => signature(f.params, f.results)))), // type i: function i's (params) -> (results)
       ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 1]])), // import memory, at least 1 page
       ...section(3, vec(functions.map((_, i) => uleb(i)))), // function i has type i
       ...section(7, vec(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),

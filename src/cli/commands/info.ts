@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import { cpuThreadCount } from '../../backend/cpu/index.js';
+import { cpuThreadCount, oneDnnStatus } from '../../backend/cpu/index.js';
 import { probeCuda } from '../../backend/cuda/index.js';
 import { probeNccl } from '../../distributed/nccl.js';
 import { packageVersion } from '../version.js';
@@ -7,7 +7,8 @@ import { parseFlags } from '../args.js';
 
 const USAGE = `usage: stagediff info
 
-Prints the version, the CPU backend's thread count, whether the CUDA backend can start (the GPU and the
+Prints the version, the CPU backend's thread count and which convolution kernels it uses (oneDNN where
+libdnnl.so.2 is installed, else its WebAssembly ones), whether the CUDA backend can start (the GPU and the
 libraries it found, or what is missing) and whether NCCL is there for training on several GPUs. Takes no
 options.`;
 
@@ -17,6 +18,7 @@ export function infoCommand(argv: string[]): void {
     `stagediff ${packageVersion()}`,
     `node ${process.version} on ${process.platform}-${process.arch}`,
     `backend cpu: available, ${cpuThreadCount()} threads of ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}; STAGEDIFF_CPU_THREADS sets the count)`,
+    `cpu convolutions: ${oneDnnStatus()}`,
   ];
   const cuda = probeCuda();
   if (cuda.available) {
