@@ -2,6 +2,7 @@
 import { StagePartition } from '../stages/stage-partition.js';
 import { readCheckpoint, withPrefix } from './checkpoint.js';
 import { type DiffusionModel, buildDiffusionModel } from './diffusion-model.js';
+import { MultistageUNet } from '../models/multistage-unet.js';
 import type { TrainingState } from './trainer.js';
 
 export interface LoadedModel {
@@ -20,6 +21,16 @@ export function loadModelFromCheckpoint(pathOrRunDir: string, weights: 'ema' | '
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }
+  if (state.decoderOf && model.unet instanceof MultistageUNet) routeAsTrained(model.unet, state.decoderOf, path);
   model.net.train(false);
   return { model, state, path };
+}
+
+/** Stages whose decoders were not trained yet (before training.sharedDecoderImages' switch) run decoder 0. */
+function routeAsTrained(unet: MultistageUNet, decoderOf: readonly number[], path: string): void {
+  const stages = unet.decoderOf.length;
+  if (decoderOf.length !== stages || decoderOf.some((d) => !Number.isInteger(d) || d < 0 || d >= stages)) {
+    throw new Error(`${path}: its decoderOf ${JSON.stringify(decoderOf)} does not route the network's ${stages} stages; the checkpoint is damaged`);
+  }
+  unet.decoderOf.splice(0, stages, ...decoderOf);
 }

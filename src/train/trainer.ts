@@ -34,6 +34,7 @@ import { JsonlLog } from './jsonl-log.js';
 import type { Communicator } from '../distributed/communicator.js';
 import { DataParallel } from './data-parallel.js';
 import { SharedDecoder } from './shared-decoder.js';
+import { MultistageUNet } from '../models/multistage-unet.js';
 
 export type { LogEntry };
 
@@ -48,6 +49,12 @@ export interface TrainingState {
   imageShape: number[];
   partition: { sigma_boundaries: number[] };
   elapsedSeconds: number;
+  /**
+   * A multistage network's decoder per stage as the weights were trained (training.sharedDecoderImages:
+   * before its switch the same-width stages run decoder 0 and their own decoders are untrained); sampling
+   * from the checkpoint routes the same way. Absent for unified networks and older checkpoints.
+   */
+  decoderOf?: number[];
 }
 
 export interface TrainEvents {
@@ -351,6 +358,7 @@ export class Trainer {
       imageShape: [...model.imageShape],
       partition: model.partition.toJSON(),
       elapsedSeconds: this.state.elapsedSeconds,
+      ...(ema.unet instanceof MultistageUNet ? { decoderOf: [...ema.unet.decoderOf] } : {}),
     };
     const tensors = [...namedTensors('net', model.net.stateDict()), ...namedTensors('ema', ema.net.stateDict()), ...[...adam.tensors].map(([k, v]) => [`adam.${k}`, v] as [string, HostTensor])];
     return writeCheckpoint(this.config.runDir, this.state.imagesSeen, tensors, state, this.config.output.keepCheckpoints);

@@ -26,6 +26,7 @@ import { partitionFromConfig } from '../../src/train/diffusion-model.js';
 import { emulateGraphs } from '../helpers/graph-emulator.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { readSafetensors } from '../../src/nn/safetensors.js';
+import { loadModelFromCheckpoint } from '../../src/train/load-model.js';
 
 T.setBackend(cpuBackend());
 
@@ -210,4 +211,22 @@ test('step graphs across the switch: graphs of the shared routing are dropped, a
   // steps 0 and 2 eager (a warm-up of each routing), 1 and 3 captured and replayed, 4 replayed
   assert.equal(em.replays(), 3);
   assert.deepEqual(graphed.bits, eager.bits);
+});
+
+test('a checkpoint written before the switch samples through decoder 0, as the trainer does, not through untrained decoders', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stagediff-shared-'));
+  const trainer = await Trainer.create(tinyConfig(dir));
+  await trainer.run({ stopAtImages: 32 });
+  const before = loadModelFromCheckpoint(listCheckpoints(dir).at(-1)!);
+  assert.deepEqual((before.model.unet as MultistageUNet).decoderOf, [0, 0, 2]);
+  assert.deepEqual(before.state.decoderOf, [0, 0, 2]);
+  const x = T.fromArray(Float32Array.from(new Generator(7).uniformHost(2 * 3 * 8 * 8), (u) => 2 * u - 1), [2, 3, 8, 8]);
+  const sigma = T.fromArray(Float32Array.of(4, 4), [2, 1, 1, 1]);
+  const shared = before.model.denoiser()(x, sigma).toArray();
+  // the same weights routed through stage 1's own (initial) decoder give another answer
+  (before.model.unet as MultistageUNet).decoderOf[1] = 1;
+  assert.notDeepEqual(before.model.denoiser()(x, sigma).toArray(), shared);
+  await (await Trainer.create(tinyConfig(dir), { resume: true })).run();
+  const after = loadModelFromCheckpoint(listCheckpoints(dir).at(-1)!);
+  assert.deepEqual((after.model.unet as MultistageUNet).decoderOf, [0, 1, 2]);
 });
