@@ -22,7 +22,7 @@ node dist/src/cli/main.js info | tee "$OUT/info.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/info.txt"
 # Short-run settings: the LR ramp of 10M images is scaled to minutes (the EMA half-life follows its
 # ramp-up ratio, 5% of the images seen).
-node dist/src/cli/main.js train --preset cifar10-edm-multistage --data .device/extra/data_batch_1.bin \
+node dist/src/cli/main.js train --preset cifar10-edm-multistage-paper --data .device/extra/data_batch_1.bin \
   --run-dir /tmp/cifar-run --device cuda --set precision=$PRECISION --set training.batchSize=$BATCH \
   --set training.lr=$LR --set training.lrRampUpImages=$RAMP --set output.logEveryImages=25600 \
   --set output.snapshotEveryImages=1000000000 --set output.checkpointEveryImages=1000000000 \

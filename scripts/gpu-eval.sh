@@ -43,7 +43,7 @@ timed fid-stats cli fid-stats --data "$DATA" --device "$DEVICE" \
 
 if [ -z "$CHECKPOINT" ]; then
   # The short-run schedule of scripts/gpu-cifar10-train.sh (docs/training.md), for MINUTES.
-  cli train --preset cifar10-edm-multistage --data "$DATA" --run-dir "$RUN" --device "$DEVICE" --set precision=bf16 \
+  cli train --preset cifar10-edm-multistage-paper --data "$DATA" --run-dir "$RUN" --device "$DEVICE" --set precision=bf16 \
     --set training.batchSize=256 --set training.lr=3e-4 --set training.lrRampUpImages=100000 \
     --set training.stageSampling=balanced --set 'training.stageShares=[0.5,0.3,0.2]' \
     --set output.logEveryImages=25600 --set output.snapshotEveryImages=1000000000 \

@@ -40,7 +40,7 @@ function shrunk(name: string, kind: keyof typeof TINY_WIDTHS | null, runDir: str
 
 const CASES: [string, keyof typeof TINY_WIDTHS | null][] = [
   ...Object.keys(TRAIN_PRESETS).map((name) => [name, null] as [string, null]),
-  ['cifar10-edm-multistage', 'separate'],
+  ['cifar10-edm-multistage-paper', 'separate'],
   ['cifar10-vp-multistage', 'separate'],
 ];
 

@@ -66,12 +66,12 @@ function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null 
 }
 
 /**
- * The measured training step on a paper network (freshly initialised, seed 0) with its training preset's
- * optimizer and EMA: the trainer's own step (EDM loss, backward, gradient repair, Adam, EMA) on random
+ * The measured training step on a paper network (the multistage one with the paper's decoders, as the PyTorch
+ * anchors have it; freshly initialised, seed 0) with its training preset's optimizer and EMA: the trainer's own step (EDM loss, backward, gradient repair, Adam, EMA) on random
  * data at one sigma, or at one sigma per sample. Also used by bench/profile-step.ts.
  */
 export function benchTraining(arch: 'ddpmpp' | 'multistage', decoders?: readonly number[]): { model: DiffusionModel; step: (batch: number, sigma: number | Float64Array) => void; dispose: () => void } {
-  const preset = presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage');
+  const preset = presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage-paper');
   const config = resolveTrainConfig((decoders ? mergeConfig(preset, { model: { network: { de_model_channels: [...decoders] } } }) : preset) as Record<string, unknown>);
   const gen = new T.Generator(0);
   const parts = buildTrainingParts(config, [3, 32, 32], partitionFromConfig(config.model, config.formulation), gen);
