@@ -62,15 +62,17 @@ function checkKind(key: string, value: unknown, kind: Kind): void {
 
 function checkKeys(net: Record<string, unknown>, known: Record<string, Kind>, what: string): void {
   for (const [key, value] of Object.entries(net)) {
-    if (!(key in known)) throw new Error(`network.${key} is not an option of ${what} (known: ${Object.keys(known).join(', ')})`);
+    if (!(key in known)) throw new Error(`network.${key} is not an option of ${what} (known: ${Object.keys(known).join(', ')}); a preset's field is dropped by setting it to null (--set model.network.${key}=null)`);
     checkKind(key, value, known[key]);
   }
 }
 
 /** The bare U-Net (SongUNet or MultistageUNet) of a config whose `network` holds only U-Net arguments. */
 export function unetFromConfig(config: NetworkConfig, source: InitSource): NoiseLabelNetwork {
-  const net = config.network;
-  if (typeof net !== 'object' || net === null) throw new Error('network config needs a "network" object');
+  if (typeof config.network !== 'object' || config.network === null) throw new Error('network config needs a "network" object');
+  // null means not given: how a config or --set drops a preset's field (e.g. a multistage preset's
+  // de_model_channels when it trains model.kind "separate")
+  const net = Object.fromEntries(Object.entries(config.network).filter(([, v]) => v !== null));
   const modelType = net.model_type;
   const modelKeys = MODEL_KEYS[modelType as string];
   if (!modelKeys) throw new Error(`network.model_type must be one of ${Object.keys(MODEL_KEYS).join(', ')}, got ${JSON.stringify(modelType)}`);

@@ -70,3 +70,12 @@ for (const [name, kind] of CASES) {
     }
   });
 }
+
+test('a preset field set to null is dropped: the multistage preset trains as separate U-Nets with its decoder widths nulled', async () => {
+  const base = shrunk('cifar10-edm-multistage', null, mkdtempSync(join(tmpdir(), 'stagediff-preset-'))) as { model: { network: Record<string, unknown> }; training: Record<string, unknown> };
+  const separate = { ...base, model: { ...base.model, kind: 'separate', network: { ...base.model.network, stage_model_channels: [8, 8, 4] } }, training: { ...base.training, sharedDecoderImages: 0 } };
+  await assert.rejects(Trainer.create(separate), /network\.en_model_channels is not an option of SeparateUNets .*--set model\.network\.en_model_channels=null/);
+  const nulled = { ...separate, model: { ...separate.model, network: { ...separate.model.network, en_model_channels: null, de_model_channels: null } } };
+  const result = await (await Trainer.create(nulled)).run();
+  assert.equal(result.steps, 2);
+});
