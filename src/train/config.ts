@@ -65,7 +65,7 @@ export const TRAIN_CONFIG_SCHEMA: ObjectSpec = {
     fields: {
       kind: { type: 'string', enum: ['unified', 'multistage', 'separate'], default: 'multistage', doc: '`unified`: one U-Net for all noise levels (SongUNet); `multistage`: shared encoder, one decoder per stage (MultistageUNet); `separate`: one independent U-Net per stage.' },
       network: { type: 'json', default: {}, doc: 'Constructor arguments with the official names (img_resolution, channel_mult, num_blocks, model_channels / en_model_channels, de_model_channels, ...; see docs/models.md). `img_resolution` and `img_channels` default to the data.' },
-      stageBoundaries: { type: 'numbers', nullable: true, default: null, doc: 'Stage boundaries, increasing, in `stageUnits` (the paper\'s CIFAR-10 values: sigma [2.5103, 7.6577], VP t [0.4420, 0.6308]). A multistage or separate model needs these or stagesFrom.' },
+      stageBoundaries: { type: 'numbers', nullable: true, default: null, doc: 'Stage boundaries, increasing, in `stageUnits` (the paper\'s CIFAR-10 values: sigma [2.5103, 7.6577], VP t [0.4420, 0.6308]). A multistage or separate model needs these or stagesFrom; a unified model may take them for its stage sampling alone (one network for every stage, e.g. `balanced` shares as a multistage run draws them).' },
       stageUnits: { type: 'string', enum: ['sigma', 'vp-t', 'step'], default: 'sigma', doc: 'Units of stageBoundaries: EDM sigma, VP time t (beta 0.1..20), or a step of the 1000-step discrete DDPM schedule.' },
       stagesFrom: { type: 'string', nullable: true, default: null, doc: 'A partition.json written by `stagediff cluster`; overrides stageBoundaries.' },
     },
@@ -152,7 +152,6 @@ export function resolveTrainConfig(raw: unknown): TrainConfig {
   if (t.microBatch !== null && t.batchSize % t.microBatch !== 0) throw new Error(`training.microBatch (${t.microBatch}) must divide training.batchSize (${t.batchSize})`);
   if (c.data.source !== 'shapes' && !c.data.path) throw new Error(`data.path is required for data.source "${c.data.source}"`);
   if (c.data.source === 'shapes' && c.data.path) throw new Error(`data.path (${c.data.path}) is set but data.source is "shapes", the built-in data that reads no files: set data.source to cifar10, mnist or folder (--set data.source=cifar10), or leave out data.path`);
-  if (c.model.kind === 'unified' && (c.model.stageBoundaries || c.model.stagesFrom)) throw new Error('model.stageBoundaries / stagesFrom apply to multistage and separate models, not unified');
   // No default: the paper's values belong to CIFAR-10 and its units, not to every data set.
   if (c.model.kind !== 'unified' && !c.model.stageBoundaries && !c.model.stagesFrom) {
     throw new Error(

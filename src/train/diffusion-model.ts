@@ -107,10 +107,13 @@ function vpSchedule(f: TrainConfig['formulation']): LinearVPSchedule {
 
 /** The stage partition the config asks for, in sigma. */
 export function partitionFromConfig(model: TrainConfig['model'], formulation: TrainConfig['formulation'], partitionFile?: unknown): StagePartition {
-  if (model.kind === 'unified') return StagePartition.single();
   if (partitionFile !== undefined) return StagePartition.fromJSON(partitionFile);
   const b = model.stageBoundaries;
-  if (!b) throw new Error(`a ${model.kind} model needs model.stageBoundaries or model.stagesFrom`);
+  if (!b) {
+    // a unified network runs every noise level; stages, if given, only shape its stage sampling
+    if (model.kind === 'unified') return StagePartition.single();
+    throw new Error(`a ${model.kind} model needs model.stageBoundaries or model.stagesFrom`);
+  }
   switch (model.stageUnits) {
     case 'sigma':
       return new StagePartition(b);

@@ -79,3 +79,17 @@ test('a preset field set to null is dropped: the multistage preset trains as sep
   const result = await (await Trainer.create(nulled)).run();
   assert.equal(result.steps, 2);
 });
+
+test('a unified network takes stage boundaries for its stage sampling alone: the multistage recipe\'s shares on DDPM++', async () => {
+  const base = shrunk('cifar10-edm-ddpmpp', null, mkdtempSync(join(tmpdir(), 'stagediff-preset-'))) as { model: Record<string, unknown>; training: Record<string, unknown> };
+  const config = { ...base, data: { source: 'shapes', path: null, resolution: 16, count: 40 }, model: { ...base.model, stageBoundaries: [2.5103, 7.6577] }, training: { ...base.training, totalImages: 40, batchSize: 20, stageSampling: 'balanced', stageShares: [0.5, 0.3, 0.2] } };
+  const trainer = await Trainer.create(config);
+  assert.equal(trainer.model.partition.numStages, 3);
+  const result = await trainer.run();
+  const lines = readFileSync(result.log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { samplesPerStage: number[]; lossPerStage: (number | null)[] });
+  for (const l of lines) {
+    assert.deepEqual(l.samplesPerStage, [10, 6, 4]);
+    assert.ok(l.lossPerStage.every((v) => v !== null && Number.isFinite(v)));
+  }
+  await (await Trainer.create({ ...config, training: { ...config.training, totalImages: 60 } }, { resume: true })).run();
+});
