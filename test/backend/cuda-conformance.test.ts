@@ -232,21 +232,25 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       compareBf16(`reduceSum bf16 -> f32 ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [bf(x), { length: m, bf16: false, out: true }], (b, [xb, o]) => b.reduceSum(xb, si, o, so), 1e-5);
       compareBf16(`reduceSum bf16 -> bf16 ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [bf(x), bfOut(m)], (b, [xb, o]) => b.reduceSum(xb, si, o, so), tol);
     }
-    for (const silu of [false, true]) {
-      const p = { n: 4, c: 128, hw: 256, groups: 32, eps: 1e-5, silu };
+    for (const [silu, channelsLast, groups] of [[false, false, 32], [true, false, 32], [true, true, 32], [true, true, 16], [false, true, 16]] as const) {
+      const p = { n: 4, c: 128, hw: 256, groups, eps: 1e-5, silu, channelsLast };
       const size = p.n * p.c * p.hw;
       const x = rand(size, -2, 3);
       const g = rand(p.c, 0.5, 1.5);
       const be = rand(p.c);
       const stats = [rand(p.n * p.groups, 0.4, 0.6), rand(p.n * p.groups, 0.3, 0.5)];
-      compareBf16(`groupNorm${silu ? '+SiLU' : ''}`, gpu, [bf(x), f(g), f(be), bfOut(size), { length: 128, bf16: false, out: true }, { length: 128, bf16: false, out: true }],
+      const tag = `${silu ? '+SiLU' : ''}${channelsLast ? ` NHWC g${groups}` : ''}`;
+      compareBf16(`groupNorm${tag}`, gpu, [bf(x), f(g), f(be), bfOut(size), { length: p.n * groups, bf16: false, out: true }, { length: p.n * groups, bf16: false, out: true }],
         (b, [xb, gb, bb, y, mean, rstd]) => b.groupNorm(xb, gb, bb, y, mean, rstd, p), tol);
-      compareBf16(`groupNormBackward${silu ? '+SiLU' : ''}`, gpu, [bf(x), f(g), f(be), f(stats[0]), f(stats[1]), bf(rand(size)), bfOut(size), { length: p.c, bf16: false, out: true }, { length: p.c, bf16: false, out: true }],
+      compareBf16(`groupNormBackward${tag}`, gpu, [bf(x), f(g), f(be), f(stats[0]), f(stats[1]), bf(rand(size)), bfOut(size), { length: p.c, bf16: false, out: true }, { length: p.c, bf16: false, out: true }],
         (b, [xb, gb, bb, mean, rstd, dy, dx, dg, db]) => b.groupNormBackward(xb, gb, bb, mean, rstd, dy, dx, dg, db, p), tol);
     }
-    const rp: ResampleParams = { n: 8, c: 32, h: 16, w: 16, hOut: 8, wOut: 8, mode: 'down', taps: [1, 1], pad: 0 };
-    compareBf16('resample down', gpu, [bf(rand(8 * 32 * 256)), bfOut(8 * 32 * 64)], (b, [x, y]) => b.resample(x, y, rp), tol);
-    compareBf16('resampleBackward down', gpu, [bf(rand(8 * 32 * 64)), bfOut(8 * 32 * 256)], (b, [dy, dx]) => b.resampleBackward(dy, dx, rp), tol);
+    for (const channelsLast of [false, true]) {
+      const rp: ResampleParams = { n: 8, c: 32, h: 16, w: 16, hOut: 8, wOut: 8, mode: 'down', taps: [1, 1], pad: 0, channelsLast };
+      const tag = channelsLast ? ' NHWC' : '';
+      compareBf16(`resample down${tag}`, gpu, [bf(rand(8 * 32 * 256)), bfOut(8 * 32 * 64)], (b, [x, y]) => b.resample(x, y, rp), tol);
+      compareBf16(`resampleBackward down${tag}`, gpu, [bf(rand(8 * 32 * 64)), bfOut(8 * 32 * 256)], (b, [dy, dx]) => b.resampleBackward(dy, dx, rp), tol);
+    }
     compareBf16('dropout', gpu, [bf(rand(ew)), bfOut(ew)], (b, [x, y]) => b.dropout(x, y, ew, 0.2, [5, 6], 9), tol);
   });
 
@@ -305,12 +309,13 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
       { n: 2, cIn: 16, h: 8, w: 8, cOut: 16, kh: 3, kw: 1, padH: 1, padW: 0, stride: 1 },
       { n: 2, cIn: 3, h: 35, w: 35, cOut: 8, kh: 3, kw: 3, padH: 0, padW: 0, stride: 2 },
     ];
-    for (const s of shapes) {
-      const p: Conv2dParams = { ...s, hOut: Math.floor((s.h + 2 * s.padH - s.kh) / s.stride) + 1, wOut: Math.floor((s.w + 2 * s.padW - s.kw) / s.stride) + 1 };
+    // channels last: NHWC activations and KRSC filters (the CPU transposes around its NCHW kernels)
+    for (const [s, channelsLast] of shapes.flatMap((s) => [[s, false], [s, true]] as const)) {
+      const p: Conv2dParams = { ...s, hOut: Math.floor((s.h + 2 * s.padH - s.kh) / s.stride) + 1, wOut: Math.floor((s.w + 2 * s.padW - s.kw) / s.stride) + 1, channelsLast };
       const nx = p.n * p.cIn * p.h * p.w;
       const nw = p.cOut * p.cIn * p.kh * p.kw;
       const ny = p.n * p.cOut * p.hOut * p.wOut;
-      const tag = `[${p.n},${p.cIn},${p.h},${p.w}] k${p.kh}x${p.kw} p(${p.padH},${p.padW}) s${p.stride} -> ${p.cOut}`;
+      const tag = `[${p.n},${p.cIn},${p.h},${p.w}] k${p.kh}x${p.kw} p(${p.padH},${p.padW}) s${p.stride} -> ${p.cOut}${channelsLast ? ' NHWC' : ''}`;
       compare(`${label} conv2d ${tag} +bias`, gpuB, [input(rand(nx)), input(rand(nw)), input(rand(p.cOut)), output(ny)], (b, [x, w, bias, y]) => b.conv2d(x, w, bias, y, p), tol);
       compare(`${label} conv2dBackwardData ${tag}`, gpuB, [input(rand(ny)), input(rand(nw)), output(nx)], (b, [dy, w, dx]) => b.conv2dBackwardData(dy, w, dx, p), tol);
       compare(`${label} conv2dBackwardFilter ${tag}`, gpuB, [input(rand(nx)), input(rand(ny)), output(nw)], (b, [x, dy, dw]) => b.conv2dBackwardFilter(x, dy, dw, p), tol);
@@ -346,12 +351,15 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
   });
 
   await t.test('groupNorm (+SiLU) forward and backward', () => {
-    for (const [n, c, hw, groups, silu] of [[2, 32, 64, 8, 0], [4, 128, 256, 32, 1], [3, 6, 25, 3, 1], [2, 256, 1024, 32, 0], [2, 384, 16, 16, 1]]) {
-      const p = { n, c, hw, groups, eps: 1e-5, silu: silu === 1 };
+    // channels last: 8 channels a group (eight-wide loads), 4, 2 and 24; 3 (odd); 256 (the most the backward takes)
+    const nchw = [[2, 32, 64, 8, 0, 0], [4, 128, 256, 32, 1, 0], [3, 6, 25, 3, 1, 0], [2, 256, 1024, 32, 0, 0], [2, 384, 16, 16, 1, 0]];
+    const nhwc = [[2, 32, 64, 8, 0, 1], [4, 128, 256, 16, 1, 1], [4, 128, 256, 32, 1, 1], [3, 6, 25, 3, 1, 1], [2, 256, 1024, 32, 0, 1], [2, 384, 16, 16, 1, 1], [2, 512, 9, 2, 1, 1], [2, 48, 49, 16, 0, 1]];
+    for (const [n, c, hw, groups, silu, channelsLast] of [...nchw, ...nhwc]) {
+      const p = { n, c, hw, groups, eps: 1e-5, silu: silu === 1, channelsLast: channelsLast === 1 };
       const x = rand(n * c * hw, -2, 3);
       const g = rand(c, 0.5, 1.5);
       const be = rand(c);
-      const tag = `[${n},${c},${hw}] g${groups}${p.silu ? ' +SiLU' : ''}`;
+      const tag = `[${n},${c},${hw}] g${groups}${p.silu ? ' +SiLU' : ''}${p.channelsLast ? ' NHWC' : ''}`;
       compare(`groupNorm ${tag}`, gpu, [input(x), input(g), input(be), output(x.length), output(n * groups), output(n * groups)], (b, [xb, gb, bb, y, mean, rstd]) => b.groupNorm(xb, gb, bb, y, mean, rstd, p), 1e-5);
       const stats = (() => {
         const bufs = [x, g, be].map((a) => { const d = cpu.alloc('float32', a.length); cpu.upload(d, a); return d; });
@@ -367,14 +375,15 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
   });
 
   await t.test('resample up and down, and their adjoints', () => {
-    for (const [shape, taps, pad] of [[[2, 3, 8, 8], [1, 1], 0], [[1, 4, 7, 9], [1, 3, 3, 1], 1], [[16, 128, 32, 32], [1, 1], 0]] as [number[], number[], number][]) {
+    const cases = [[[2, 3, 8, 8], [1, 1], 0], [[1, 4, 7, 9], [1, 3, 3, 1], 1], [[16, 128, 32, 32], [1, 1], 0]] as [number[], number[], number][];
+    for (const [[shape, taps, pad], channelsLast] of cases.flatMap((c) => [[c, false], [c, true]] as const)) {
       for (const mode of ['up', 'down'] as const) {
         const [n, c, h, w] = shape;
         const k = taps.length;
         const hOut = mode === 'up' ? (h - 1) * 2 - 2 * pad + k : Math.floor((h + 2 * pad - k) / 2) + 1;
         const wOut = mode === 'up' ? (w - 1) * 2 - 2 * pad + k : Math.floor((w + 2 * pad - k) / 2) + 1;
-        const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad };
-        const tag = `${mode} ${JSON.stringify(shape)} taps ${JSON.stringify(taps)}`;
+        const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad, channelsLast };
+        const tag = `${mode} ${JSON.stringify(shape)} taps ${JSON.stringify(taps)}${channelsLast ? ' NHWC' : ''}`;
         compare(`resample ${tag}`, gpu, [input(rand(n * c * h * w)), output(n * c * hOut * wOut)], (b, [x, y]) => b.resample(x, y, p), 1e-5);
         compare(`resampleBackward ${tag}`, gpu, [input(rand(n * c * hOut * wOut)), output(n * c * h * w)], (b, [dy, dx]) => b.resampleBackward(dy, dx, p), 1e-5);
       }

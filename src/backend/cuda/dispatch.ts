@@ -238,16 +238,23 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     conv2dBackwardFilter: (x, dy, dw, p) => conv().backwardFilter(buf(x), buf(dy), buf(dw), p),
 
     groupNorm: (x, g, b, y, mean, rstd, p: GroupNormParams) => {
-      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} of [${p.n}, ${p.c}, ${p.hw}]${p.channelsLast ? ' channels last' : ''} in ${p.groups} groups`;
       const s = sameFloat('groupNorm', x, y);
-      k(GROUP_NORM, `group_norm_forward_${s}`).launch(p.n * p.groups, 256, 0, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, buf(y).ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, p.c, p.hw, p.groups, p.eps, p.silu ? 1 : 0], what);
+      const layout = p.channelsLast ? 'nhwc_' : '';
+      k(GROUP_NORM, `group_norm_forward_${layout}${s}`).launch(p.n * p.groups, 256, 0, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, buf(y).ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, p.c, p.hw, p.groups, p.eps, p.silu ? 1 : 0], what);
     },
     groupNormBackward: (x, g, b, mean, rstd, dy, dx, dg, db, p) => {
-      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} backward of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} backward of [${p.n}, ${p.c}, ${p.hw}]${p.channelsLast ? ' channels last' : ''} in ${p.groups} groups`;
       const s = sameFloat('groupNorm backward', x, dy, dx);
-      const sums = allocator.alloc(p.n * p.c * 2 * 4, 'float32', p.n * p.c * 2);
       const cpg = p.c / p.groups;
-      k(GROUP_NORM, `group_norm_backward_${s}`).launch(p.n * p.groups, 256, cpg * 2 * 4, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, buf(dy).ptr, buf(dx).ptr, sums.ptr, p.c, p.hw, p.groups, p.silu ? 1 : 0], what);
+      const threads = 256;
+      // Channels last, each thread keeps eight partial sums per direction, and one thread per channel of the
+      // group must fit in the block.
+      if (p.channelsLast && cpg > threads) throw new Error(`channels-last groupNorm backward takes at most ${threads} channels per group, got ${cpg} (${p.c} channels in ${p.groups} groups); use NCHW`);
+      const shared = (2 * cpg + (p.channelsLast ? 2 * 8 * threads : 0)) * 4;
+      const sums = allocator.alloc(p.n * p.c * 2 * 4, 'float32', p.n * p.c * 2);
+      const layout = p.channelsLast ? 'nhwc_' : '';
+      k(GROUP_NORM, `group_norm_backward_${layout}${s}`).launch(p.n * p.groups, threads, shared, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, buf(dy).ptr, buf(dx).ptr, sums.ptr, p.c, p.hw, p.groups, p.silu ? 1 : 0], what);
       k(GROUP_NORM, 'group_norm_param_grads').launch(grid(p.c), 256, 0, [sums.ptr, f32(dg, 'groupNorm').ptr, f32(db, 'groupNorm').ptr, p.n, p.c], what);
       allocator.release(sums);
     },
