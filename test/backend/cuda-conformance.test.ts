@@ -538,12 +538,12 @@ test('bf16 autocast: training losses follow fp32 training', { skip }, () => {
   assert.ok(bf16[29] < bf16[0], `bf16 loss did not fall (${bf16[0]} -> ${bf16[29]})`);
 });
 
-test('bf16 autocast: a multistage network on a mixed-stage batch (per-sample routing) follows its CPU fp32 output and gradients', { skip }, () => {
+test('bf16 autocast: a multistage network on a mixed-stage batch (per-sample routing), NCHW and channels last, follows its CPU fp32 output and gradients', { skip }, () => {
   const gpu = cudaBackend();
   const res = 8;
   const sigmas = [20, 0.3, 2, 9, 4.5, 0.8];
   const inputs: [Float32Array, number[]][] = [[rand(sigmas.length * 3 * res * res), [sigmas.length, 3, res, res]]];
-  const run = (backend: Backend): Float32Array[] => {
+  const run = (backend: Backend, channelsLast = false): Float32Array[] => {
     T.setBackend(backend);
     const unet = new MultistageUNet(
       { imgResolution: res, inChannels: 3, outChannels: 3, channelMult: [1, 2], numBlocks: 1, attnResolutions: [4], dropout: 0, enModelChannels: 16, deModelChannels: [24, 16, 8], partition: new StagePartition([1, 5]) },
@@ -551,7 +551,7 @@ test('bf16 autocast: a multistage network on a mixed-stage batch (per-sample rou
     );
     // EDM's near-zero output convs would leave the output c_skip * x: random weights make every path count
     randomizeParameters(unet, 8);
-    const net = new EDMPrecond(unet);
+    const net = new EDMPrecond(unet).setChannelsLast(channelsLast);
     const outs = withGradients(backend, inputs, seed, ([x]) => net.forward(x, sigmas));
     const gradOfFirstConv = T.tidy(() => {
       const loss = T.sum(T.square(net.forward(T.fromArray(inputs[0][0], inputs[0][1]), sigmas)));
@@ -563,12 +563,14 @@ test('bf16 autocast: a multistage network on a mixed-stage batch (per-sample rou
     return [...outs, gradOfFirstConv];
   };
   const want = run(cpu);
-  const got = T.withAutocast('bfloat16', () => run(gpu));
-  const errors = got.map((g, i) => relError(g, want[i]));
-  log(`bf16 multistage routing: rel L2 output ${errors[0].toExponential(2)}, input gradient ${errors[1].toExponential(2)}, a conv weight gradient ${errors[2].toExponential(2)}`);
-  // Each bf16 layer adds about 3e-3 (the single-op checks above); through this network's ~12 layers
-  // forward and again backward to its first convolution that compounds to a few 1e-2 (measured on an
-  // H200: 1.2e-2 output, 2.0e-2 input gradient, 3.0e-2 first-conv gradient). A sample routed to the
-  // wrong decoder or a lost gradient would be off by order 1.
-  errors.forEach((e, i) => assert.ok(e < 5e-2, `bf16 multistage routing: ${['output', 'input gradient', 'weight gradient'][i]} relative L2 error ${e} exceeds 5e-2`));
+  for (const channelsLast of [false, true]) {
+    const got = T.withAutocast('bfloat16', () => run(gpu, channelsLast));
+    const errors = got.map((g, i) => relError(g, want[i]));
+    log(`bf16 multistage routing${channelsLast ? ' channels last' : ''}: rel L2 output ${errors[0].toExponential(2)}, input gradient ${errors[1].toExponential(2)}, a conv weight gradient ${errors[2].toExponential(2)}`);
+    // Each bf16 layer adds about 3e-3 (the single-op checks above); through this network's ~12 layers
+    // forward and again backward to its first convolution that compounds to a few 1e-2 (measured on an
+    // H200: 1.2e-2 output, 2.0e-2 input gradient, 3.0e-2 first-conv gradient). A sample routed to the
+    // wrong decoder or a lost gradient would be off by order 1.
+    errors.forEach((e, i) => assert.ok(e < 5e-2, `bf16 multistage routing${channelsLast ? ' channels last' : ''}: ${['output', 'input gradient', 'weight gradient'][i]} relative L2 error ${e} exceeds 5e-2`));
+  }
 });
