@@ -150,7 +150,9 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
   });
 
   await t.test('reductions', () => {
-    const cases: [number[], number[]][] = [[[32, 16, 8, 8], [1, 16, 1, 1]], [[4, 5, 6], [4, 1, 6]], [[4, 5, 6], [1, 1, 1]], [[64, 3, 4], [1, 3, 4]], [[3, 20000], [3, 1]], [[100000], [1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[7, 24, 33, 17], [1, 24, 1, 1]], [[64, 32, 32, 32], [1, 32, 1, 1]], [[9, 5, 300, 2], [9, 1, 300, 1]], [[256, 64, 16], [256, 64, 1]], [[128, 33, 5, 5], [128, 33, 1, 1]], [[128, 33, 5, 5], [1, 33, 1, 1]]];
+    const cases: [number[], number[]][] = [[[32, 16, 8, 8], [1, 16, 1, 1]], [[4, 5, 6], [4, 1, 6]], [[4, 5, 6], [1, 1, 1]], [[64, 3, 4], [1, 3, 4]], [[3, 20000], [3, 1]], [[100000], [1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[7, 24, 33, 17], [1, 24, 1, 1]], [[64, 32, 32, 32], [1, 32, 1, 1]], [[9, 5, 300, 2], [9, 1, 300, 1]], [[256, 64, 16], [256, 64, 1]], [[128, 33, 5, 5], [128, 33, 1, 1]], [[128, 33, 5, 5], [1, 33, 1, 1]],
+      // column sums, the kept axes innermost: channels-last bias and embedding gradients, a linear layer's bias
+      [[64, 8, 8, 48], [1, 1, 1, 48]], [[6, 7, 5, 40], [6, 1, 1, 40]], [[3, 2000, 33], [1, 1, 33]], [[512, 64], [1, 64]]];
     for (const [si, so] of cases) {
       const n = si.reduce((a, b) => a * b, 1);
       const m = so.reduce((a, b) => a * b, 1);
@@ -161,7 +163,8 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
   });
 
   await t.test('layout: permute, copyRows, gather, scatter-add, cast, fill', () => {
-    for (const [shape, perm] of [[[2, 3, 4, 5], [0, 2, 3, 1]], [[2, 3, 4, 5], [3, 2, 1, 0]], [[16, 64, 33], [0, 2, 1]]] as [number[], number[]][]) {
+    // the last four: tiled transposes (NCHW <-> NHWC, one image, a filter to KRSC)
+    for (const [shape, perm] of [[[2, 3, 4, 5], [0, 2, 3, 1]], [[2, 3, 4, 5], [3, 2, 1, 0]], [[16, 64, 33], [0, 2, 1]], [[4, 48, 7, 9], [0, 2, 3, 1]], [[4, 7, 9, 48], [0, 3, 1, 2]], [[1, 5, 40, 3], [0, 2, 3, 1]], [[64, 33, 3, 3], [0, 2, 3, 1]]] as [number[], number[]][]) {
       const n = shape.reduce((a, b) => a * b, 1);
       compare(`permute ${JSON.stringify(shape)} ${JSON.stringify(perm)}`, gpu, [input(rand(n)), output(n)], (b, [x, y]) => b.permute(x, shape, perm, y), 0);
       const bits = Uint16Array.from(rand(n, 0, 65535), Math.floor);
@@ -226,7 +229,7 @@ test('CUDA backend matches the CPU backend', { skip }, async (t) => {
           (b, [x, y, o]) => b.binary('mul', { buf: x, strides: T.broadcastStrides(shape, shape) }, { buf: y, strides: T.broadcastStrides(sb, shape) }, o, shape), tol);
       }
     }
-    for (const [si, so] of [[[64, 32, 16, 16], [1, 32, 1, 1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[3, 20000], [3, 1]]] as [number[], number[]][]) {
+    for (const [si, so] of [[[64, 32, 16, 16], [1, 32, 1, 1]], [[6, 7, 8, 9], [6, 1, 8, 1]], [[3, 20000], [3, 1]], [[64, 16, 16, 32], [1, 1, 1, 32]], [[8, 16, 16, 64], [8, 1, 1, 64]]] as [number[], number[]][]) {
       const m = so.reduce((a, b) => a * b, 1);
       const x = rand(si.reduce((a, b) => a * b, 1), -2, 2);
       compareBf16(`reduceSum bf16 -> f32 ${JSON.stringify(si)}->${JSON.stringify(so)}`, gpu, [bf(x), { length: m, bf16: false, out: true }], (b, [xb, o]) => b.reduceSum(xb, si, o, so), 1e-5);

@@ -212,6 +212,12 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
       if (n === 0) return;
       const inStrides = stridesOf(inShape);
       const c = collapse(perm.map((p) => inShape[p]), [perm.map((p) => inStrides[p]), stridesOf(perm.map((p) => inShape[p]))]);
+      const t = batchedTranspose(c.dims, c.strides[0]);
+      const size = bytesPerElement(x.dtype);
+      if (t && (size === 2 || size === 4)) {
+        k(LAYOUT, `transpose_${size}`).launch([Math.ceil(t.cols / 32), Math.ceil(t.rows / 32), t.batch], [32, 8, 1], 0, [x.ptr, out.ptr, t.rows, t.cols]);
+        return;
+      }
       if (c.dims.length > MAX_PERM_DIMS) throw new Error(`permute of ${JSON.stringify(inShape)}: more than ${MAX_PERM_DIMS} dims`);
       const s = PERM.pack({ nd: c.dims.length, dim: c.dims, stride: c.strides[0] });
       k(LAYOUT, rowKernel('permute', x.dtype)).launch(grid(n), 256, 0, [x.ptr, out.ptr, n, s]);
@@ -318,4 +324,16 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
   }
 
   return backend;
+}
+
+/**
+ * A permute that is a batch of matrix transposes, x [batch, rows, cols] to [batch, cols, rows] (NCHW <->
+ * NHWC, a filter to KRSC), from its merged output dims and their input strides; null for any other
+ * permute or a grid the tiled kernel cannot launch.
+ */
+function batchedTranspose(dims: readonly number[], strides: readonly number[]): { batch: number; rows: number; cols: number } | null {
+  const [batch, cols, rows] = dims.length === 3 ? dims : dims.length === 2 ? [1, ...dims] : [0, 0, 0];
+  const expected = dims.length === 3 ? [rows * cols, 1, cols] : [1, cols];
+  if (batch === 0 || strides.some((s, i) => s !== expected[i])) return null;
+  return Math.ceil(rows / 32) <= 65535 && batch <= 65535 ? { batch, rows, cols } : null;
 }
