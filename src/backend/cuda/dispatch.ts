@@ -256,7 +256,7 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
       const threads = 256;
       // Channels last, each thread keeps eight partial sums per direction, and one thread per channel of the
       // group must fit in the block.
-      if (p.channelsLast && cpg > threads) throw new Error(`channels-last groupNorm backward takes at most ${threads} channels per group, got ${cpg} (${p.c} channels in ${p.groups} groups); use NCHW`);
+      if (p.channelsLast && cpg > threads) throw new Error(`channels-last groupNorm backward takes at most ${threads} channels per group, got ${cpg} (${p.c} channels in ${p.groups} groups): run this network in NCHW (training.channelsLast off, no --channels-last)`);
       const shared = (2 * cpg + (p.channelsLast ? 2 * 8 * threads : 0)) * 4;
       const sums = allocator.alloc(p.n * p.c * 2 * 4, 'float32', p.n * p.c * 2);
       const layout = p.channelsLast ? 'nhwc_' : '';
