@@ -83,7 +83,7 @@ function colSum(l: Launcher, x: ReturnType<typeof fl>, out: ReturnType<typeof fl
   const part = l.allocator.alloc(a * slices * c * 4, 'float32', a * slices * c);
   const what = () => `column sums of [${a}, ${r}, ${c}]`;
   l.kernel(LAYOUT, `col_sum_partial_${x.s}_${out.s}`).launch(l.grid(a * slices * c), 256, 0, [x.ptr, part.ptr, a, r, c, slices, chunk], what);
-  l.kernel(LAYOUT, `col_sum_finish_${x.s}_${out.s}`).launch(l.grid(a * c), 256, 0, [part.ptr, out.ptr, a, c, slices], what);
+  l.kernel(LAYOUT, `col_sum_finish_${x.s}_${out.s}`).launch(l.grid(a * c * 32), 256, 0, [part.ptr, out.ptr, a, c, slices], what);
   l.allocator.release(part);
   return true;
 }

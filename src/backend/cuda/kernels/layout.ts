@@ -151,18 +151,25 @@ extern "C" __global__ void col_sum_partial_${SX}_${SY}(const ${X}* x, float* par
     const i64 r1 = min(r, (slice + 1) * chunk);
     const ${X}* p = x + ai * r * c + ci;
     float acc = 0.0f;
+    #pragma unroll 4
     for (i64 k = slice * chunk; k < r1; ++k) acc += ld(p, k * c);
     part[i] = acc;
   }
 }
 
-// The slices of col_sum_partial added in order (deterministic), in double.
+// The slices of col_sum_partial added up, one warp per output (its lanes take every 32nd slice, then
+// combine in a fixed order: deterministic), in double. Thousands of slices per output for a bias
+// gradient: one thread per output would wait on each load in turn.
 extern "C" __global__ void col_sum_finish_${SX}_${SY}(const float* part, ${Y}* out, i64 a, i64 c, i64 slices) {
-  GRID_STRIDE(o, a * c) {
+  const i64 warp = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  const i64 warps = ((i64)gridDim.x * blockDim.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  for (i64 o = warp; o < a * c; o += warps) {
     const i64 ci = o % c, ai = o / c;
     double acc = 0.0;
-    for (i64 s = 0; s < slices; ++s) acc += part[(ai * slices + s) * c + ci];
-    st(out, o, (float)acc);
+    for (i64 s = lane; s < slices; s += 32) acc += part[(ai * slices + s) * c + ci];
+    for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);
+    if (lane == 0) st(out, o, (float)acc);
   }
 }
 
