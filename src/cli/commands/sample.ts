@@ -106,7 +106,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   }
   const written = plan.kind === 'grid' ? `grid ${plan.grid}` : `${plan.kind} ${plan.path}, grid ${plan.grid}`;
   console.log(
-    `${count} images (${first} .. ${first + count - 1}, seeds from ${seed + first}) from ${path} (${state.imagesSeen} training images, ${v.weights} weights) on ${device} ` +
+    `${count} images (${first} .. ${first + count - 1}, seeds from ${seed + first}) from ${path} (${state.imagesSeen} training images, ${v.weights} weights) on ${device}${model.net.channelsLast ? ', channels last' : ''} ` +
       `in ${formatDuration(summary.seconds)} (${(count / summary.seconds).toFixed(1)} images/s): ${summary.evaluationsPerImage} network evaluations ` +
       `(per stage ${summary.evaluationsPerStage.join(' / ')}) per image; ${written}`,
   );
