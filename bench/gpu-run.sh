@@ -2,7 +2,7 @@
 # Everything a GPU session checks and measures, in one call (device time is scarce): the CUDA conformance
 # suite, this project's training/sampling throughput, and the PyTorch anchor on the same machine.
 # Run on the GPU machine from the project root after `bash .device/setup.sh`; logs go under $OUT.
-# Sections: conformance, bench, graphs, profile, anchor, cluster, fid, cost (default: all but graphs, profile and cost), e.g. `bash bench/gpu-run.sh conformance bench`.
+# Sections: conformance, bench, graphs, profile, nhwc, anchor, cluster, fid, cost (default: all but graphs, profile, nhwc and cost), e.g. `bash bench/gpu-run.sh conformance bench`.
 # The cluster section needs a CIFAR-10 batch staged: ../shared/device/stage.sh ../shared/data/cifar10/data_batch_1.bin
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -57,6 +57,12 @@ for s in $sections; do
       done ;;
     profile)
       timeout 150 node dist/bench/profile-step.js --arch ddpmpp --precision bf16 --batch 512 2>&1 | tee "$out/profile.txt" ;;
+    nhwc)
+      # channels-last (training.channelsLast) against NCHW: the DDPM++ bf16 step and Heun sampling at batch 512,
+      # the multistage steps and a mixed batch, then the per-kernel profile of the channels-last step (under 10 minutes)
+      timeout 240 node dist/src/cli/main.js bench --arch ddpmpp --device cuda --precision bf16 --channels-last off,on --batch 512 --sample 2>&1 | tee "$out/nhwc.txt"
+      timeout 180 node dist/src/cli/main.js bench --arch multistage --device cuda --precision bf16 --channels-last off,on --batch 256 --stage-mix 0.5,0.3,0.2 2>&1 | tee -a "$out/nhwc.txt"
+      timeout 120 node dist/bench/profile-step.js --arch ddpmpp --precision bf16 --batch 512 --channels-last 2>&1 | tee "$out/profile-nhwc.txt" ;;
     cluster)
       for device in cuda cpu; do
         start=$SECONDS

@@ -5,8 +5,8 @@
  *
  * Usage (GPU machine, after building): node dist/bench/profile-step.js [--arch ddpmpp|multistage]
  *   [--precision fp32|tf32|bf16] [--batch 512] [--sigma 0.5] [--steps 3] [--decoders 128,128,16]
- *   [--stage-mix 0.9,0.07,0.03]
- * --stage-mix profiles the step on a batch mixing the stages as `balanced` stage sampling draws it (sorted
+ *   [--stage-mix 0.9,0.07,0.03] [--channels-last]
+ * --channels-last runs the network's activations NHWC (training.channelsLast); --stage-mix profiles the step on a batch mixing the stages as `balanced` stage sampling draws it (sorted
  * by stage, the counts by the shares) instead of one at --sigma; --decoders sets the decoders' widths.
  */
 import { parseArgs } from 'node:util';
@@ -26,17 +26,23 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '3' },
     decoders: { type: 'string' },
     'stage-mix': { type: 'string' },
+    'channels-last': { type: 'boolean', default: false },
   },
 });
 
-/** Kernel kinds worth telling apart: the op of unary and binary calls, the dtype of the first buffer. */
+/**
+ * Kernel kinds worth telling apart: the op of unary and binary calls, the dtype of the first buffer, and
+ * the layout of the layout-dependent ops (the last argument's channelsLast).
+ */
 function label(name: string, callArgs: unknown[]): string {
   const dtype = (b: unknown) => (b && typeof b === 'object' && 'dtype' in b ? (b as { dtype: string }).dtype : '');
   if (name === 'unary' || name === 'unaryBackward') return `${name} ${callArgs[0]} ${dtype(callArgs[1])}`;
   if (name === 'binary') return `binary ${callArgs[0]} ${dtype((callArgs[1] as { buf: unknown }).buf)}/${dtype((callArgs[2] as { buf: unknown }).buf)}->${dtype(callArgs[3])}`;
   if (name === 'cast') return `cast ${callArgs[1]}->${callArgs[3]}`;
-  if (name === 'groupNorm' || name === 'groupNormBackward') return `${name}${(callArgs[callArgs.length - 1] as { silu: boolean }).silu ? '+silu' : ''} ${dtype(callArgs[0])}`;
-  return `${name} ${dtype(callArgs[0])}`;
+  const params = callArgs[callArgs.length - 1] as { silu?: boolean; channelsLast?: boolean } | null;
+  const layout = params && typeof params === 'object' && params.channelsLast ? ' nhwc' : '';
+  if (name === 'groupNorm' || name === 'groupNormBackward') return `${name}${params!.silu ? '+silu' : ''} ${dtype(callArgs[0])}${layout}`;
+  return `${name} ${dtype(callArgs[0])}${layout}`;
 }
 
 async function main(): Promise<void> {
@@ -71,7 +77,8 @@ async function main(): Promise<void> {
   const arch = args.arch === 'multistage' ? 'multistage' : 'ddpmpp';
   const decoders = args.decoders === undefined ? undefined : decoderWidths(args.decoders, arch);
   const mix = args['stage-mix'] === undefined ? null : stageMix(args['stage-mix'], arch);
-  const { model, step: trainStep } = benchTraining(arch, decoders);
+  const channelsLast = args['channels-last']!;
+  const { model, step: trainStep } = benchTraining(arch, decoders, channelsLast);
   const batch = Number(args.batch);
   const steps = Number(args.steps);
   // one sigma for the batch, or one stage-sorted draw of the mix (the same every step)
@@ -88,7 +95,7 @@ async function main(): Promise<void> {
   timing = false;
   const rows = [...totals.entries()].map(([k, v]) => ({ k, ms: v.ms / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
   const sum = rows.reduce((s, r) => s + r.ms, 0);
-  console.log(`${arch}${decoders ? ` decoders ${decoders.join(',')}` : ''} ${precision} batch ${batch} ${mix ? `mix ${mix.join(',')}` : `sigma ${sigma}`}: ${untimedMs.toFixed(1)} ms per step untimed (${((batch * 1000) / untimedMs).toFixed(0)} images/s); kernel GPU time ${sum.toFixed(1)} ms`);
+  console.log(`${arch}${decoders ? ` decoders ${decoders.join(',')}` : ''} ${precision}${channelsLast ? ' channels last' : ''} batch ${batch} ${mix ? `mix ${mix.join(',')}` : `sigma ${sigma}`}: ${untimedMs.toFixed(1)} ms per step untimed (${((batch * 1000) / untimedMs).toFixed(0)} images/s); kernel GPU time ${sum.toFixed(1)} ms`);
   console.log('| kernel | ms / step | calls / step | share |\n|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.k} | ${r.ms.toFixed(2)} | ${r.calls} | ${((100 * r.ms) / sum).toFixed(1)}% |`);
 }

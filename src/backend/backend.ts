@@ -58,6 +58,11 @@ export interface Conv2dParams {
   stride: number;
   hOut: number;
   wOut: number;
+  /**
+   * Channels-last activations: x is [n, h, w, cIn], y [n, hOut, wOut, cOut] and the filter [cOut, kh, kw, cIn]
+   * (cuDNN's NHWC/KRSC); otherwise NCHW and [cOut, cIn, kh, kw].
+   */
+  channelsLast?: boolean;
 }
 
 export interface GroupNormParams {
@@ -69,6 +74,8 @@ export interface GroupNormParams {
   eps: number;
   /** Applies SiLU to the normalised output (the norm-then-SiLU of every U-Net block, fused). */
   silu: boolean;
+  /** x, y, dy and dx are [n, hw, c] (channels last) rather than [n, c, hw]. */
+  channelsLast?: boolean;
 }
 
 /**
@@ -101,6 +108,8 @@ export interface ResampleParams extends PlanesInOut {
   mode: 'up' | 'down';
   taps: readonly number[];
   pad: number;
+  /** [n, h, w, c] in and [n, hOut, wOut, c] out (channels last) rather than planes. */
+  channelsLast?: boolean;
 }
 
 /**

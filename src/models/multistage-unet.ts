@@ -1,6 +1,7 @@
 import { ModuleList } from '../nn/containers.js';
 import type { InitSource } from '../nn/init.js';
 import { tidy } from '../tensor/engine.js';
+import { fromLayout, toLayout } from '../tensor/ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { PAPER_CIFAR10_BOUNDARIES, StagePartition } from '../stages/stage-partition.js';
 import { type RouteRecord, routeByStage } from './stage-routing.js';
@@ -54,12 +55,12 @@ export class MultistageUNet extends UNetTrunk {
   /**
    * `inputs.sigma` (one per sample, or one for all) routes each sample to its stage's decoder. The
    * embedding, the encoder's outputs and their per-stage gathers are freed as it returns, except what the
-   * tape saved.
+   * tape saved. x and the result are NCHW in either layout; routing slices the batch axis, which both share.
    */
   forward(x: Tensor, noiseLabels: Tensor, inputs: UNetInputs = {}): Tensor {
     return tidy(() => {
       const emb = this.embed(noiseLabels, x.shape[0], inputs);
-      const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
+      const { x: h, skips } = this.enc.forward(toLayout(x, this.channelsLast), emb, inputs.generator);
       const { output, route } = routeByStage(
         this.partition,
         inputs.sigma,
@@ -68,7 +69,7 @@ export class MultistageUNet extends UNetTrunk {
         this.decoderOf,
       );
       this.lastRoute = route;
-      return output;
+      return fromLayout(output, this.channelsLast);
     });
   }
 }

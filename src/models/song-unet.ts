@@ -1,5 +1,6 @@
 import type { InitSource } from '../nn/init.js';
 import { tidy } from '../tensor/engine.js';
+import { fromLayout, toLayout } from '../tensor/ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { UNetDecoder } from './unet-decoder.js';
 import { type UNetOptions, resolveUNetOptions } from './unet-options.js';
@@ -24,12 +25,15 @@ export class SongUNet extends UNetTrunk {
     this.dec = this.registerModule('dec', new UNetDecoder(o, modelChannels, this.embChannels, this.enc, source));
   }
 
-  /** Frees the embedding and the encoder's outputs as it returns, except what the tape saved. */
+  /**
+   * x and the result are NCHW in either layout (channels last transposes once on the way in and once on
+   * the way out). Frees the embedding and the encoder's outputs as it returns, except what the tape saved.
+   */
   forward(x: Tensor, noiseLabels: Tensor, inputs: UNetInputs = {}): Tensor {
     return tidy(() => {
       const emb = this.embed(noiseLabels, x.shape[0], inputs);
-      const { x: h, skips } = this.enc.forward(x, emb, inputs.generator);
-      return this.dec.forward(h, skips, emb, inputs.generator);
+      const { x: h, skips } = this.enc.forward(toLayout(x, this.channelsLast), emb, inputs.generator);
+      return fromLayout(this.dec.forward(h, skips, emb, inputs.generator), this.channelsLast);
     });
   }
 }

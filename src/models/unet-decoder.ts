@@ -4,7 +4,7 @@ import { GroupNorm } from '../nn/group-norm.js';
 import type { InitSource } from '../nn/init.js';
 import { UNetBlock } from '../nn/unet-block.js';
 import { tidy } from '../tensor/engine.js';
-import { add, concat } from '../tensor/ops/index.js';
+import { add, channelAxis, concat } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type ResolvedUNetOptions, songBlockOptions } from './unet-options.js';
@@ -67,7 +67,8 @@ export class UNetDecoder extends ModuleDict<UNetBlock | Conv2d | GroupNorm> {
           aux = aux ? add(tmp, aux) : tmp;
         } else {
           const b = block as UNetBlock;
-          if (x.shape[1] !== b.inChannels) x = concat([x, pending.pop()!], 1);
+          const axis = channelAxis(this.channelsLast);
+          if (x.shape[axis] !== b.inChannels) x = concat([x, pending.pop()!], axis);
           x = b.forward(x, emb, generator);
         }
       }

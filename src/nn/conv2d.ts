@@ -59,18 +59,19 @@ export class Conv2d extends Module {
     return tidy(() => {
       const w = this.weight;
       const taps = this.resampleTaps;
+      const channelsLast = this.channelsLast;
       const wPad = w ? this.kernel >> 1 : 0;
       const fPad = (taps.length - 1) >> 1;
       if (this.fusedResample && this.up && w) {
-        return conv2d(resample(x, 'up', taps, Math.max(fPad - wPad, 0)), w, this.bias, { pad: Math.max(wPad - fPad, 0) });
+        return conv2d(resample(x, 'up', taps, Math.max(fPad - wPad, 0), channelsLast), w, this.bias, { pad: Math.max(wPad - fPad, 0), channelsLast });
       }
       if (this.fusedResample && this.down && w) {
-        const y = resample(conv2d(x, w, null, { pad: wPad + fPad }), 'down', taps, 0);
-        return this.bias ? add(y, reshape(this.bias, [1, -1, 1, 1])) : y;
+        const y = resample(conv2d(x, w, null, { pad: wPad + fPad, channelsLast }), 'down', taps, 0, channelsLast);
+        return this.bias ? add(y, reshape(this.bias, channelsLast ? [1, 1, 1, -1] : [1, -1, 1, 1])) : y;
       }
-      if (this.up) x = resample(x, 'up', taps, fPad);
-      if (this.down) x = resample(x, 'down', taps, fPad);
-      return w ? conv2d(x, w, this.bias, { pad: wPad }) : x;
+      if (this.up) x = resample(x, 'up', taps, fPad, channelsLast);
+      if (this.down) x = resample(x, 'down', taps, fPad, channelsLast);
+      return w ? conv2d(x, w, this.bias, { pad: wPad, channelsLast }) : x;
     });
   }
 }

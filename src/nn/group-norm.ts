@@ -29,6 +29,6 @@ export class GroupNorm extends Module {
 
   /** With `silu`, SiLU of the result, in the same kernel. */
   forward(x: Tensor, silu = false): Tensor {
-    return groupNorm(x, this.weight, this.bias, this.numGroups, this.eps, silu);
+    return groupNorm(x, this.weight, this.bias, this.numGroups, this.eps, silu, this.channelsLast);
   }
 }

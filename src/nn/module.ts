@@ -41,6 +41,11 @@ function listed(items: readonly string[], limit = 20): string {
 
 export class Module {
   training = true;
+  /**
+   * The layout of the 4-D activations inside: [N, H, W, C] when true, else [N, C, H, W]. Parameters keep
+   * their layout either way; a network's own input and output stay NCHW (see channelsLast in models/).
+   */
+  channelsLast = false;
   private readonly ownParameters = new Map<string, Parameter>();
   private readonly ownBuffers = new Map<string, BufferEntry>();
   private readonly ownChildren = new Map<string, Module>();
@@ -153,6 +158,12 @@ export class Module {
 
   eval(): this {
     return this.train(false);
+  }
+
+  /** Sets the activation layout (channels last or NCHW) of this module and every descendant. */
+  setChannelsLast(on = true): this {
+    for (const [, m] of this.namedModules()) m.channelsLast = on;
+    return this;
   }
 
   /** Frees every parameter and buffer of this module and its descendants. */

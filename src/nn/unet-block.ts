@@ -1,5 +1,5 @@
 import { tidy } from '../tensor/engine.js';
-import { add, addScalar, attention, mul, mulScalar, narrow, reshape, silu } from '../tensor/ops/index.js';
+import { add, addScalar, attention, channelAxis, fromLayout, mul, mulScalar, narrow, reshape, silu, toLayout } from '../tensor/ops/index.js';
 import type { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from './conv2d.js';
@@ -84,16 +84,21 @@ export class UNetBlock extends Module {
     }
   }
 
-  /** x [N, inChannels, H, W], emb [N or 1, embChannels]; the generator feeds dropout in training mode. */
+  /**
+   * x [N, inChannels, H, W] (channels last [N, H, W, inChannels]), emb [N or 1, embChannels]; the generator
+   * feeds dropout in training mode.
+   */
   forward(x: Tensor, emb: Tensor, generator?: Generator): Tensor {
     // The block's temporaries are freed as it returns, except what the tape saved for backward: training
     // holds the activations backward reads, sampling one block's at a time.
     return tidy(() => {
+      const channelsLast = this.channelsLast;
+      const axis = channelAxis(channelsLast);
       let h = this.conv0.forward(this.norm0.forward(x, true));
-      const params = reshape(this.affine.forward(emb), [emb.shape[0], -1, 1, 1]);
+      const params = reshape(this.affine.forward(emb), channelsLast ? [emb.shape[0], 1, 1, -1] : [emb.shape[0], -1, 1, 1]);
       if (this.adaptiveScale) {
-        const scale = narrow(params, 1, 0, this.outChannels);
-        const shift = narrow(params, 1, this.outChannels, this.outChannels);
+        const scale = narrow(params, axis, 0, this.outChannels);
+        const shift = narrow(params, axis, this.outChannels, this.outChannels);
         h = silu(add(shift, mul(this.norm1.forward(h), addScalar(scale, 1))));
       } else {
         h = this.norm1.forward(add(h, params), true);
@@ -101,8 +106,10 @@ export class UNetBlock extends Module {
       h = this.conv1.forward(this.dropout.forward(h, generator));
       h = mulScalar(add(h, this.skip ? this.skip.forward(x) : x), this.skipScale);
       if (this.numHeads) {
-        // One 1x1 conv gives q, k, v interleaved per channel, as EDM's reshape(N*heads, C/heads, 3, HW) reads them.
-        const a = attention(this.qkv!.forward(this.norm2!.forward(h)), this.numHeads);
+        // One 1x1 conv gives q, k, v interleaved per channel, as EDM's reshape(N*heads, C/heads, 3, HW) reads
+        // them; the attention op reads them in NCHW, so channels last transposes around it (16x16 and below).
+        const qkv = fromLayout(this.qkv!.forward(this.norm2!.forward(h)), channelsLast);
+        const a = toLayout(attention(qkv, this.numHeads), channelsLast);
         h = mulScalar(add(this.proj!.forward(a), h), this.skipScale);
       }
       return h;

@@ -2,7 +2,7 @@
  * Which settings a resumed run may change. A checkpoint's weights, Adam moments, random-number and data
  * positions mean something only under the setup that wrote them (seed, data, model, formulation, batch
  * size, Adam's constants, stage sampling); those must match. The learning rate and its schedule, gradient
- * clipping, the EMA, outputs, run length, device, precision and CUDA graphs only steer what happens next: a resumed run
+ * clipping, the EMA, outputs, run length, device, precision, CUDA graphs and the activation layout only steer what happens next: a resumed run
  * applies them (the NaN message's advice, "lower training.lr or set training.gradClip, then resume", relies
  * on that) and reports each change.
  */
@@ -21,6 +21,7 @@ export const RESUME_CHANGEABLE = [
   'training.gradClip',
   'training.gradientBucketMiB',
   'training.cudaGraphs',
+  'training.channelsLast',
   'training.ema',
   'output',
 ] as const;

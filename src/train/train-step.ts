@@ -30,6 +30,8 @@ export function buildTrainingParts(config: TrainConfig, imageShape: readonly num
   const ema = buildDiffusionModel(spec, partition, 'empty');
   copyWeights(model, ema);
   ema.net.train(false);
+  model.net.setChannelsLast(config.training.channelsLast);
+  ema.net.setChannelsLast(config.training.channelsLast);
   const a = config.training.adam;
   const OptimizerClass = a.weightDecay > 0 ? AdamW : Adam;
   const optimizer = new OptimizerClass(model.net.namedParameters(), { lr: config.training.lr, betas: [a.beta1, a.beta2], eps: a.eps, weightDecay: a.weightDecay });

@@ -24,8 +24,8 @@ test('the fixtures of both official networks are present (test/fixtures/edm, or 
   assert.deepEqual(names, ['ddpmpp-tiny', 'multistage-tiny'], `fixture pairs NAME.json + NAME.safetensors in ${dir}`);
 });
 
-for (const name of names) {
-  test(`${name}: D(x; sigma) of the whole batch matches the official code`, () => {
+for (const [name, channelsLast] of names.flatMap((n) => [[n, false], [n, true]] as const)) {
+  test(`${name}: D(x; sigma) of the whole batch matches the official code${channelsLast ? ' (channels-last execution)' : ''}`, () => {
     const config = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as NetworkConfig;
     const { tensors } = readSafetensors(join(dir, `${name}.safetensors`));
     const weights = new Map<string, HostTensor>();
@@ -39,7 +39,7 @@ for (const name of names) {
 
     const net = networkFromConfig(config, 'empty');
     net.loadStateDict(weights);
-    net.eval();
+    net.eval().setChannelsLast(channelsLast);
     const expected = fixture.get(`${FIXTURE_PREFIX}D`)!;
     const d = T.noGrad(() =>
       T.tidy(() => {
@@ -49,7 +49,7 @@ for (const name of names) {
       }),
     );
     const err = relError(d, expected.data as Float32Array);
-    console.log(`${name}: relative L2 error ${err.toExponential(3)} over ${expected.shape.join('x')}`);
+    console.log(`${name}${channelsLast ? ' channels last' : ''}: relative L2 error ${err.toExponential(3)} over ${expected.shape.join('x')}`);
     assert.ok(err < 1e-4, `${name}: relative L2 error ${err.toExponential(3)} exceeds 1e-4`);
     net.dispose();
   });

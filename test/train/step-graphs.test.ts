@@ -154,6 +154,7 @@ const CONFIGS = [
   ['a unified network with dropout and clipping', quickstart({ model: { kind: 'unified', network: { augment_dim: 0, dropout: 0.1, channel_mult: [1, 1], num_blocks: 1, attn_resolutions: [8], model_channels: 16 } }, training: { ...quickstart().training, gradClip: 1 } })],
   ['the quickstart network on images augmented by EDM\'s pipe', quickstart({ model: { ...quickstart().model, network: { ...quickstart().model.network, augment_dim: AUGMENT_LABEL_DIM } } })],
   ['a VP multistage network (the paper\'s VP t boundaries) on balanced stage-sorted batches', quickstart({ model: { ...quickstart().model, stageBoundaries: [...PAPER_CIFAR10_BOUNDARIES.vpT], stageUnits: 'vp-t' }, formulation: { kind: 'vp' } })],
+  ['the quickstart network channels last (training.channelsLast)', quickstart({ training: { ...quickstart().training, channelsLast: true } })],
 ] as const;
 
 const bits = (w: Float32Array[]) => w.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));

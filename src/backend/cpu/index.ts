@@ -21,6 +21,7 @@ import { dropout } from './dropout.js';
 import { pool2d } from './pool2d.js';
 import { batchNormEval } from './batchnorm.js';
 import { resizeBilinear } from './bilinear.js';
+import { withChannelsLast } from './channels-last.js';
 
 export { cpuPoolStats, cpuThreadCount, setCpuThreadCount } from './pool.js';
 export { oneDnnStatus } from './onednn.js';
@@ -37,7 +38,7 @@ function convolutions(): Pick<Backend, 'conv2d' | 'conv2dBackwardData' | 'conv2d
 }
 
 function create(): Backend {
-  return {
+  const backend: Backend = {
     name: 'cpu',
     alloc: allocCpu,
     free: freeCpu,
@@ -84,6 +85,7 @@ function create(): Backend {
     scaleMany,
     synchronize: () => {},
   };
+  return { ...backend, ...withChannelsLast(backend) };
 }
 
 let instance: Backend | null = null;

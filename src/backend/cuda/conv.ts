@@ -1,6 +1,7 @@
 /**
  * Convolutions through cuDNN 9's convolution API: forward, backward data, backward filter, NCHW tensors
- * and [out, in, kh, kw] filters as PyTorch lays them out.
+ * and [out, in, kh, kw] filters as PyTorch lays them out, or with `channelsLast` NHWC tensors and
+ * [out, kh, kw, in] (KRSC) filters, the layout whose tensor-core kernels need no transposes.
  *
  * Per shape (and dtype and math mode) the descriptors are made once, and each direction's algorithm is
  * measured once with cuDNN's Find and cached: the fastest one whose math fits the mode (FMA only in 'fp32'
@@ -20,6 +21,7 @@ const CUDNN_DATA_FLOAT = 0;
 const CUDNN_DATA_HALF = 2;
 const CUDNN_DATA_BFLOAT16 = 9;
 const CUDNN_TENSOR_NCHW = 0;
+const CUDNN_TENSOR_NHWC = 1;
 const CUDNN_CROSS_CORRELATION = 1;
 const CUDNN_DEFAULT_MATH = 0;
 const CUDNN_TENSOR_OP_MATH = 1;
@@ -141,24 +143,25 @@ export class Conv {
   }
 
   private plan(dtype: DType, p: Conv2dParams): Plan {
-    const key = `${dtype},${p.n},${p.cIn},${p.h},${p.w},${p.cOut},${p.kh},${p.kw},${p.padH},${p.padW},${p.stride}`;
+    const key = `${dtype},${p.channelsLast ? 'nhwc' : 'nchw'},${p.n},${p.cIn},${p.h},${p.w},${p.cOut},${p.kh},${p.kw},${p.padH},${p.padW},${p.stride}`;
     const cached = this.plans.get(key);
     if (cached) return cached;
     const what = describe(p, dtype);
     const type = cudnnType(dtype);
+    const format = p.channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     const make = (create: string): unknown => {
       const d: unknown[] = [null];
       this.check(this.f[create](d), create, what);
       return d[0];
     };
     const x = make('createTensor');
-    this.check(this.f.setTensor4d(x, CUDNN_TENSOR_NCHW, type, p.n, p.cIn, p.h, p.w), 'cudnnSetTensor4dDescriptor (input)', what);
+    this.check(this.f.setTensor4d(x, format, type, p.n, p.cIn, p.h, p.w), 'cudnnSetTensor4dDescriptor (input)', what);
     const y = make('createTensor');
-    this.check(this.f.setTensor4d(y, CUDNN_TENSOR_NCHW, type, p.n, p.cOut, p.hOut, p.wOut), 'cudnnSetTensor4dDescriptor (output)', what);
+    this.check(this.f.setTensor4d(y, format, type, p.n, p.cOut, p.hOut, p.wOut), 'cudnnSetTensor4dDescriptor (output)', what);
     const bias = make('createTensor');
-    this.check(this.f.setTensor4d(bias, CUDNN_TENSOR_NCHW, type, 1, p.cOut, 1, 1), 'cudnnSetTensor4dDescriptor (bias)', what);
+    this.check(this.f.setTensor4d(bias, format, type, 1, p.cOut, 1, 1), 'cudnnSetTensor4dDescriptor (bias)', what);
     const w = make('createFilter');
-    this.check(this.f.setFilter4d(w, type, CUDNN_TENSOR_NCHW, p.cOut, p.cIn, p.kh, p.kw), 'cudnnSetFilter4dDescriptor', what);
+    this.check(this.f.setFilter4d(w, type, format, p.cOut, p.cIn, p.kh, p.kw), 'cudnnSetFilter4dDescriptor', what);
     const conv = make('createConv');
     this.check(this.f.setConv2d(conv, p.padH, p.padW, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), 'cudnnSetConvolution2dDescriptor', what);
     const plan: Plan = { x, y, w, bias, conv, choice: {} };
@@ -208,5 +211,8 @@ export class Conv {
 }
 
 function describe(p: Conv2dParams, dtype: DType): string {
+  if (p.channelsLast) {
+    return `${dtype} channels-last conv2d input [${p.n}, ${p.h}, ${p.w}, ${p.cIn}], weight [${p.cOut}, ${p.kh}, ${p.kw}, ${p.cIn}], pad (${p.padH}, ${p.padW}), stride ${p.stride}, output [${p.n}, ${p.hOut}, ${p.wOut}, ${p.cOut}]`;
+  }
   return `${dtype} conv2d input [${p.n}, ${p.cIn}, ${p.h}, ${p.w}], weight [${p.cOut}, ${p.cIn}, ${p.kh}, ${p.kw}], pad (${p.padH}, ${p.padW}), stride ${p.stride}, output [${p.n}, ${p.cOut}, ${p.hOut}, ${p.wOut}]`;
 }

@@ -212,6 +212,12 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
       if (n === 0) return;
       const inStrides = stridesOf(inShape);
       const c = collapse(perm.map((p) => inShape[p]), [perm.map((p) => inStrides[p]), stridesOf(perm.map((p) => inShape[p]))]);
+      const t = batchedTranspose(c.dims, c.strides[0]);
+      const size = bytesPerElement(x.dtype);
+      if (t && (size === 2 || size === 4)) {
+        k(LAYOUT, `transpose_${size}`).launch([Math.ceil(t.cols / 32), Math.ceil(t.rows / 32), t.batch], [32, 8, 1], 0, [x.ptr, out.ptr, t.rows, t.cols]);
+        return;
+      }
       if (c.dims.length > MAX_PERM_DIMS) throw new Error(`permute of ${JSON.stringify(inShape)}: more than ${MAX_PERM_DIMS} dims`);
       const s = PERM.pack({ nd: c.dims.length, dim: c.dims, stride: c.strides[0] });
       k(LAYOUT, rowKernel('permute', x.dtype)).launch(grid(n), 256, 0, [x.ptr, out.ptr, n, s]);
@@ -238,16 +244,23 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
     conv2dBackwardFilter: (x, dy, dw, p) => conv().backwardFilter(buf(x), buf(dy), buf(dw), p),
 
     groupNorm: (x, g, b, y, mean, rstd, p: GroupNormParams) => {
-      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} of [${p.n}, ${p.c}, ${p.hw}]${p.channelsLast ? ' channels last' : ''} in ${p.groups} groups`;
       const s = sameFloat('groupNorm', x, y);
-      k(GROUP_NORM, `group_norm_forward_${s}`).launch(p.n * p.groups, 256, 0, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, buf(y).ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, p.c, p.hw, p.groups, p.eps, p.silu ? 1 : 0], what);
+      const layout = p.channelsLast ? 'nhwc_' : '';
+      k(GROUP_NORM, `group_norm_forward_${layout}${s}`).launch(p.n * p.groups, 256, 0, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, buf(y).ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, p.c, p.hw, p.groups, p.eps, p.silu ? 1 : 0], what);
     },
     groupNormBackward: (x, g, b, mean, rstd, dy, dx, dg, db, p) => {
-      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} backward of [${p.n}, ${p.c}, ${p.hw}] in ${p.groups} groups`;
+      const what = () => `groupNorm${p.silu ? '+SiLU' : ''} backward of [${p.n}, ${p.c}, ${p.hw}]${p.channelsLast ? ' channels last' : ''} in ${p.groups} groups`;
       const s = sameFloat('groupNorm backward', x, dy, dx);
-      const sums = allocator.alloc(p.n * p.c * 2 * 4, 'float32', p.n * p.c * 2);
       const cpg = p.c / p.groups;
-      k(GROUP_NORM, `group_norm_backward_${s}`).launch(p.n * p.groups, 256, cpg * 2 * 4, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, buf(dy).ptr, buf(dx).ptr, sums.ptr, p.c, p.hw, p.groups, p.silu ? 1 : 0], what);
+      const threads = 256;
+      // Channels last, each thread keeps eight partial sums per direction, and one thread per channel of the
+      // group must fit in the block.
+      if (p.channelsLast && cpg > threads) throw new Error(`channels-last groupNorm backward takes at most ${threads} channels per group, got ${cpg} (${p.c} channels in ${p.groups} groups): run this network in NCHW (training.channelsLast off, no --channels-last)`);
+      const shared = (2 * cpg + (p.channelsLast ? 2 * 8 * threads : 0)) * 4;
+      const sums = allocator.alloc(p.n * p.c * 2 * 4, 'float32', p.n * p.c * 2);
+      const layout = p.channelsLast ? 'nhwc_' : '';
+      k(GROUP_NORM, `group_norm_backward_${layout}${s}`).launch(p.n * p.groups, threads, shared, [buf(x).ptr, f32(g, 'groupNorm').ptr, f32(b, 'groupNorm').ptr, f32(mean, 'groupNorm').ptr, f32(rstd, 'groupNorm').ptr, buf(dy).ptr, buf(dx).ptr, sums.ptr, p.c, p.hw, p.groups, p.silu ? 1 : 0], what);
       k(GROUP_NORM, 'group_norm_param_grads').launch(grid(p.c), 256, 0, [sums.ptr, f32(dg, 'groupNorm').ptr, f32(db, 'groupNorm').ptr, p.n, p.c], what);
       allocator.release(sums);
     },
@@ -311,4 +324,16 @@ export function createBackend(core: Core, math: MathMode): CudaBackend {
   }
 
   return backend;
+}
+
+/**
+ * A permute that is a batch of matrix transposes, x [batch, rows, cols] to [batch, cols, rows] (NCHW <->
+ * NHWC, a filter to KRSC), from its merged output dims and their input strides; null for any other
+ * permute or a grid the tiled kernel cannot launch.
+ */
+function batchedTranspose(dims: readonly number[], strides: readonly number[]): { batch: number; rows: number; cols: number } | null {
+  const [batch, cols, rows] = dims.length === 3 ? dims : dims.length === 2 ? [1, ...dims] : [0, 0, 0];
+  const expected = dims.length === 3 ? [rows * cols, 1, cols] : [1, cols];
+  if (batch === 0 || strides.some((s, i) => s !== expected[i])) return null;
+  return Math.ceil(rows / 32) <= 65535 && batch <= 65535 ? { batch, rows, cols } : null;
 }

@@ -23,6 +23,8 @@ const USAGE = `usage: stagediff bench [options]
   --arch A            ddpmpp | multistage (default ddpmpp)
   --device D          auto | cpu | cuda (default auto)
   --precision P,...   fp32, tf32, bf16 (default fp32,tf32 on a GPU)
+  --channels-last L,... off, on: the network's activations NCHW or channels last (NHWC; training.channelsLast;
+                      default off); each precision is measured in each
   --batch N,...       training batch sizes (default 128)
   --stages S,...      s0, s1, s2 = sigma 0.5, 5, 20 (default s0 for ddpmpp, all for multistage)
   --stage-mix A,B,C   multistage: also time a step on batches mixing the stages in these shares, drawn
@@ -43,6 +45,7 @@ interface Row {
   arch: string;
   device: string;
   precision: string;
+  channelsLast: boolean;
   batch: number;
   what: string;
   imagesPerSecond?: number;
@@ -70,8 +73,8 @@ function memoryOf(backend: object): { reset(): void; peakMiB(): number } | null 
  * anchors have it; freshly initialised, seed 0) with its training preset's optimizer and EMA: the trainer's own step (EDM loss, backward, gradient repair, Adam, EMA) on random
  * data at one sigma, or at one sigma per sample. Also used by bench/profile-step.ts.
  */
-export function benchTraining(arch: 'ddpmpp' | 'multistage', decoders?: readonly number[]): { model: DiffusionModel; step: (batch: number, sigma: number | Float64Array) => void; dispose: () => void } {
-  const preset = presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage-paper');
+export function benchTraining(arch: 'ddpmpp' | 'multistage', decoders?: readonly number[], channelsLast = false): { model: DiffusionModel; step: (batch: number, sigma: number | Float64Array) => void; dispose: () => void } {
+  const preset = mergeConfig(presetConfig(arch === 'ddpmpp' ? 'cifar10-edm-ddpmpp' : 'cifar10-edm-multistage-paper'), { training: { channelsLast } });
   const config = resolveTrainConfig((decoders ? mergeConfig(preset, { model: { network: { de_model_channels: [...decoders] } } }) : preset) as Record<string, unknown>);
   const gen = new T.Generator(0);
   const parts = buildTrainingParts(config, [3, 32, 32], partitionFromConfig(config.model, config.formulation), gen);
@@ -86,6 +89,13 @@ export function benchTraining(arch: 'ddpmpp' | 'multistage', decoders?: readonly
     for (const p of [...parts.model.net.parameters(), ...parts.ema.net.parameters()]) p.dispose();
   };
   return { model: parts.model, step, dispose };
+}
+
+/** --channels-last: off, on or both (off,on), each at most once. */
+export function channelsLastChoices(text: string): boolean[] {
+  const words = text.split(',');
+  if (words.some((w) => w !== 'off' && w !== 'on') || new Set(words).size !== words.length) throw new Error(`--channels-last takes off, on or off,on, got "${text}"`);
+  return words.map((w) => w === 'on');
 }
 
 /** --decoders: one positive integer width per decoder of the multistage network (three). */
@@ -111,6 +121,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       arch: { type: 'string', default: 'ddpmpp' },
       device: { type: 'string', default: 'auto' },
       precision: { type: 'string' },
+      'channels-last': { type: 'string', default: 'off' },
       batch: { type: 'string', default: '128' },
       stages: { type: 'string' },
       iters: { type: 'string', default: '10' },
@@ -134,7 +145,11 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const costSampler = samplerFromFlags(v);
   const firstDevice = await useDevice(v.device!, 'fp32');
   const costBatch = v['sample-batch'] !== undefined || firstDevice.startsWith('cuda') ? sampleBatch : 8;
-  const precisions = (v.precision ?? (firstDevice.startsWith('cuda') ? 'fp32,tf32' : 'fp32')).split(',');
+  const precisions = (v.precision ?? (firstDevice.startsWith('cuda') ? 'fp32,tf32' : 'fp32')).split(',').map((precision) => {
+    if (!isPrecision(precision)) throw new Error(`--precision: unknown "${precision}" (${PRECISIONS.join(', ')})`);
+    return precision;
+  });
+  const layouts = channelsLastChoices(v['channels-last']!);
   const rows: Row[] = [];
   const costTables: string[] = [];
   const emit = (row: Row) => {
@@ -142,15 +157,14 @@ export async function benchCommand(argv: string[]): Promise<void> {
     console.log(JSON.stringify(row));
   };
 
-  for (const precision of precisions) {
-    if (!isPrecision(precision)) throw new Error(`--precision: unknown "${precision}" (${PRECISIONS.join(', ')})`);
+  for (const [precision, channelsLast] of precisions.flatMap((p) => layouts.map((l) => [p, l] as const))) {
     const device = await useDevice(v.device!, precision);
     const backend = T.getBackend();
     const memory = memoryOf(backend);
-    const { model, step: trainStep, dispose } = benchTraining(v.arch, decoders);
+    const { model, step: trainStep, dispose } = benchTraining(v.arch, decoders, channelsLast);
     const { net } = model;
     const denoiser = model.denoiser();
-    const base = { arch: v.arch, device, precision };
+    const base = { arch: v.arch, device, precision, channelsLast };
     for (const batch of v.cost ? [] : batches) {
       for (const stage of stages) {
         try {
@@ -198,12 +212,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
       net.train(false);
       const table = costPerStage({ net, denoiser, partition: model.partition, shape: [3, 32, 32], ...costSampler, batch: costBatch, repeats: iters });
       console.log(JSON.stringify({ ...base, what: 'cost per stage', cost: table }));
-      costTables.push(formatCostTable(table, `${v.arch} on ${device}`));
+      costTables.push(formatCostTable(table, `${v.arch} on ${device}${channelsLast ? ', channels last' : ''}`));
     }
     dispose();
   }
   for (const table of costTables) console.log(`\n${table}`);
   if (rows.length === 0) return;
-  console.log('\n| arch | device | precision | batch | measurement | images/s | peak MiB |\n|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.arch} | ${r.device} | ${r.precision} | ${r.batch} | ${r.what} | ${r.error ? `error: ${r.error}` : r.imagesPerSecond} | ${r.peakMiB ?? ''} |`);
+  console.log('\n| arch | device | precision | layout | batch | measurement | images/s | peak MiB |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.arch} | ${r.device} | ${r.precision} | ${r.channelsLast ? 'NHWC' : 'NCHW'} | ${r.batch} | ${r.what} | ${r.error ? `error: ${r.error}` : r.imagesPerSecond} | ${r.peakMiB ?? ''} |`);
 }

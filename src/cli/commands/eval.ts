@@ -33,7 +33,8 @@ run's log.jsonl as an "eval" event. --images scores existing samples (uint8 NHWC
   --weights W          ema (default) | net
 ${samplerFlagsUsage()}
   --device D           auto | cpu | cuda
-  --precision P        fp32 (default) | tf32 | bf16: GPU math of the sampling (features are always float32)`;
+  --precision P        fp32 (default) | tf32 | bf16: GPU math of the sampling (features are always float32)
+  --channels-last      sample with the network's activations channels last (NHWC; training.channelsLast)`;
 
 export async function evalCommand(argv: string[]): Promise<void> {
   const v = parseFlags(
@@ -51,6 +52,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       ...SAMPLER_FLAGS,
       device: { type: 'string', default: 'auto' },
       precision: { type: 'string', default: 'fp32' },
+      'channels-last': { type: 'boolean' },
     },
     USAGE,
   );
@@ -86,6 +88,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   }
 
   const { model, path, state } = loadModelFromCheckpoint(v.checkpoint!, v.weights);
+  model.net.setChannelsLast(v['channels-last'] ?? false);
   const summary = await generateImages({
     model: model.denoiser(),
     shape: model.imageShape,

@@ -31,7 +31,8 @@ ${samplerFlagsUsage()}
   --grid FILE          the PNG grid of the first 64 images (default: --out for a .png, else --out with .png:
                        x.npz -> x.png, folder -> folder.png)
   --device D           auto | cpu | cuda
-  --precision P        fp32 (default) | tf32 | bf16: GPU math (bf16 samples about 1.5x faster than tf32)`;
+  --precision P        fp32 (default) | tf32 | bf16: GPU math (bf16 samples about 1.5x faster than tf32)
+  --channels-last      run the network's activations channels last (NHWC; training.channelsLast)`;
 
 export async function sampleCommand(argv: string[]): Promise<void> {
   const v = parseFlags(
@@ -50,6 +51,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       grid: { type: 'string' },
       device: { type: 'string', default: 'auto' },
       precision: { type: 'string', default: 'fp32' },
+      'channels-last': { type: 'boolean' },
     },
     USAGE,
   );
@@ -68,6 +70,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   checkImageOutput(plan, count);
   const device = await useDevice(v.device!, v.precision);
   const { model, path, state } = loadModelFromCheckpoint(v.checkpoint, v.weights);
+  model.net.setChannelsLast(v['channels-last'] ?? false);
   checkImageCapacity(plan, count, model.imageShape);
   if (classLabel !== undefined && model.labelDim === 0) throw new Error(`--class: ${path} is an unconditional model (model.network.label_dim 0)`);
   if (classLabel !== undefined && classLabel >= model.labelDim) throw new Error(`--class ${classLabel}: ${path} has classes 0 to ${model.labelDim - 1}`);
@@ -103,7 +106,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   }
   const written = plan.kind === 'grid' ? `grid ${plan.grid}` : `${plan.kind} ${plan.path}, grid ${plan.grid}`;
   console.log(
-    `${count} images (${first} .. ${first + count - 1}, seeds from ${seed + first}) from ${path} (${state.imagesSeen} training images, ${v.weights} weights) on ${device} ` +
+    `${count} images (${first} .. ${first + count - 1}, seeds from ${seed + first}) from ${path} (${state.imagesSeen} training images, ${v.weights} weights) on ${device}${model.net.channelsLast ? ', channels last' : ''} ` +
       `in ${formatDuration(summary.seconds)} (${(count / summary.seconds).toFixed(1)} images/s): ${summary.evaluationsPerImage} network evaluations ` +
       `(per stage ${summary.evaluationsPerStage.join(' / ')}) per image; ${written}`,
   );

@@ -11,16 +11,35 @@ import { castOperands, computeDtype, releaseCasts } from './autocast.js';
 import { checkFloat, checkFloat32Params, checkSameBackend } from './checks.js';
 import { cast } from './elementwise.js';
 import { sum } from './reductions.js';
-import { reshape } from './shape.js';
+import { permute, reshape } from './shape.js';
 
 export interface Conv2dOptions {
   /** Zero padding on every side, or [rows, columns] of it: a 1x7 kernel keeps the size with [0, 3]. */
   pad?: number | readonly [number, number];
   stride?: number;
+  /** x and the output are [N, H, W, C] (channels last); the weight stays [out, in, kh, kw]. */
+  channelsLast?: boolean;
+}
+
+/** The channel axis of a 4-D activation: 1 in NCHW, 3 channels last. */
+export function channelAxis(channelsLast: boolean): number {
+  return channelsLast ? 3 : 1;
+}
+
+/** [N, C, H, W] as [N, H, W, C] when channelsLast, else x itself. */
+export function toLayout(x: Tensor, channelsLast: boolean): Tensor {
+  return channelsLast ? permute(x, [0, 2, 3, 1]) : x;
+}
+
+/** The inverse of toLayout: [N, H, W, C] back to [N, C, H, W] when channelsLast, else x itself. */
+export function fromLayout(x: Tensor, channelsLast: boolean): Tensor {
+  return channelsLast ? permute(x, [0, 3, 1, 2]) : x;
 }
 
 /**
- * 2-D convolution, NCHW, weight [out, in, kh, kw]. Under autocast x, the weight and the bias are cast to
+ * 2-D convolution, NCHW (or NHWC with channelsLast), weight [out, in, kh, kw]. Channels last, the backend
+ * takes the weight as [out, kh, kw, in] (cuDNN's KRSC): a permute op here, so its gradient flows back to
+ * the [out, in, kh, kw] parameter. Under autocast x, the weight and the bias are cast to
  * its dtype for the backend (cuDNN accumulates in fp32) and the output stays in it: activations flow in
  * bfloat16 from one convolution to the next, as under PyTorch's autocast. Gradients come back in each
  * input's dtype (the weight's and bias's float32).
@@ -31,15 +50,31 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) throw new Error(`conv2d: bias ${formatShape(bias.shape)} does not match ${weight.shape[0]} output channels`);
   const [padH, padW] = typeof options.pad === 'object' ? options.pad : [options.pad ?? 0, options.pad ?? 0];
   const stride = options.stride ?? 1;
-  if (x.ndim !== 4 || weight.ndim !== 4 || x.shape[1] !== weight.shape[1]) {
-    throw new Error(`conv2d: input ${formatShape(x.shape)} does not match weight ${formatShape(weight.shape)} (expected [N, ${weight.shape[1]}, H, W])`);
+  const channelsLast = options.channelsLast ?? false;
+  if (x.ndim !== 4 || weight.ndim !== 4 || x.shape[channelAxis(channelsLast)] !== weight.shape[1]) {
+    const expected = channelsLast ? `[N, H, W, ${weight.shape[1]}]` : `[N, ${weight.shape[1]}, H, W]`;
+    throw new Error(`conv2d: input ${formatShape(x.shape)} does not match weight ${formatShape(weight.shape)} (expected ${expected})`);
   }
-  const [n, cIn, h, w] = x.shape;
+  const [n, cIn, h, w] = channelsLast ? [x.shape[0], x.shape[3], x.shape[1], x.shape[2]] : x.shape;
   const [cOut, , kh, kw] = weight.shape;
   const hOut = Math.floor((h + 2 * padH - kh) / stride) + 1;
   const wOut = Math.floor((w + 2 * padW - kw) / stride) + 1;
   if (hOut <= 0 || wOut <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} with padding (${padH}, ${padW}) does not fit input ${formatShape(x.shape)}`);
-  const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, padH, padW, stride, hOut, wOut };
+  const p: Conv2dParams = { n, cIn, h, w, cOut, kh, kw, padH, padW, stride, hOut, wOut, channelsLast };
+  if (channelsLast) {
+    const filter = permute(weight, [0, 2, 3, 1]);
+    const y = convolve(x, filter, bias, p);
+    filter.dispose();
+    return y;
+  }
+  return convolve(x, weight, bias, p);
+}
+
+/** conv2d on a weight already in the backend's layout for p (KRSC channels last, else OIHW). */
+function convolve(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams): Tensor {
+  const { n, cIn, h, w, cOut, hOut, wOut, channelsLast } = p;
+  const wShape = weight.shape;
+  const [xShape, yShape] = channelsLast ? [[n, h, w, cIn], [n, hOut, wOut, cOut]] : [[n, cIn, h, w], [n, cOut, hOut, wOut]];
   // One op with the casts inside (not cast ops around a bf16 conv): the bias is added by cuDNN in place and
   // its gradient is the float32 sum of the incoming gradient; the backward hands dx and dw back in the
   // compute dtype and the tape casts them to x's and the weight's. In float32, casts return their input.
@@ -48,7 +83,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const casts = castOperands(inputs, dtype);
   const [xc, wc] = casts;
   const bc = bias ? casts[2] : null;
-  const y = empty([n, cOut, hOut, wOut], dtype, x.backend);
+  const y = empty(yShape, dtype, x.backend);
   x.backend.conv2d(xc.buffer, wc.buffer, bc ? bc.buffer : null, y.buffer, p);
   const hasBias = bias !== null;
   const needBias = bias?.requiresGrad ?? false;
@@ -57,14 +92,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     if (sw) {
-      gx = empty([n, cIn, h, w], dtype, g.backend);
+      gx = empty(xShape, dtype, g.backend);
       g.backend.conv2dBackwardData(g.buffer, sw.buffer, gx.buffer, p);
     }
     if (sx) {
-      gw = empty([cOut, cIn, kh, kw], dtype, g.backend);
+      gw = empty(wShape, dtype, g.backend);
       g.backend.conv2dBackwardFilter(sx.buffer, g.buffer, gw.buffer, p);
     }
-    const gb = needBias ? reshape(sum(g, [0, 2, 3], true, 'float32'), [cOut]) : null;
+    const gb = needBias ? reshape(sum(g, channelsLast ? [0, 1, 2] : [0, 2, 3], true, 'float32'), [cOut]) : null;
     return hasBias ? [gx, gw, gb] : [gx, gw];
   });
   releaseCasts(casts, inputs);
@@ -72,16 +107,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
 }
 
 /**
- * GroupNorm over [N, C, ...] with per-channel affine gamma, beta, in x's dtype (statistics in float32);
- * with `silu`, SiLU of it in the same kernel (what every U-Net block does after a norm).
+ * GroupNorm over [N, C, ...] (or [N, ..., C] with channelsLast) with per-channel affine gamma, beta, in x's
+ * dtype (statistics in float32); with `silu`, SiLU of it in the same kernel (what every U-Net block does
+ * after a norm).
  */
-export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number, silu = false): Tensor {
+export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number, silu = false, channelsLast = false): Tensor {
   checkFloat('groupNorm', x, gamma, beta);
-  const [n, c] = x.shape;
+  const n = x.shape[0];
+  const c = x.shape[channelsLast ? x.ndim - 1 : 1];
   if (x.ndim < 2 || c % groups !== 0) throw new Error(`groupNorm: ${c} channels of ${formatShape(x.shape)} do not split into ${groups} groups`);
   if (gamma.size !== c || beta.size !== c) throw new Error(`groupNorm: gamma/beta have ${gamma.size}/${beta.size} elements for ${c} channels`);
   checkFloat32Params('groupNorm', gamma, beta);
-  const p: GroupNormParams = { n, c, hw: x.size / (n * c), groups, eps, silu };
+  const p: GroupNormParams = { n, c, hw: x.size / (n * c), groups, eps, silu, channelsLast };
   const y = empty(x.shape, x.dtype, x.backend);
   const meanT = empty([n, groups], 'float32', x.backend);
   const rstdT = empty([n, groups], 'float32', x.backend);
@@ -123,19 +160,20 @@ export function attention(qkv: Tensor, heads: number): Tensor {
   return out;
 }
 
-/** EDM's depthwise FIR up/down-sampling by 2 (see ResampleParams). */
-export function resample(x: Tensor, mode: 'up' | 'down', taps: readonly number[], pad: number): Tensor {
+/** EDM's depthwise FIR up/down-sampling by 2 (see ResampleParams), of [N, C, H, W] or channels last [N, H, W, C]. */
+export function resample(x: Tensor, mode: 'up' | 'down', taps: readonly number[], pad: number, channelsLast = false): Tensor {
   checkFloat('resample', x);
-  if (x.ndim !== 4) throw new Error(`resample needs [N, C, H, W], got ${formatShape(x.shape)}`);
-  const [n, c, h, w] = x.shape;
+  if (x.ndim !== 4) throw new Error(`resample needs [N, C, H, W] (or [N, H, W, C] channels last), got ${formatShape(x.shape)}`);
+  const [n, c, h, w] = channelsLast ? [x.shape[0], x.shape[3], x.shape[1], x.shape[2]] : x.shape;
   const k = taps.length;
   const hOut = mode === 'up' ? (h - 1) * 2 - 2 * pad + k : Math.floor((h + 2 * pad - k) / 2) + 1;
   const wOut = mode === 'up' ? (w - 1) * 2 - 2 * pad + k : Math.floor((w + 2 * pad - k) / 2) + 1;
-  const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad };
-  const y = empty([n, c, hOut, wOut], x.dtype, x.backend);
+  const p: ResampleParams = { n, c, h, w, hOut, wOut, mode, taps, pad, channelsLast };
+  const xShape = x.shape;
+  const y = empty(channelsLast ? [n, hOut, wOut, c] : [n, c, hOut, wOut], x.dtype, x.backend);
   x.backend.resample(x.buffer, y.buffer, p);
   return record(y, 'resample', [x], [], (g) => {
-    const gx = empty([n, c, h, w], g.dtype, g.backend);
+    const gx = empty(xShape, g.dtype, g.backend);
     g.backend.resampleBackward(g.buffer, gx.buffer, p);
     return [gx];
   });

@@ -139,6 +139,40 @@ extern "C" __global__ void row_sum_${SX}_${SY}(const ${X}* x, ${Y}* out, i64 row
   }
 }
 
+// Sums over the middle axis of [a, r, c] with c contiguous, the kept axes innermost (a bias's gradient over
+// the pixels of channels-last activations, [N*H*W, C] to [C]; the embedding's, [N, H*W, C] to [N, C]):
+// thread i sums rows [slice * chunk, +chunk) of column ci of a's block into part[i] = part[(ai * slices
+// + slice) * c + ci]. Neighbouring threads take neighbouring columns, so a warp reads contiguous memory.
+extern "C" __global__ void col_sum_partial_${SX}_${SY}(const ${X}* x, float* part, i64 a, i64 r, i64 c, i64 slices, i64 chunk) {
+  GRID_STRIDE(i, a * slices * c) {
+    const i64 ci = i % c;
+    const i64 slice = (i / c) % slices;
+    const i64 ai = i / (c * slices);
+    const i64 r1 = min(r, (slice + 1) * chunk);
+    const ${X}* p = x + ai * r * c + ci;
+    float acc = 0.0f;
+    #pragma unroll 4
+    for (i64 k = slice * chunk; k < r1; ++k) acc += ld(p, k * c);
+    part[i] = acc;
+  }
+}
+
+// The slices of col_sum_partial added up, one warp per output (its lanes take every 32nd slice, then
+// combine in a fixed order: deterministic), in double. Thousands of slices per output for a bias
+// gradient: one thread per output would wait on each load in turn.
+extern "C" __global__ void col_sum_finish_${SX}_${SY}(const float* part, ${Y}* out, i64 a, i64 c, i64 slices) {
+  const i64 warp = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  const i64 warps = ((i64)gridDim.x * blockDim.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  for (i64 o = warp; o < a * c; o += warps) {
+    const i64 ci = o % c, ai = o / c;
+    double acc = 0.0;
+    for (i64 s = lane; s < slices; s += 32) acc += part[(ai * slices + s) * c + ci];
+    for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);
+    if (lane == 0) st(out, o, (float)acc);
+  }
+}
+
 // One thread per output element: short reductions over many outputs (sums over the batch axis).
 extern "C" __global__ void reduce_thread_${SX}_${SY}(const ${X}* x, ${Y}* out, i64 nOut, i64 nRed, int isMax, Red s) {
   GRID_STRIDE(o, nOut) {
@@ -168,6 +202,28 @@ PERMUTE(permute_4, u32)
 PERMUTE(permute_2, u16)
 PERMUTE(permute_1, unsigned char)
 
+// y[b, j, i] = x[b, i, j] for x [batch, rows, cols] (NCHW <-> NHWC, a filter to KRSC): one block per 32x32
+// tile, staged through shared memory so that both the reads and the writes are contiguous. Block 32 x 8;
+// grid (column tiles, row tiles, batch).
+#define TRANSPOSE(NAME, T) \
+extern "C" __global__ void NAME(const T* x, T* y, i64 rows, i64 cols) { \
+  __shared__ T tile[32][33]; \
+  const i64 r0 = (i64)blockIdx.y * 32, c0 = (i64)blockIdx.x * 32; \
+  const T* xb = x + (i64)blockIdx.z * rows * cols; \
+  T* yb = y + (i64)blockIdx.z * rows * cols; \
+  for (int k = threadIdx.y; k < 32; k += 8) { \
+    const i64 r = r0 + k, c = c0 + threadIdx.x; \
+    if (r < rows && c < cols) tile[k][threadIdx.x] = xb[r * cols + c]; \
+  } \
+  __syncthreads(); \
+  for (int k = threadIdx.y; k < 32; k += 8) { \
+    const i64 c = c0 + k, r = r0 + threadIdx.x; \
+    if (r < rows && c < cols) yb[c * rows + r] = tile[threadIdx.x][k]; \
+  } \
+}
+TRANSPOSE(transpose_4, u32)
+TRANSPOSE(transpose_2, u16)
+
 #define COPY_ROWS(NAME, T) \
 extern "C" __global__ void NAME(const T* src, i64 srcOffset, i64 srcStride, T* dst, i64 dstOffset, i64 dstStride, i64 rowLength, i64 n) { \
   GRID_STRIDE(i, n) { const i64 r = i / rowLength, j = i - r * rowLength; dst[dstOffset + r * dstStride + j] = src[srcOffset + r * srcStride + j]; } \
@@ -196,6 +252,8 @@ for (const [[SX], [SY]] of floatTuples(2)) {
   for (const kind of ['block', 'thread', 'partial']) reductionKernels[`reduce_${kind}_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32', { bytes: RED.bytes }];
   reductionKernels[`row_sum_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i32'];
   reductionKernels[`reduce_finish_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i32'];
+  reductionKernels[`col_sum_partial_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i64', 'i64', 'i64'];
+  reductionKernels[`col_sum_finish_${SX}_${SY}`] = ['ptr', 'ptr', 'i64', 'i64', 'i64'];
 }
 
 export const LAYOUT: KernelModule = {
@@ -206,6 +264,8 @@ export const LAYOUT: KernelModule = {
     permute_4: ['ptr', 'ptr', 'i64', { bytes: PERM.bytes }],
     permute_2: ['ptr', 'ptr', 'i64', { bytes: PERM.bytes }],
     permute_1: ['ptr', 'ptr', 'i64', { bytes: PERM.bytes }],
+    transpose_4: ['ptr', 'ptr', 'i64', 'i64'],
+    transpose_2: ['ptr', 'ptr', 'i64', 'i64'],
     copy_rows_16: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_4: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
     copy_rows_2: ['ptr', 'i64', 'i64', 'ptr', 'i64', 'i64', 'i64', 'i64'],
